@@ -1,0 +1,38 @@
+"""VAE Latent Explorer: ``streamlit run app.py``.
+
+The entry point builds the navigation and the model picker (shared by every page, so the
+chosen model survives page switches), then runs the page the user opened.
+"""
+
+import streamlit as st
+
+from pages._lib import shared
+
+st.set_page_config(page_title="VAE Latent Explorer", page_icon=":material/blur_on:", layout="wide")
+
+PAGES = {
+    "Start": [
+        st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
+    ],
+    "Explore a model": [
+        st.Page("pages/sliders.py", title="Latent sliders", icon=":material/tune:"),
+        st.Page("pages/plane.py", title="2-D latent plane", icon=":material/grid_on:"),
+        st.Page("pages/latent_map.py", title="Latent map", icon=":material/scatter_plot:"),
+        st.Page("pages/reconstruct.py", title="Your image", icon=":material/upload:"),
+    ],
+    "The lecture, live": [
+        st.Page("pages/noise.py", title="Noise ε: the reparameterization trick", icon=":material/casino:"),
+        st.Page("pages/gradients.py", title="Gradient estimators", icon=":material/trending_down:"),
+        st.Page("pages/ae_vs_vae.py", title="Autoencoder vs VAE", icon=":material/compare:"),
+        st.Page("pages/elbo.py", title="ELBO vs log p(x)", icon=":material/functions:"),
+        st.Page("pages/generation.py", title="Infinite mixture: generation", icon=":material/auto_awesome:"),
+        st.Page("pages/interpolation.py", title="Interpolation", icon=":material/linear_scale:"),
+    ],
+    "Build": [
+        st.Page("pages/train.py", title="Train a model", icon=":material/model_training:"),
+    ],
+}
+
+page = st.navigation(PAGES)
+shared.sidebar_model_picker()
+page.run()

@@ -1,0 +1,218 @@
+"""Streamlit glue shared by every page, written once: the model picker, cached loading and
+encoding, image display and the user-facing error boundary.
+
+Pages call ``current()`` for the chosen model and ``test_split(cur)`` for the encoded test
+data; neither imports torch here (that lives in ``vae``).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import streamlit as st
+
+from vae import inference
+from vae.checkpoints import Checkpoint, CheckpointEntry, list_checkpoints
+from vae.data import DATASETS, DatasetUnavailable, load_dataset
+from vae.images import to_display
+from vae.model import VAE
+
+REPO = Path(__file__).resolve().parents[2]
+MODEL_KEY = "model_name"
+# Test points kept for maps and planes: enough to see structure, small enough to send.
+MAX_POINTS = 5000
+
+
+def checkpoint_dir() -> Path:
+    """``$VAE_CHECKPOINT_DIR`` or the repo's ``checkpoints/`` (user models in ``user/``)."""
+    return Path(os.environ.get("VAE_CHECKPOINT_DIR") or REPO / "checkpoints")
+
+
+def _signature(folder: Path) -> tuple:
+    """Names, sizes and mtimes of the checkpoint files: the cache key for the listing."""
+    files = []
+    for sub in (folder, folder / "user"):
+        if sub.is_dir():
+            files += [(str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in sorted(sub.glob("*.pt"))]
+    return tuple(files)
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _entries(folder: str, signature: tuple) -> list[CheckpointEntry]:
+    return list_checkpoints(folder)
+
+
+def model_entries() -> list[CheckpointEntry]:
+    folder = checkpoint_dir()
+    return _entries(str(folder), _signature(folder))
+
+
+def bundled_names() -> set[str]:
+    return {e.name for e in model_entries() if e.bundled}
+
+
+def default_name(entries: list[CheckpointEntry]) -> str | None:
+    """The name in ``checkpoints/default.txt`` if usable, else the first usable model."""
+    usable = [e.name for e in entries if e.ok]
+    marker = checkpoint_dir() / "default.txt"
+    if marker.exists():
+        wanted = marker.read_text().strip()
+        if wanted in usable:
+            return wanted
+    return usable[0] if usable else None
+
+
+@dataclass(frozen=True)
+class Current:
+    """The model this session is looking at. ``model`` is shared by all users: read only."""
+
+    name: str
+    path: Path
+    bundled: bool
+    checkpoint: Checkpoint
+    model: VAE
+
+    @property
+    def config(self):
+        return self.checkpoint.model_config
+
+    @property
+    def dataset(self) -> str:
+        return self.checkpoint.dataset
+
+    @property
+    def key(self) -> str:
+        """A cache key that changes when the file does."""
+        st_ = self.path.stat()
+        return f"{self.path}:{st_.st_size}:{st_.st_mtime_ns}"
+
+
+@st.cache_resource(show_spinner="Loading model…", max_entries=16)
+def _load(path: str, key: str) -> tuple[Checkpoint, VAE]:
+    from vae.checkpoints import load_checkpoint
+
+    inference.limit_threads()
+    ckpt = load_checkpoint(path)
+    return ckpt, ckpt.build_model()
+
+
+@st.cache_resource(show_spinner="No model found: training the digits default (a few seconds)…")
+def _quickstart(folder: str) -> None:
+    """With no usable checkpoint at all, train the bundled-data default once per server."""
+    from vae.quickstart import train_quickstart
+
+    train_quickstart(Path(folder) / "user" / "digits-quickstart.pt")
+
+
+def sidebar_model_picker() -> Current | None:
+    """The model selector in the sidebar, shared by every page; the choice survives page
+    switches. Broken files are listed with their reason and never loaded."""
+    entries = model_entries()
+    if not any(e.ok for e in entries):
+        _quickstart(str(checkpoint_dir()))
+        entries = model_entries()
+    usable = [e for e in entries if e.ok]
+    broken = [e for e in entries if not e.ok]
+    if not usable:
+        st.sidebar.error("No usable model. Train one on the Train page.")
+        return None
+    names = [e.name for e in usable]
+    if st.session_state.get(MODEL_KEY) not in names:
+        st.session_state[MODEL_KEY] = default_name(entries)
+    by_name = {e.name: e for e in usable}
+
+    def label(name: str) -> str:
+        e = by_name[name]
+        cfg = e.checkpoint.model_config
+        tag = "" if e.bundled else " · yours"
+        return f"{name} ({e.checkpoint.dataset}, {cfg.latent_dim}-D{tag})"
+
+    st.sidebar.selectbox("Model", names, key=MODEL_KEY, format_func=label)
+    if broken:
+        with st.sidebar.expander(f"{len(broken)} unusable checkpoint file(s)"):
+            for e in broken:
+                st.caption(f"**{e.path.name}**: {e.error}")
+    return current()
+
+
+def current() -> Current | None:
+    """The chosen model, loaded once per file for all sessions (``st.cache_resource``)."""
+    by_name = {e.name: e for e in model_entries() if e.ok}
+    name = st.session_state.get(MODEL_KEY)
+    if name not in by_name:
+        name = default_name(model_entries())
+        if name is None:
+            return None
+    e = by_name[name]
+    st_ = e.path.stat()
+    ckpt, model = _load(str(e.path), f"{st_.st_size}:{st_.st_mtime_ns}")
+    return Current(name=name, path=e.path, bundled=e.bundled, checkpoint=ckpt, model=model)
+
+
+def require_model() -> Current:
+    """``current()`` or stop the page with a friendly note."""
+    cur = current()
+    if cur is None:
+        st.info("No model is loaded yet. Train one on the **Train** page.")
+        st.stop()
+    return cur
+
+
+@dataclass(frozen=True)
+class TestSplit:
+    """Up to ``MAX_POINTS`` test images of the model's dataset, encoded by the model."""
+
+    images: np.ndarray  # (N, C, H, W) uint8
+    labels: np.ndarray  # (N,) int
+    label_names: tuple[str, ...]
+    mu: np.ndarray  # (N, D)
+    logvar: np.ndarray  # (N, D)
+
+
+@st.cache_data(show_spinner="Encoding the test set…", max_entries=16)
+def _encode_split(key: str, dataset: str, _model: VAE) -> TestSplit:
+    data = load_dataset(dataset, download=False)
+    x, y = data.test_x[:MAX_POINTS], data.test_y[:MAX_POINTS]
+    mu, logvar = inference.encode(_model, x)
+    return TestSplit(x.numpy(), y.numpy(), data.label_names, mu, logvar)
+
+
+def test_split(cur: Current, *, stop: bool = True) -> TestSplit | None:
+    """The encoded test split (cached per model file), or a message saying how to get the
+    data when it is not on this machine (then the page stops, unless ``stop=False``)."""
+    try:
+        return _encode_split(cur.key, cur.dataset, cur.model)
+    except DatasetUnavailable as e:
+        info = DATASETS.get(cur.dataset)
+        title = info.title if info else cur.dataset
+        st.warning(
+            f"The test images of **{title}** are not on this machine, so this view cannot "
+            f"show them. {e}\n\nModels trained on the bundled **digits** data always work."
+        )
+        if stop:
+            st.stop()
+        return None
+
+
+def show_image(arr: np.ndarray, caption: str | None = None, width: int = 160) -> None:
+    """One (C, H, W) or (H, W) float image, upscaled crisply."""
+    scale = max(1, width // max(arr.shape[-2], arr.shape[-1]))
+    st.image(to_display(arr, scale), caption=caption, width=width)
+
+
+@contextmanager
+def user_errors(*kinds: type[BaseException]) -> Iterator[None]:
+    """Show errors a user can cause as a clear message; nothing is raised into the page."""
+    from vae.checkpoints import CheckpointError
+    from vae.images import UploadError
+
+    handled = kinds or (UploadError, CheckpointError, DatasetUnavailable, ValueError)
+    try:
+        yield
+    except handled as e:
+        st.error(str(e))

@@ -1,0 +1,71 @@
+"""Home: what a VAE is, the model now loaded, and where to go next."""
+
+import streamlit as st
+
+from pages._lib import shared
+
+st.title("VAE Latent Explorer")
+st.markdown(
+    "A **variational autoencoder** squeezes each image into a small code *t* and learns to "
+    "rebuild the image from it. The encoder does not give one code but a Gaussian "
+    "$q(t\\mid x) = \\mathcal{N}(m, \\operatorname{diag}(s^2))$, the decoder turns any code "
+    "into an image, and a KL term keeps the codes close to $\\mathcal{N}(0, I)$. "
+    "So every point of the latent space decodes to a plausible image, and the model can "
+    "*generate* new ones: $p(x) = \\int p(x\\mid t)\\,p(t)\\,dt$ is an infinite mixture of "
+    "simple distributions."
+)
+
+cur = shared.require_model()
+cfg, ckpt = cur.config, cur.checkpoint
+m = ckpt.metrics
+
+st.subheader(f"Model loaded: {cur.name}")
+if ckpt.meta.get("title"):
+    st.caption(ckpt.meta["title"])
+c1, c2, c3, c4 = st.columns(4)
+c1.metric("Dataset", cur.dataset)
+c2.metric("Latent dimensions", cfg.latent_dim)
+c3.metric("Architecture", f"{cfg.architecture.upper()} · {cfg.likelihood}")
+if "test_elbo" in m:
+    c4.metric("Test ELBO (nats / image)", f"{m['test_elbo']:.2f}")
+details = []
+if "log_px" in m:
+    details.append(
+        f"log p(x) ≥ **{m['log_px']:.2f}** nats (importance sampling, k = {m.get('log_px_k')}, "
+        f"{m.get('log_px_n')} test images)"
+    )
+if "active_units" in m:
+    details.append(f"active latent units: **{m['active_units']} / {cfg.latent_dim}**")
+details.append(f"trained on: **{ckpt.meta.get('device', 'unknown device')}**")
+if cfg.variant != "vae":
+    details.append(f"variant: **{ {'ae': 'plain autoencoder', 'noisy_ae': 'autoencoder with noise, no KL'}[cfg.variant] }**")
+st.markdown(" · ".join(details))
+with st.expander("Where these numbers come from"):
+    st.markdown(
+        "The figures were computed on the dataset's test split when the model was saved "
+        "(`vae.metrics.summarize`) and are re-checked by the test suite, so a checkpoint cannot "
+        "claim a number it does not have. ELBO and log p(x) are in nats per image, summed over "
+        "pixels; higher is better. Re-evaluate any model yourself with:"
+    )
+    st.code(f"python -m vae.evaluate {cur.path.relative_to(shared.REPO) if cur.path.is_relative_to(shared.REPO) else cur.path}", language="bash")
+    if ckpt.meta.get("command"):
+        st.markdown("It was trained with:")
+        st.code(ckpt.meta["command"], language="bash")
+
+st.subheader("Where to go")
+left, right = st.columns(2)
+with left:
+    st.markdown("**Explore a model**")
+    st.page_link("pages/sliders.py", label="Drag latent sliders, watch the image change live", icon=":material/tune:")
+    st.page_link("pages/plane.py", label="Hover over the 2-D latent plane", icon=":material/grid_on:")
+    st.page_link("pages/latent_map.py", label="See the test set in latent space", icon=":material/scatter_plot:")
+    st.page_link("pages/reconstruct.py", label="Upload your own image", icon=":material/upload:")
+    st.page_link("pages/train.py", label="Train a model of your own", icon=":material/model_training:")
+with right:
+    st.markdown("**The lecture, live**")
+    st.page_link("pages/noise.py", label="Noise ε: t = m + s ⊙ ε", icon=":material/casino:")
+    st.page_link("pages/gradients.py", label="Why the trick: gradient estimators", icon=":material/trending_down:")
+    st.page_link("pages/ae_vs_vae.py", label="Autoencoder vs VAE", icon=":material/compare:")
+    st.page_link("pages/elbo.py", label="ELBO vs log p(x): the EM view", icon=":material/functions:")
+    st.page_link("pages/generation.py", label="An infinite mixture of Gaussians", icon=":material/auto_awesome:")
+    st.page_link("pages/interpolation.py", label="Walk between two images", icon=":material/linear_scale:")

@@ -1,0 +1,469 @@
+"""vae.data against independent references: the real dataset files and their published
+statistics (shared/data/README.md), scipy/scikit-learn loaders, and a local HTTP server."""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import gzip
+import hashlib
+import io
+import shutil
+import socket
+import sys
+import threading
+import zipfile
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+import numpy as np
+import pytest
+import torch
+
+from vae.data import (
+    DATASETS,
+    Dataset,
+    DatasetUnavailable,
+    binarize,
+    data_dirs,
+    dataset_available,
+    download_file,
+    load_dataset,
+    load_image_folder,
+    read_idx,
+    to_float,
+)
+
+IDX_FILES = (
+    "train-images-idx3-ubyte.gz",
+    "train-labels-idx1-ubyte.gz",
+    "t10k-images-idx3-ubyte.gz",
+    "t10k-labels-idx1-ubyte.gz",
+)
+# From shared/data/README.md (checked there against the published MD5s).
+MNIST_TEST_COUNTS = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
+MNIST_TRAIN_COUNTS = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
+MNIST_SHA256 = {
+    "train-images-idx3-ubyte.gz": "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609",
+    "train-labels-idx1-ubyte.gz": "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c",
+    "t10k-images-idx3-ubyte.gz": "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6",
+    "t10k-labels-idx1-ubyte.gz": "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6",
+}
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+# --------------------------------------------------------------------------- read_idx
+
+
+def test_read_idx_decodes_real_mnist_test_files(shared_data):
+    images = read_idx(shared_data / "mnist" / "t10k-images-idx3-ubyte.gz")
+    labels = read_idx(shared_data / "mnist" / "t10k-labels-idx1-ubyte.gz")
+    assert images.shape == (10000, 28, 28) and images.dtype == np.uint8
+    assert labels.shape == (10000,) and labels.dtype == np.uint8
+    assert np.bincount(labels, minlength=10).tolist() == MNIST_TEST_COUNTS
+    assert images.mean() == pytest.approx(33.79, abs=0.005)
+    # Raw (un-gzipped) bytes decode to the same array.
+    raw = gzip.decompress((shared_data / "mnist" / "t10k-labels-idx1-ubyte.gz").read_bytes())
+    np.testing.assert_array_equal(read_idx(raw), labels)
+
+
+@pytest.fixture(scope="module")
+def raw_labels(shared_data) -> bytes:
+    return gzip.decompress((shared_data / "mnist" / "t10k-labels-idx1-ubyte.gz").read_bytes())
+
+
+@pytest.mark.parametrize(
+    "header, match",
+    [
+        (b"\x00\x00\x08\x02", "magic"),  # 2 dims: neither labels nor images
+        (b"\x00\x00\x0d\x01", "magic"),  # dtype 0x0D (float32), not uint8
+        (b"\x12\x34\x08\x01", "magic"),
+    ],
+)
+def test_read_idx_rejects_a_corrupt_header(raw_labels, header, match):
+    with pytest.raises(ValueError, match=match):
+        read_idx(header + raw_labels[4:])
+    with pytest.raises(ValueError, match=match):
+        read_idx(gzip.compress(header + raw_labels[4:]))
+
+
+def test_read_idx_rejects_wrong_payload_length(raw_labels, tmp_path):
+    with pytest.raises(ValueError, match="payload is 9999 bytes"):
+        read_idx(raw_labels[:-1])
+    with pytest.raises(ValueError, match="payload is 10001 bytes"):
+        read_idx(raw_labels + b"\x00")
+    with pytest.raises(ValueError, match="header"):
+        read_idx(raw_labels[:6])
+    cut = tmp_path / "cut.gz"
+    cut.write_bytes(gzip.compress(raw_labels)[:-20])  # a gzip stream cut short
+    with pytest.raises(ValueError, match="gzip"):
+        read_idx(cut)
+
+
+# --------------------------------------------------------------------------- real datasets
+
+
+def test_load_mnist(shared_data):
+    ds = load_dataset("mnist", data_dir=shared_data, download=False)
+    assert ds.train_x.shape == (60000, 1, 28, 28) and ds.test_x.shape == (10000, 1, 28, 28)
+    assert ds.train_x.dtype == torch.uint8 and ds.train_y.dtype == torch.int64
+    assert ds.image_shape == (1, 28, 28) == DATASETS["mnist"].image_shape
+    assert ds.likelihood == "bernoulli" and ds.label_names == tuple("0123456789")
+    assert torch.bincount(ds.train_y, minlength=10).tolist() == MNIST_TRAIN_COUNTS
+    assert torch.bincount(ds.test_y, minlength=10).tolist() == MNIST_TEST_COUNTS
+    assert ds.train_x.double().mean().item() == pytest.approx(33.32, abs=0.005)
+    # The official split, in file order.
+    ref = read_idx(shared_data / "mnist" / "t10k-images-idx3-ubyte.gz")
+    assert torch.equal(ds.test_x[:, 0], torch.from_numpy(ref))
+    # Repeated loads are served from the in-process cache.
+    assert load_dataset("mnist", data_dir=shared_data, download=False) is ds
+
+
+def test_load_fashion_mnist(shared_data):
+    ds = load_dataset("fashion-mnist", data_dir=shared_data, download=False)
+    assert ds.train_x.shape == (60000, 1, 28, 28) and ds.test_x.shape == (10000, 1, 28, 28)
+    assert torch.bincount(ds.train_y, minlength=10).tolist() == [6000] * 10
+    assert torch.bincount(ds.test_y, minlength=10).tolist() == [1000] * 10
+    assert ds.test_x.double().mean().item() == pytest.approx(73.15, abs=0.005)
+    assert ds.label_names[0] == "T-shirt/top" and ds.label_names[9] == "Ankle boot"
+    assert ds.likelihood == "bernoulli"
+
+
+def test_load_frey_matches_scipy(shared_data):
+    import scipy.io
+
+    ds = load_dataset("frey", data_dir=shared_data, download=False)
+    assert ds.image_shape == (1, 28, 20) and ds.likelihood == "gaussian"
+    assert len(ds.train_x) + len(ds.test_x) == 1965 and len(ds.test_x) == 265
+    both = torch.cat([ds.train_x, ds.test_x])
+    assert int(both.min()) == 8 and int(both.max()) == 238
+    frames = scipy.io.loadmat(shared_data / "frey" / "frey_rawface.mat")["ff"].T.reshape(-1, 28, 20)
+    perm = np.random.default_rng(0).permutation(1965)
+    order = np.concatenate([perm[265:], perm[:265]])  # train then test
+    np.testing.assert_array_equal(both[:, 0].numpy(), frames[order])
+    # Labels are 400-frame time buckets of the original frame index.
+    np.testing.assert_array_equal(torch.cat([ds.train_y, ds.test_y]).numpy(), order // 400)
+    assert ds.label_names == (
+        "frames 0-399",
+        "frames 400-799",
+        "frames 800-1199",
+        "frames 1200-1599",
+        "frames 1600-1964",
+    )
+
+
+def test_digits_fixed_split_matches_sklearn():
+    from sklearn.datasets import load_digits
+
+    ds = load_dataset("digits")
+    assert ds.image_shape == (1, 8, 8) == DATASETS["digits"].image_shape
+    assert (len(ds.train_x), len(ds.test_x)) == (1437, 360)
+    assert ds.train_x.dtype == torch.uint8
+    assert int(ds.train_x.min()) == 0 and int(ds.train_x.max()) == 255
+    bunch = load_digits()
+    perm = np.random.default_rng(0).permutation(1797)
+    test_ref = np.round(bunch.images[perm[:360]] * 255 / 16)
+    np.testing.assert_array_equal(ds.test_x[:, 0].numpy(), test_ref)
+    np.testing.assert_array_equal(ds.test_y.numpy(), bunch.target[perm[:360]])
+    np.testing.assert_array_equal(ds.train_y.numpy(), bunch.target[perm[360:]])
+    assert dataset_available("digits", data_dir="/nonexistent")
+
+
+# --------------------------------------------------------------------------- lookup and errors
+
+
+def test_missing_files_without_download(tmp_path, monkeypatch):
+    monkeypatch.delenv("VAE_DATA_DIR", raising=False)
+    assert not dataset_available("mnist", data_dir=tmp_path)
+    with pytest.raises(DatasetUnavailable) as err:
+        load_dataset("mnist", data_dir=tmp_path, download=False)
+    msg = str(err.value)
+    assert "train-images-idx3-ubyte.gz" in msg and "t10k-labels-idx1-ubyte.gz" in msg
+    assert str(tmp_path) in msg and "VAE_DATA_DIR" in msg
+    assert str(tmp_path / "mnist" / "train-images-idx3-ubyte.gz") in msg  # where to put it
+    assert list(tmp_path.iterdir()) == []  # download=False writes nothing
+    with pytest.raises(ValueError, match="unknown dataset"):
+        load_dataset("cifar")
+
+
+def test_data_dirs_order(tmp_path, monkeypatch):
+    env, xdg = tmp_path / "env", tmp_path / "xdg"
+    monkeypatch.setenv("VAE_DATA_DIR", str(env))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(xdg))
+    assert data_dirs() == [env, xdg / "vae-latent-explorer"]
+    assert data_dirs(tmp_path / "x") == [tmp_path / "x"]
+    monkeypatch.delenv("VAE_DATA_DIR")
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert data_dirs() == [tmp_path / "home" / ".cache" / "vae-latent-explorer"]
+
+
+def test_env_dir_is_searched_before_the_cache(shared_data, tmp_path, monkeypatch):
+    monkeypatch.setenv("VAE_DATA_DIR", str(shared_data))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    assert dataset_available("frey")
+    ds = load_dataset("frey", download=False)
+    assert len(ds.train_x) == 1700
+    monkeypatch.setenv("VAE_DATA_DIR", str(tmp_path / "empty"))
+    assert not dataset_available("frey")
+    # A file in the cache is found when the env dir lacks it.
+    (tmp_path / "vae-latent-explorer" / "frey").mkdir(parents=True)
+    shutil.copy(
+        shared_data / "frey" / "frey_rawface.mat", tmp_path / "vae-latent-explorer" / "frey"
+    )
+    assert dataset_available("frey")
+
+
+def test_corrupt_file_on_disk_is_reported(shared_data, tmp_path):
+    (tmp_path / "mnist").mkdir()
+    for name in IDX_FILES:
+        shutil.copy(shared_data / "mnist" / name, tmp_path / "mnist" / name)
+    bad = tmp_path / "mnist" / "train-labels-idx1-ubyte.gz"
+    bad.write_bytes(gzip.compress(b"\x00\x00\x08\x01\x00\x00\x00\x05abc"))  # 3 of 5 labels
+    with pytest.raises(DatasetUnavailable, match="corrupt") as err:
+        load_dataset("mnist", data_dir=tmp_path, download=False)
+    assert str(bad.resolve()) in str(err.value)
+
+
+def test_dataset_validates_shapes_and_is_frozen():
+    x, y = torch.zeros(3, 1, 4, 4, dtype=torch.uint8), torch.tensor([0, 1, 1])
+    ds = Dataset("t", x, y, x[:1], y[:1], ("a", "b"))
+    assert ds.image_shape == (1, 4, 4) and "train=3" in repr(ds)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        ds.name = "u"  # type: ignore[misc]
+    with pytest.raises(ValueError, match="uint8"):
+        Dataset("t", x.float(), y, x, y, ("a", "b"))
+    with pytest.raises(ValueError, match="labels outside"):
+        Dataset("t", x, y + 1, x, y, ("a", "b"))
+
+
+# --------------------------------------------------------------------------- downloading
+
+
+class _Handler(SimpleHTTPRequestHandler):
+    def log_message(self, *args) -> None:  # keep pytest output clean
+        pass
+
+    def do_GET(self) -> None:
+        if self.path.startswith("/truncated/"):
+            # Promise 1000 bytes, send 100, hang up: a connection dropped mid-transfer.
+            self.send_response(200)
+            self.send_header("Content-Length", "1000")
+            self.end_headers()
+            self.wfile.write(b"x" * 100)
+            self.close_connection = True
+            return
+        super().do_GET()
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request, client_address) -> None:
+        # A client that hangs up early (max_bytes, a failed mirror) is expected here.
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
+
+@pytest.fixture
+def server(tmp_path):
+    """``(served_dir, base_url)`` of an HTTP server on 127.0.0.1 serving a temp dir."""
+    root = tmp_path / "served"
+    root.mkdir()
+    httpd = _Server(("127.0.0.1", 0), functools.partial(_Handler, directory=str(root)))
+    thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    yield root, f"http://127.0.0.1:{httpd.server_address[1]}/"
+    httpd.shutdown()
+    httpd.server_close()
+    thread.join()
+
+
+@pytest.fixture
+def dead_url() -> str:
+    """A URL on a port nothing listens on (connection refused)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    return f"http://127.0.0.1:{port}/"
+
+
+@pytest.fixture(autouse=True)
+def _no_proxy(monkeypatch):
+    # A proxy from the environment must not intercept requests to the local server.
+    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+
+
+def test_download_good_file(server, tmp_path):
+    root, base = server
+    payload = np.random.default_rng(1).bytes(200_000)
+    (root / "good.bin").write_bytes(payload)
+    dest = tmp_path / "cache" / "sub" / "good.bin"
+    assert download_file([base + "good.bin"], dest, sha256(payload)) == dest
+    assert sha256(dest.read_bytes()) == sha256(payload)
+    assert sorted(p.name for p in dest.parent.iterdir()) == ["good.bin"]  # no temp left
+
+
+def test_download_tampered_file_leaves_nothing(server, tmp_path):
+    root, base = server
+    payload = b"the real file" * 1000
+    (root / "f.bin").write_bytes(payload[:-1] + b"!")
+    cache = tmp_path / "cache"
+    with pytest.raises(DatasetUnavailable) as err:
+        download_file([base + "f.bin"], cache / "f.bin", sha256(payload))
+    msg = str(err.value)
+    assert base + "f.bin" in msg and "SHA-256 mismatch" in msg and str(cache / "f.bin") in msg
+    assert list(cache.iterdir()) == []
+
+
+def test_download_cut_short_or_oversized_leaves_nothing(server, tmp_path):
+    root, base = server
+    cache = tmp_path / "cache"
+    with pytest.raises(DatasetUnavailable, match="cut short"):
+        download_file([base + "truncated/f.bin"], cache / "f.bin", "0" * 64)
+    (root / "big.bin").write_bytes(b"y" * 300_000)
+    with pytest.raises(DatasetUnavailable, match="more than the expected"):
+        download_file([base + "big.bin"], cache / "big.bin", "0" * 64, max_bytes=1000)
+    assert list(cache.iterdir()) == []
+
+
+def test_download_falls_over_to_the_next_mirror(server, dead_url, tmp_path):
+    root, base = server
+    payload = b"mirror two" * 500
+    (root / "f.bin").write_bytes(payload)
+    urls = [dead_url + "f.bin", base + "missing/f.bin", base + "f.bin"]
+    dest = download_file(urls, tmp_path / "f.bin", sha256(payload), timeout=5)
+    assert dest.read_bytes() == payload
+    with pytest.raises(DatasetUnavailable) as err:
+        download_file(urls[:2], tmp_path / "g.bin", sha256(payload), timeout=5)
+    msg = str(err.value)
+    assert urls[0] in msg and urls[1] in msg and "HTTP 404" in msg
+    assert not (tmp_path / "g.bin").exists()
+
+
+def test_load_dataset_downloads_mnist_from_mirror(server, dead_url, shared_data, tmp_path):
+    root, base = server
+    (root / "m").mkdir()
+    for name in IDX_FILES:
+        shutil.copy(shared_data / "mnist" / name, root / "m" / name)
+    data_dir = tmp_path / "empty"
+    mirrors = {"mnist": [dead_url, base + "m/"]}
+    ds = load_dataset("mnist", data_dir=data_dir, mirrors=mirrors, timeout=5)
+    for name in IDX_FILES:
+        assert sha256((data_dir / "mnist" / name).read_bytes()) == MNIST_SHA256[name]
+    assert sorted(p.name for p in (data_dir / "mnist").iterdir()) == sorted(IDX_FILES)
+    ref = load_dataset("mnist", data_dir=shared_data, download=False)
+    assert ds is not ref  # parsed from the downloaded copies...
+    for field in ("train_x", "train_y", "test_x", "test_y"):  # ...to the same arrays
+        assert torch.equal(getattr(ds, field), getattr(ref, field))
+    assert dataset_available("mnist", data_dir=data_dir)
+
+
+def test_load_dataset_with_only_bad_mirrors_raises(server, tmp_path):
+    _, base = server
+    with pytest.raises(DatasetUnavailable, match="Could not download train-images"):
+        load_dataset("mnist", data_dir=tmp_path, mirrors={"mnist": [base + "nothing/"]})
+    assert not any(p.is_file() for p in tmp_path.rglob("*"))
+
+
+# --------------------------------------------------------------------------- user images
+
+
+def _png(value, size=(12, 20), mode="L", exif=None) -> bytes:
+    buf = io.BytesIO()
+    Image = pytest.importorskip("PIL.Image")
+    kwargs = {"exif": exif} if exif is not None else {}
+    Image.new(mode, size, value).save(buf, "PNG", **kwargs)
+    return buf.getvalue()
+
+
+def _zip(files: dict[str, bytes]) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, data in files.items():
+            zf.writestr(name, data)
+    return buf.getvalue()
+
+
+def test_load_image_folder_from_zip():
+    cats = {f"upload/cats/c{i}.png": 40 + i for i in range(6)}
+    dogs = {f"upload/dogs/d{i}.png": 200 + i for i in range(5)}
+    files = {name: _png(v) for name, v in {**cats, **dogs}.items()}
+    files["upload/readme.txt"] = b"not an image"
+    files["upload/cats/broken.png"] = b"\x89PNG\r\n\x1a\n garbage"
+    files["__MACOSX/upload/cats/._c0.png"] = b"resource fork"
+    ds = load_image_folder(_zip(files))
+    assert ds.label_names == ("cats", "dogs") and ds.likelihood == "bernoulli"
+    assert ds.image_shape == (1, 28, 28) and (len(ds.train_x), len(ds.test_x)) == (10, 1)
+    x = torch.cat([ds.train_x, ds.test_x])[:, 0]
+    y = torch.cat([ds.train_y, ds.test_y])
+    # Each source image was one flat grey: padding and resizing must keep it flat and exact.
+    values = [int(img[0, 0]) for img in x]
+    assert all(bool((img == v).all()) for img, v in zip(x, values, strict=True))
+    assert sorted(values) == sorted([*cats.values(), *dogs.values()])
+    for v, label in zip(values, y.tolist(), strict=True):
+        assert (v < 100) == (ds.label_names[label] == "cats")
+
+
+def test_load_image_folder_directory_rgb_and_exif(tmp_path):
+    Image = pytest.importorskip("PIL.Image")
+    (tmp_path / "red.png").write_bytes(_png((255, 0, 0), mode="RGB"))
+    (tmp_path / "blue.png").write_bytes(_png((0, 0, 255), size=(30, 9), mode="RGB"))
+    # Left half white, right half black, stored with EXIF orientation 3 (rotate 180).
+    img = Image.new("RGB", (16, 16), (0, 0, 0))
+    img.paste((255, 255, 255), (0, 0, 8, 16))
+    exif = Image.Exif()
+    exif[0x0112] = 3
+    buf = io.BytesIO()
+    img.save(buf, "PNG", exif=exif)
+    (tmp_path / "rotated.png").write_bytes(buf.getvalue())
+    ds = load_image_folder(tmp_path, size=(16, 12), channels=3)
+    assert ds.label_names == ("images",) and ds.image_shape == (3, 16, 12)
+    x = torch.cat([ds.train_x, ds.test_x])
+    colours = {tuple(im[:, 0, 0].tolist()) for im in x}
+    assert {(255, 0, 0), (0, 0, 255)} <= colours
+    rotated = next(im for im in x if tuple(im[:, 0, 0].tolist()) == (0, 0, 0))
+    assert rotated[:, :, :4].max() < 30 and rotated[:, :, -4:].min() > 225  # now white on the right
+
+
+def test_load_image_folder_rejects_empty_and_bombs():
+    with pytest.raises(ValueError, match="usable image"):
+        load_image_folder(_zip({"a.txt": b"hello", "b/c.csv": b"1,2"}))
+    with pytest.raises(ValueError, match="zip"):
+        load_image_folder(b"this is not a zip")
+    images = {f"a/{i}.png": _png(i) for i in range(3)}
+    with pytest.raises(ValueError, match="more than 100000 bytes"):
+        load_image_folder(_zip({**images, "zeros.bin": bytes(1_000_000)}), max_bytes=100_000)
+    # An image over the pixel limit is skipped, not decoded.
+    big = {"b/big.png": _png(9, size=(100, 100))}
+    ds = load_image_folder(_zip({**images, **big}), max_pixels=5000)
+    assert len(ds.train_x) + len(ds.test_x) == 3 and ds.label_names == ("a",)
+
+
+# --------------------------------------------------------------------------- float and binarize
+
+
+def test_to_float():
+    x = torch.tensor([0, 51, 255], dtype=torch.uint8)
+    torch.testing.assert_close(to_float(x), torch.tensor([0.0, 0.2, 1.0]))
+    assert to_float(x).dtype == torch.float32
+    with pytest.raises(TypeError):
+        to_float(x.float())
+
+
+def test_binarize():
+    x = torch.rand(200_000, generator=torch.Generator().manual_seed(0))
+    b = binarize(x, torch.Generator().manual_seed(1))
+    assert b.dtype == x.dtype and b.shape == x.shape
+    assert set(b.unique().tolist()) <= {0.0, 1.0}
+    assert b.mean().item() == pytest.approx(x.mean().item(), abs=0.005)
+    # P(1) follows each pixel: pixels under 0.1 are rarely on, pixels over 0.9 mostly on.
+    assert b[x < 0.1].mean().item() == pytest.approx(0.05, abs=0.01)
+    assert b[x > 0.9].mean().item() == pytest.approx(0.95, abs=0.01)
+    assert torch.equal(b, binarize(x, torch.Generator().manual_seed(1)))
+    assert not torch.equal(b, binarize(x, torch.Generator().manual_seed(2)))
+    ends = torch.tensor([0.0, 1.0, 1.0, 0.0])
+    assert torch.equal(binarize(ends, torch.Generator().manual_seed(3)), ends)

@@ -1,0 +1,366 @@
+"""Checks of the lecture helpers against independent answers: closed forms, autograd of exact
+expectations (Gauss-Hermite quadrature), ``vae.losses`` and direct model calls."""
+
+from __future__ import annotations
+
+import math
+from statistics import NormalDist
+
+import numpy as np
+import pytest
+import torch
+
+from vae import lecture as L
+from vae.losses import iwae_log_likelihood, kl_standard_normal, reconstruction_nll
+from vae.model import VAE, VAEConfig
+
+
+def _model(seed: int, dtype: torch.dtype = torch.float32, **kw) -> VAE:
+    torch.manual_seed(seed)  # only to build the test's own weights
+    cfg = dict(image_shape=(1, 8, 8), latent_dim=2, hidden=(32,), activation="tanh")
+    cfg.update(kw)
+    model = VAE(VAEConfig(**cfg)).to(dtype)
+    with torch.no_grad():  # a sharper decoder: a posterior well away from the prior
+        model.decoder[-2].weight.mul_(4.0)
+    return model
+
+
+@pytest.fixture(scope="module")
+def model2d() -> VAE:
+    """A random 2-D latent model on 8x8 images in float64 (a valid model, hence a valid
+    posterior: evidence identities hold without training)."""
+    return _model(0, torch.float64)
+
+
+@pytest.fixture(scope="module")
+def x8() -> np.ndarray:
+    gen = torch.Generator().manual_seed(1)
+    return (torch.rand(1, 8, 8, generator=gen) > 0.5).double().numpy()
+
+
+def _mean_se(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    return a.mean(0), a.std(0, ddof=1) / math.sqrt(a.shape[0])
+
+
+# --------------------------------------------------------------------------------------
+# Gradient estimators
+# --------------------------------------------------------------------------------------
+
+
+def _toy_exact_grad(toy: L.GaussianToy) -> np.ndarray:
+    """Autograd of the closed form E_q f = -0.5 (||m - c||^2 + sum s^2)."""
+    mu = torch.tensor(toy.mu, requires_grad=True)
+    lv = torch.tensor(toy.logvar, requires_grad=True)
+    c = torch.tensor(toy.c)
+    value = -0.5 * ((mu - c).pow(2).sum() + lv.exp().sum())
+    gm, glv = torch.autograd.grad(value, (mu, lv))
+    assert value.item() == pytest.approx(toy.expectation())
+    return torch.cat([gm, glv]).numpy()
+
+
+def test_reparam_mean_matches_closed_form_gradient_on_toy():
+    toy = L.gaussian_toy(d=3, seed=0)
+    exact = _toy_exact_grad(toy)
+    np.testing.assert_allclose(toy.gradient(), exact, rtol=1e-12)
+    g = L.reparam_gradients(toy.log_lik, toy.mu, toy.logvar, n=20000, seed=1)
+    assert g.shape == (20000, 6)
+    mean, se = _mean_se(g)
+    assert np.all(np.abs(mean - exact) < 4 * se), (mean, exact, se)
+
+
+def test_score_function_is_unbiased_and_agrees_with_reparam_on_toy():
+    toy = L.gaussian_toy(d=3, seed=2)
+    exact = _toy_exact_grad(toy)
+    r_mean, r_se = _mean_se(L.reparam_gradients(toy.log_lik, toy.mu, toy.logvar, 20000, seed=3))
+    for baseline in (False, True):
+        s = L.score_function_gradients(toy.log_lik, toy.mu, toy.logvar, 20000, 4, baseline)
+        s_mean, s_se = _mean_se(s)
+        assert np.all(np.abs(s_mean - exact) < 4 * s_se)
+        assert np.all(np.abs(s_mean - r_mean) < 4 * np.hypot(s_se, r_se))
+
+
+def test_score_function_variance_exceeds_reparam_and_baseline_helps():
+    toy = L.gaussian_toy(d=3, seed=5, offset=2.0)
+    r = L.reparam_gradients(toy.log_lik, toy.mu, toy.logvar, 20000, seed=6)
+    s = L.score_function_gradients(toy.log_lik, toy.mu, toy.logvar, 20000, seed=6)
+    sb = L.score_function_gradients(toy.log_lik, toy.mu, toy.logvar, 20000, 6, baseline=True)
+    assert np.all(s.var(0) > r.var(0))
+    assert sb.var(0).mean() < 0.5 * s.var(0).mean()
+
+
+def test_variance_curve_on_toy_falls_as_one_over_n():
+    toy = L.gaussian_toy(d=2, seed=7, offset=1.0)
+    vc = L.variance_curve(toy.log_lik, toy.mu, toy.logvar, (100, 1, 10), repeats=400, seed=8)
+    np.testing.assert_array_equal(vc.sample_sizes, [1, 10, 100])
+    assert vc.reparam_mean.shape == vc.score_var_coord.shape == (3, 4)
+    assert np.all(vc.score_var > vc.reparam_var)
+    # Per-sample variance from a large independent sample, divided by N.
+    per_r = L.reparam_gradients(toy.log_lik, toy.mu, toy.logvar, 40000, seed=9).var(0).mean()
+    per_s = L.score_function_gradients(toy.log_lik, toy.mu, toy.logvar, 40000, 9).var(0).mean()
+    for i, n in enumerate(vc.sample_sizes):
+        assert vc.reparam_var[i] == pytest.approx(per_r / n, rel=0.3)
+        assert vc.score_var[i] == pytest.approx(per_s / n, rel=0.3)
+    exact = _toy_exact_grad(toy)
+    np.testing.assert_allclose(vc.reparam_mean[-1], exact, atol=0.05)
+    vcb = L.variance_curve(toy.log_lik, toy.mu, toy.logvar, (1, 10, 100), 400, 8, baseline=True)
+    assert vcb.score_var[-1] < vc.score_var[-1]
+    np.testing.assert_allclose(vcb.reparam_var, vc.reparam_var)  # same eps
+
+
+def _quadrature_grad(model: VAE, x: np.ndarray, order: int = 40) -> np.ndarray:
+    """grad_{mu, logvar} of E_q log p(x|t) by 2-D Gauss-Hermite quadrature + autograd."""
+    z, w = np.polynomial.hermite_e.hermegauss(order)
+    w = w / math.sqrt(2 * math.pi)
+    z1, z2 = np.meshgrid(z, z, indexing="ij")
+    nodes = torch.tensor(np.stack([z1.ravel(), z2.ravel()], 1))
+    weights = torch.tensor(np.outer(w, w).ravel())
+    xb = torch.as_tensor(x)[None]
+    with torch.no_grad():
+        mu0, lv0 = model.encode(xb)
+    mu = mu0[0].clone().requires_grad_(True)
+    lv = lv0[0].clone().requires_grad_(True)
+    t = mu + torch.exp(0.5 * lv) * nodes
+    logits = model.decode(t)
+    ll = -reconstruction_nll(logits, xb.expand(len(t), 1, 8, 8), "bernoulli")
+    gm, glv = torch.autograd.grad((weights * ll).sum(), (mu, lv))
+    return torch.cat([gm, glv]).numpy()
+
+
+def test_model_estimators_match_quadrature_gradient(model2d, x8):
+    exact = _quadrature_grad(model2d, x8)
+    r = L.reparam_gradient_samples(model2d, x8, 20000, seed=10)
+    s = L.score_function_gradient_samples(model2d, x8, 20000, seed=11, baseline=True)
+    assert r.shape == s.shape == (20000, 4)
+    for est in (r, s):
+        mean, se = _mean_se(est)
+        assert np.all(np.abs(mean - exact) < 4 * se), (mean, exact, se)
+    assert np.all(s.var(0) > r.var(0))
+
+
+def test_estimator_variance_curve_on_model(model2d, x8):
+    vc = L.estimator_variance_curve(model2d, x8, (1, 10, 100), repeats=50, seed=12)
+    assert vc.sample_sizes.tolist() == [1, 10, 100]
+    assert vc.reparam_var.shape == vc.score_var.shape == (3,)
+    assert np.all(vc.score_var > vc.reparam_var)
+    assert np.all(np.diff(np.log(vc.reparam_var)) < 0)
+    again = L.estimator_variance_curve(model2d, x8, (1, 10, 100), repeats=50, seed=12)
+    np.testing.assert_array_equal(again.score_var, vc.score_var)
+
+
+# --------------------------------------------------------------------------------------
+# Reparameterization demo
+# --------------------------------------------------------------------------------------
+
+
+def test_noise_samples_and_zero_std_gives_mu(model2d, x8):
+    xb = torch.as_tensor(x8)[None]
+    with torch.no_grad():
+        mu, logvar = model2d.encode(xb)
+        mean_img = torch.sigmoid(model2d.decode(mu))[0, 0].numpy()
+        zeros = torch.zeros_like(mu)
+        assert torch.equal(model2d.reparameterize(mu, logvar, zeros), mu)
+    ns = L.noise_samples(model2d, x8, n=64, seed=0)
+    np.testing.assert_allclose(ns.mu, mu[0].numpy())
+    np.testing.assert_allclose(ns.std, torch.exp(0.5 * logvar[0]).numpy())
+    assert ns.eps.shape == ns.t.shape == ns.scaled_eps.shape == (64, 2)
+    assert ns.images.shape == (64, 8, 8) and 0 <= ns.images.min() <= ns.images.max() <= 1
+    np.testing.assert_allclose(ns.t, ns.mu + ns.std * ns.eps)
+    with torch.no_grad():
+        direct = torch.sigmoid(model2d.decode(torch.as_tensor(ns.t)))[:, 0].numpy()
+    np.testing.assert_allclose(ns.images, direct, atol=1e-6)
+    np.testing.assert_allclose(ns.mean_image, mean_img, atol=1e-6)
+
+    ae = L.noise_samples(model2d, x8, n=16, seed=0, zero_std=True)
+    np.testing.assert_array_equal(ae.t, np.broadcast_to(ae.mu, (16, 2)))
+    np.testing.assert_array_equal(ae.std, 0.0)
+    np.testing.assert_allclose(ae.images, np.broadcast_to(mean_img, (16, 8, 8)), atol=1e-6)
+    np.testing.assert_array_equal(ae.eps, ns.eps[:16])  # same seed, same noise, switched off
+
+
+def test_eps_walk_is_smooth_and_marginally_standard_normal():
+    d, n = 4000, 24
+    walk = L.eps_walk(d, n, seed=3)
+    assert walk.shape == (n, d)
+    tol_mean, tol_var = 5 / math.sqrt(d), 5 * math.sqrt(2 / d)
+    assert np.all(np.abs(walk.mean(1)) < tol_mean)
+    assert np.all(np.abs(walk.var(1) - 1) < tol_var)
+    # corr(frame j, frame k) = cos((j - k) * step), step = 2 pi / n by default: a closed loop.
+    step = 2 * math.pi / n
+    corr = walk @ walk.T / d
+    lag = np.subtract.outer(np.arange(n), np.arange(n))
+    assert np.all(np.abs(corr - np.cos(lag * step)) < 5 / math.sqrt(d))
+    jumps = np.linalg.norm(np.diff(np.vstack([walk, walk[:1]]), axis=0), axis=1) / math.sqrt(d)
+    np.testing.assert_allclose(jumps, 2 * math.sin(step / 2), rtol=0.1)
+    np.testing.assert_array_equal(L.eps_walk(d, n, seed=3, step=step), walk)
+
+
+# --------------------------------------------------------------------------------------
+# ELBO vs log p(x), grid posterior
+# --------------------------------------------------------------------------------------
+
+
+def test_is_estimates_grow_with_k_and_exceed_elbo(model2d, x8):
+    res = L.elbo_vs_logpx(model2d, x8, ks=(1, 10, 100, 1000), seed=0, repeats=16)
+    with torch.no_grad():
+        mu, logvar = model2d.encode(torch.as_tensor(x8)[None])
+    assert res.kl == pytest.approx(kl_standard_normal(mu, logvar).item())
+    assert res.elbo == pytest.approx(res.recon - res.kl)
+    se = np.hypot(res.log_px_se, res.recon_se)
+    # k = 1 is the ELBO in expectation; larger k climbs towards log p(x).
+    assert abs(res.log_px[0] - res.elbo) < 4 * se[0]
+    assert np.all(np.diff(res.log_px) > -3 * np.hypot(res.log_px_se[1:], res.log_px_se[:-1]))
+    assert res.log_px[-1] > res.log_px[0]
+    assert np.all(res.log_px[1:] > res.elbo + 4 * se[1:])
+    np.testing.assert_allclose(res.gap, res.log_px - res.elbo)
+    assert res.posterior_kl == pytest.approx(res.gap[-1]) and res.posterior_kl > 0
+
+
+def test_grid_posterior_normalises_and_matches_is_evidence(model2d, x8):
+    gp = L.grid_posterior(model2d, x8, n=121)
+    assert gp.posterior.shape == gp.q_density.shape == gp.log_joint.shape == (121, 121)
+    assert gp.posterior.sum() * gp.cell_area == pytest.approx(1.0, abs=1e-9)
+    assert gp.q_density.sum() * gp.cell_area == pytest.approx(1.0, abs=1e-3)  # covers +- 4 s
+    assert gp.extent[0] <= -3 and gp.extent[1] >= 3  # the prior's high-density area
+    # [i, j] is at (t0[j], t1[i]): check one point against the model directly.
+    i, j = 30, 80
+    t = torch.tensor([[gp.t0[j], gp.t1[i]]])
+    with torch.no_grad():
+        ll = -reconstruction_nll(model2d.decode(t), torch.as_tensor(x8)[None], "bernoulli")
+    expect = ll.item() - 0.5 * (2 * math.log(2 * math.pi) + (t**2).sum().item())
+    assert gp.log_joint[i, j] == pytest.approx(expect, abs=1e-9)
+
+    gen = torch.Generator().manual_seed(0)
+    xb = torch.as_tensor(x8)[None].expand(4, 1, 8, 8)
+    is_est = iwae_log_likelihood(model2d, xb, k=2000, chunk=2000, generator=gen).mean().item()
+    assert gp.log_px == pytest.approx(is_est, abs=0.1)
+    fine = L.grid_posterior(model2d, x8, extent=(-6, 6, -6, 6), n=241)
+    assert fine.log_px == pytest.approx(gp.log_px, abs=1e-3)
+    assert fine.posterior_kl == pytest.approx(gp.posterior_kl, abs=1e-2)
+
+    # log p(x) - ELBO = KL(q || p(t|x)): the grid's KL against the MC ELBO.
+    res = L.elbo_vs_logpx(model2d, x8, ks=(2000,), seed=1, n_elbo=20000)
+    assert gp.posterior_kl > 0
+    assert gp.log_px - res.elbo == pytest.approx(gp.posterior_kl, abs=4 * res.recon_se + 0.02)
+    assert gp.elbo == pytest.approx(res.elbo, abs=4 * res.recon_se + 0.02)
+
+
+def test_grid_posterior_needs_2d_latent(x8):
+    with pytest.raises(ValueError, match="2-D"):
+        L.grid_posterior(_model(1, latent_dim=3), x8)
+
+
+# --------------------------------------------------------------------------------------
+# Generation and interpolation
+# --------------------------------------------------------------------------------------
+
+
+def test_prior_samples_temperature(model2d):
+    cold = L.prior_samples(model2d, 5, temperature=0.0, seed=0)
+    with torch.no_grad():
+        at_zero = torch.sigmoid(model2d.decode(torch.zeros(1, 2, dtype=torch.float64)))
+    np.testing.assert_allclose(cold, np.broadcast_to(at_zero[0, 0].numpy(), (5, 8, 8)))
+    warm = L.prior_samples(model2d, 5, temperature=1.0, seed=0)
+    assert warm.shape == (5, 8, 8) and warm.std(0).max() > 0
+    np.testing.assert_array_equal(warm, L.prior_samples(model2d, 5, 1.0, seed=0))
+    assert not np.array_equal(warm, L.prior_samples(model2d, 5, 1.0, seed=1))
+
+
+def test_manifold_grid_layout(model2d):
+    n = 5
+    mg = L.manifold_grid(model2d, n=n)
+    assert mg.image.shape == (n * 8, n * 8)
+    expect = [NormalDist().inv_cdf(p) for p in np.linspace(0.05, 0.95, n)]
+    np.testing.assert_allclose(mg.coords, expect, atol=1e-9)
+    i, j = 1, 3  # row i from the top has t1 = coords[n-1-i]; column j has t0 = coords[j]
+    t = torch.tensor([[expect[j], expect[n - 1 - i]]], dtype=torch.float64)
+    with torch.no_grad():
+        tile = torch.sigmoid(model2d.decode(t))[0, 0].numpy()
+    np.testing.assert_allclose(mg.image[i * 8 : (i + 1) * 8, j * 8 : (j + 1) * 8], tile)
+    np.testing.assert_allclose(mg.latents[i, j], t[0].numpy())
+
+    rgb = _model(2, image_shape=(3, 8, 8), latent_dim=3, architecture="conv", conv_channels=(4,))
+    mg3 = L.manifold_grid(rgb, n=4, dims=(2, 0), base=[0.0, 0.5, 0.0])
+    assert mg3.image.shape == (32, 32, 3)
+    np.testing.assert_allclose(mg3.latents[..., 1], 0.5)
+    with pytest.raises(ValueError):
+        L.manifold_grid(rgb, dims=(1, 1))
+
+
+def test_slerp_path_endpoints_norm_and_great_circle():
+    a, b = np.array([3.0, 0.0, 1.0]), np.array([-1.0, 2.0, 0.5])
+    path = L.latent_path(a, b, 11, "slerp")
+    np.testing.assert_allclose(path[0], a)
+    np.testing.assert_allclose(path[-1], b)
+    alpha = np.linspace(0, 1, 11)
+    norms = np.linalg.norm(path, axis=1)
+    np.testing.assert_allclose(norms, (1 - alpha) * np.linalg.norm(a) + alpha * np.linalg.norm(b))
+    u = path / norms[:, None]
+    steps = np.arccos(np.clip(np.sum(u[1:] * u[:-1], 1), -1, 1))
+    np.testing.assert_allclose(steps, steps[0], rtol=1e-6)  # constant angular speed
+    normal = np.cross(a, b)
+    np.testing.assert_allclose(path @ normal, 0, atol=1e-9)  # stays in the plane of a, b
+    lin = L.latent_path(a, b, 11, "linear")
+    np.testing.assert_allclose(lin, (1 - alpha[:, None]) * a + alpha[:, None] * b)
+    for other in (2.0 * a, -a):  # (anti)parallel: falls back to linear
+        np.testing.assert_allclose(
+            L.latent_path(a, other, 5, "slerp"), L.latent_path(a, other, 5, "linear")
+        )
+
+
+def test_interpolate_uses_encoder_means(model2d, x8):
+    gen = torch.Generator().manual_seed(4)
+    x_b = torch.rand(8, 8, generator=gen, dtype=torch.float64)  # (H, W) tensor input
+    res = L.interpolate(model2d, x8, x_b, n_steps=7, method="slerp")
+    with torch.no_grad():
+        mu_a = model2d.encode(torch.as_tensor(x8)[None])[0][0].numpy()
+        mu_b = model2d.encode(x_b[None, None])[0][0].numpy()
+    assert res.t.shape == (7, 2) and res.images.shape == (7, 8, 8)
+    np.testing.assert_allclose(res.t[0], mu_a)
+    np.testing.assert_allclose(res.t[-1], mu_b)
+    na, nb = np.linalg.norm(mu_a), np.linalg.norm(mu_b)
+    np.testing.assert_allclose(np.linalg.norm(res.t, axis=1), na + res.alphas * (nb - na))
+
+
+# --------------------------------------------------------------------------------------
+# Inputs, the shared model and the global RNG
+# --------------------------------------------------------------------------------------
+
+
+def test_image_inputs_are_accepted_in_every_layout(model2d, x8):
+    ref = L.noise_samples(model2d, x8, 2, seed=0).mu
+    for x in (
+        x8[0],
+        torch.as_tensor(x8),
+        torch.as_tensor(x8)[None],
+        x8[0, :, :, None],
+        (x8[0] * 255).astype(np.uint8),
+        x8.astype(np.float32),
+    ):
+        np.testing.assert_allclose(L.noise_samples(model2d, x, 2, seed=0).mu, ref, atol=1e-6)
+    with pytest.raises(ValueError, match="shape"):
+        L.noise_samples(model2d, np.zeros((2, 8, 8)), 2)
+
+
+def test_shared_model_and_global_rng_are_untouched(x8):
+    model = _model(3)  # float32, as the app's models
+    x = x8.astype(np.float32)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    flags = [p.requires_grad for p in model.parameters()]
+    training = model.training
+    rng = torch.get_rng_state()
+    L.noise_samples(model, x, 4, seed=0)
+    L.reparam_gradient_samples(model, x, 8, seed=0)
+    L.score_function_gradient_samples(model, x, 8, seed=0, baseline=True)
+    L.estimator_variance_curve(model, x, (1, 4), repeats=3, seed=0)
+    L.elbo_vs_logpx(model, x, ks=(1, 10), seed=0, n_elbo=10)
+    L.grid_posterior(model, x, n=11)
+    L.prior_samples(model, 3, seed=0)
+    L.manifold_grid(model, n=3)
+    L.interpolate(model, x, 1 - x, 3, "slerp")
+    L.eps_walk(2, 3, seed=0)
+    assert torch.equal(torch.get_rng_state(), rng)
+    assert model.training == training
+    assert [p.requires_grad for p in model.parameters()] == flags
+    assert all(p.grad is None for p in model.parameters())
+    for k, v in model.state_dict().items():
+        assert torch.equal(v, before[k]), k

@@ -1,0 +1,87 @@
+"""Model shapes and the reparameterization trick, checked against torch itself."""
+
+import pytest
+import torch
+
+from vae.model import VAE, VAEConfig
+
+SHAPES = [(1, 8, 8), (1, 28, 28), (1, 28, 20), (3, 32, 32)]
+
+
+@pytest.mark.parametrize("arch", ["mlp", "conv"])
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("batch", [1, 3])
+def test_shapes(arch, shape, batch):
+    cfg = VAEConfig(image_shape=shape, latent_dim=5, architecture=arch, hidden=(32, 16), conv_channels=(8, 16))
+    model = VAE(cfg)
+    x = torch.rand(batch, *shape)
+    mu, logvar = model.encode(x)
+    assert mu.shape == logvar.shape == (batch, 5)
+    logits, mu2, _ = model(x)
+    assert logits.shape == (batch, *shape)
+    torch.testing.assert_close(mu, mu2)
+
+
+def _model(variant="vae"):
+    torch.manual_seed(0)
+    return VAE(VAEConfig(image_shape=(1, 8, 8), latent_dim=3, hidden=(16,), variant=variant))
+
+
+def test_eps_zero_gives_mu_and_fixed_eps_fixed_sample():
+    model = _model()
+    mu, logvar = torch.randn(4, 3), torch.randn(4, 3)
+    assert torch.equal(model.reparameterize(mu, logvar, torch.zeros(4, 3)), mu)
+    eps = torch.randn(4, 3)
+    expected = mu + torch.exp(0.5 * logvar) * eps  # t = m + s * eps, s = exp(logvar / 2)
+    torch.testing.assert_close(model.reparameterize(mu, logvar, eps), expected)
+    torch.testing.assert_close(model.reparameterize(mu, logvar, eps), model.reparameterize(mu, logvar, eps))
+
+
+def test_samples_follow_q():
+    """Without eps, samples have the mean and std of N(mu, exp(logvar))."""
+    model = _model()
+    mu = torch.tensor([[1.0, -2.0, 0.5]]).expand(200_000, 3)
+    logvar = torch.tensor([[0.0, 1.0, -2.0]]).expand(200_000, 3)
+    t = model.reparameterize(mu, logvar)
+    torch.testing.assert_close(t.mean(0), mu[0], atol=0.02, rtol=0)
+    torch.testing.assert_close(t.std(0), torch.exp(0.5 * logvar[0]), atol=0.02, rtol=0)
+
+
+def test_gradients_reach_mu_and_logvar_through_the_sample():
+    model = _model()
+    mu = torch.randn(2, 3, requires_grad=True)
+    logvar = torch.randn(2, 3, requires_grad=True)
+    eps = torch.randn(2, 3)
+    t = model.reparameterize(mu, logvar, eps)
+    (t**2).sum().backward()
+    torch.testing.assert_close(mu.grad, 2 * t.detach())
+    torch.testing.assert_close(logvar.grad, 2 * t.detach() * eps * 0.5 * torch.exp(0.5 * logvar.detach()))
+
+
+def test_plain_autoencoder_has_no_noise():
+    model = _model("ae")
+    mu, logvar = torch.randn(4, 3), torch.zeros(4, 3)
+    assert torch.equal(model.reparameterize(mu, logvar), mu)
+
+
+def test_config_validation_and_dict_round_trip():
+    cfg = VAEConfig(image_shape=(1, 28, 20), latent_dim=4, likelihood="gaussian")
+    assert VAEConfig.from_dict(cfg.to_dict()) == cfg
+    with pytest.raises(ValueError):
+        VAEConfig(architecture="transformer")
+    with pytest.raises(ValueError):
+        VAEConfig(latent_dim=0)
+    with pytest.raises(AttributeError):
+        cfg.latent_dim = 3  # frozen
+
+
+def test_import_vae_does_not_import_streamlit():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, vae, vae.model, vae.losses, vae.checkpoints, vae.training, vae.data;"
+        "print('streamlit' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

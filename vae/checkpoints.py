@@ -1,0 +1,234 @@
+"""One checkpoint format, saved atomically and loaded by exactly one function.
+
+A checkpoint is a plain dict of tensors, strings, numbers, lists and dicts, so that
+``torch.load(weights_only=True)`` can read it without running any code from the file::
+
+    {"format": "vae-latent-explorer", "version": 1,
+     "model_config": {...}, "train_config": {...}, "dataset": "mnist",
+     "image_shape": [1, 28, 28], "metrics": {...}, "history": [{...}, ...],
+     "meta": {...}, "state_dict": {...}}
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import tempfile
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from vae.model import VAE, VAEConfig
+
+FORMAT = "vae-latent-explorer"
+FORMAT_VERSION = 1
+SUFFIX = ".pt"
+USER_SUBDIR = "user"
+# A checkpoint of the models this app trains is a few MB; refuse to even read anything huge.
+MAX_CHECKPOINT_BYTES = 64 * 1024 * 1024
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+class CheckpointError(Exception):
+    """A file that is not a usable checkpoint: the message says why, for the user."""
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """A loaded checkpoint. ``state_dict`` holds CPU (or ``map_location``) tensors."""
+
+    model_config: VAEConfig
+    train_config: dict[str, Any]
+    dataset: str
+    metrics: dict[str, Any]
+    history: list[dict[str, Any]]
+    meta: dict[str, Any]
+    state_dict: dict[str, torch.Tensor] = field(repr=False)
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        return self.model_config.image_shape
+
+    def build_model(self) -> VAE:
+        """A fresh model in eval mode holding these weights (no gradients needed)."""
+        model = VAE(self.model_config)
+        model.load_state_dict(self.state_dict)
+        model.eval()
+        for p in model.parameters():
+            p.requires_grad_(False)
+        return model
+
+
+def _plain(value: Any) -> Any:
+    """Tuples -> lists, recursively, so the payload holds only weights_only-safe types."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def save_checkpoint(
+    path: str | Path,
+    model: VAE,
+    *,
+    dataset: str,
+    train_config: dict[str, Any] | None = None,
+    metrics: dict[str, Any] | None = None,
+    history: list[dict[str, Any]] | None = None,
+    meta: dict[str, Any] | None = None,
+) -> Path:
+    """Write ``model`` and its provenance to ``path`` atomically (temp file, fsync, rename).
+
+    A process killed at any moment leaves either the old file or the new one, never a
+    half-written one; a stray temp file is ignored by ``list_checkpoints``.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {
+        "format": FORMAT,
+        "version": FORMAT_VERSION,
+        "model_config": _plain(model.config.to_dict()),
+        "train_config": _plain(train_config or {}),
+        "dataset": dataset,
+        "image_shape": list(model.config.image_shape),
+        "metrics": _plain(metrics or {}),
+        "history": _plain(history or []),
+        "meta": _plain(meta or {}),
+        "state_dict": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
+    }
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(payload, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    try:  # make the rename itself durable
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+    except OSError:
+        pass
+    return path
+
+
+def load_checkpoint(source: str | Path | bytes, map_location: str = "cpu") -> Checkpoint:
+    """The one way to read a checkpoint: ``torch.load(weights_only=True)`` plus validation.
+
+    Raises ``CheckpointError`` for a missing, truncated, corrupt, foreign or malicious file,
+    or one whose weights do not fit its own config. Never executes code from the file.
+    """
+    name = "uploaded file" if isinstance(source, bytes) else str(source)
+    try:
+        if isinstance(source, bytes):
+            raw = source
+        else:
+            size = os.path.getsize(source)
+            if size > MAX_CHECKPOINT_BYTES:
+                raise CheckpointError(f"{name}: {size / 1e6:.0f} MB is too large for a checkpoint")
+            raw = Path(source).read_bytes()
+    except OSError as e:
+        raise CheckpointError(f"{name}: cannot read it ({e.strerror or e})") from None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch's pickle-protocol notes are not for users
+            payload = torch.load(io.BytesIO(raw), map_location=map_location, weights_only=True)
+    except Exception as e:  # any failure here means "not a safe checkpoint"
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise CheckpointError(
+            f"{name}: not a readable checkpoint (corrupt, truncated, or it holds objects "
+            f"that are refused for safety: {first[:200]})"
+        ) from None
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise CheckpointError(f"{name}: not a VAE Latent Explorer checkpoint")
+    if payload.get("version") != FORMAT_VERSION:
+        raise CheckpointError(
+            f"{name}: checkpoint format version {payload.get('version')!r} is not supported "
+            f"(this app reads version {FORMAT_VERSION})"
+        )
+    try:
+        config = VAEConfig.from_dict(payload["model_config"])
+        ckpt = Checkpoint(
+            model_config=config,
+            train_config=dict(payload.get("train_config") or {}),
+            dataset=str(payload["dataset"]),
+            metrics=dict(payload.get("metrics") or {}),
+            history=list(payload.get("history") or []),
+            meta=dict(payload.get("meta") or {}),
+            state_dict=dict(payload["state_dict"]),
+        )
+        ckpt.build_model()  # the weights must fit the config exactly
+    except CheckpointError:
+        raise
+    except Exception as e:
+        raise CheckpointError(f"{name}: its contents do not match its config ({e})") from None
+    return ckpt
+
+
+def validate_name(name: str, reserved: set[str] | frozenset[str] = frozenset()) -> str:
+    """A user-typed checkpoint name -> a safe file stem, or ``ValueError`` saying why.
+
+    Letters, digits, ``_ . -``; 1-64 characters; no path separators, no ``..``, no leading
+    dot, and not one of ``reserved`` (the bundled models' names).
+    """
+    stem = name.strip()
+    if stem.endswith(SUFFIX):
+        stem = stem[: -len(SUFFIX)]
+    if not stem:
+        raise ValueError("Give the model a name.")
+    if "/" in stem or "\\" in stem or ".." in stem:
+        raise ValueError("A name cannot contain '/', '\\' or '..'.")
+    if not _NAME_RE.match(stem):
+        raise ValueError(
+            "Use 1-64 letters, digits, '_', '-' or '.', starting with a letter or digit."
+        )
+    if stem.lower() in {r.lower() for r in reserved}:
+        raise ValueError(f"'{stem}' is the name of a bundled model; choose another name.")
+    return stem
+
+
+@dataclass(frozen=True)
+class CheckpointEntry:
+    """One file in the checkpoints folder, usable or not (then ``error`` says why)."""
+
+    path: Path
+    name: str
+    bundled: bool
+    checkpoint: Checkpoint | None
+    error: str | None
+
+    @property
+    def ok(self) -> bool:
+        return self.checkpoint is not None
+
+
+def list_checkpoints(folder: str | Path) -> list[CheckpointEntry]:
+    """Bundled checkpoints (``folder/*.pt``) then user ones (``folder/user/*.pt``), by name.
+
+    Each file is loaded (safely) so that a broken one is listed with its reason, not
+    offered as a model.
+    """
+    folder = Path(folder)
+    entries: list[CheckpointEntry] = []
+    for sub, bundled in ((folder, True), (folder / USER_SUBDIR, False)):
+        if not sub.is_dir():
+            continue
+        for path in sorted(sub.glob(f"*{SUFFIX}")):
+            if path.name.startswith("."):
+                continue  # temp files of an interrupted save
+            try:
+                ckpt, err = load_checkpoint(path), None
+            except CheckpointError as e:
+                ckpt, err = None, str(e)
+            entries.append(CheckpointEntry(path, path.stem, bundled, ckpt, err))
+    return entries
