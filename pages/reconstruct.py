@@ -1,6 +1,133 @@
-"""Placeholder until its issue lands."""
+"""Your image: upload a picture, see it preprocessed the way the training data was made,
+reconstructed, sampled from q(t|x), and placed on the latent map."""
 
+from __future__ import annotations
+
+import numpy as np
+import plotly.graph_objects as go
 import streamlit as st
 
-st.title("reconstruct")
-st.info("This page is being built.")
+from pages._lib import shared
+from vae import inference
+from vae.images import STYLES, Preprocessed, preprocess_upload
+
+UPLOAD, TEST = "upload", "test"
+STYLE_HELP = {
+    "digit": "white strokes on black, centred like MNIST",
+    "fashion": "object on black, fitted like Fashion-MNIST",
+    "face": "centre crop, grey",
+    "generic": "centre crop and resize",
+}
+
+
+@st.cache_data(show_spinner="Preprocessing…", max_entries=32)
+def _preprocess(data: bytes, image_shape: tuple[int, int, int], style: str) -> Preprocessed:
+    return preprocess_upload(data, image_shape, style=style)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _pca(key: str, _mu: np.ndarray, point: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    return inference.project_2d_with(_mu, point[None], method="pca", seed=0)
+
+
+st.title("Your image")
+st.markdown(
+    "Draw a digit on paper, photograph a T-shirt, or take any picture: the encoder turns it "
+    "into a posterior q(t|x), and the decoder shows what the model makes of it. The model only "
+    "knows its own kind of images, so anything else is pulled towards what it has seen."
+)
+cur = shared.require_model()
+c, h, w = cur.config.image_shape
+
+source = st.radio(
+    "Image", [UPLOAD, TEST], horizontal=True, key="rec_source",
+    format_func={UPLOAD: "Upload a file", TEST: "Use a test image"}.get,
+)  # fmt: skip
+x: np.ndarray | None = None
+pre: Preprocessed | None = None
+split = None
+if source == UPLOAD:
+    up_col, style_col = st.columns([2, 1])
+    upload = up_col.file_uploader(
+        "An image (PNG, JPEG, GIF, BMP or WebP)", type=["png", "jpg", "jpeg", "gif", "bmp", "webp"],
+        key="rec_upload",
+    )  # fmt: skip
+    default_style = shared.upload_style(cur.dataset)
+    style = style_col.selectbox(
+        "Preprocess as", STYLES, index=STYLES.index(default_style), key=f"rec_style:{cur.dataset}",
+        format_func=lambda s: f"{s}: {STYLE_HELP[s]}" + (" (this model's data)" if s == default_style else ""),
+    )  # fmt: skip
+    if upload is None:
+        st.info(f"Upload an image to see it through **{cur.name}** ({cur.dataset}, {c}x{h}x{w} input).")
+        st.stop()
+    with shared.user_errors():
+        pre = _preprocess(upload.getvalue(), (c, h, w), style)
+    if pre is None:
+        st.stop()
+    x = pre.model_input
+    st.session_state[shared.LAST_UPLOAD_KEY] = x
+else:
+    split = shared.test_split(cur)
+    i = int(st.number_input(f"Test image # (0-{len(split.labels) - 1})", 0, len(split.labels) - 1, step=1, key=f"rec_test:{cur.name}"))
+    x = split.images[i].astype(np.float32) / 255.0
+
+seed = st.session_state.get("rec_seed", 0)
+rec = inference.reconstruct(cur.model, x, n_samples=8, seed=seed)
+
+cols = st.columns([1, 1, 1, 2], gap="medium")
+if pre is not None:
+    with cols[0]:
+        st.image(pre.original, caption=f"your file ({pre.format}, {pre.size[0]}x{pre.size[1]})", width="stretch")
+with cols[1]:
+    shared.show_image(x, f"model input x ({h}x{w})", width=160)
+with cols[2]:
+    shared.show_image(rec.recon, "reconstruction decode(m)", width=160)
+with cols[3]:
+    shared.show_grid(rec.samples, ncols=4, caption="decode(t) for 8 samples t ~ q(t|x)", width="stretch")
+    if st.button("New samples", icon=":material/casino:", key="rec_resample"):
+        st.session_state["rec_seed"] = seed + 1
+        st.rerun()
+st.caption(f"ELBO ≈ **{rec.elbo:.1f}** nats · KL(q(t|x) ‖ N(0, I)) = **{rec.kl:.2f}** nats · mean posterior s.d. {rec.std.mean():.2f}")
+if pre is not None:
+    if pre.blank:
+        st.warning("The image is a single flat colour: there is nothing to find in it, so the model input is empty.")
+    with st.expander("Preprocessing steps", expanded=True):
+        st.markdown("\n".join(f"{k}. {s}" for k, s in enumerate(pre.steps, 1)))
+
+st.subheader("Where it lands in latent space", divider="gray")
+if split is None:
+    split = shared.test_split(cur, stop=False)
+if split is not None:
+    d = cur.config.latent_dim
+    if d <= 2:
+        xy = inference.project_2d(split.mu, "none")[0]
+        star = rec.mu[:2] if d == 2 else np.array([rec.mu[0], 0.0])
+        axes = ("t₁", "t₂")
+    else:
+        xy, star = _pca(cur.key, split.mu, rec.mu)
+        star = star[0]
+        axes = ("PC 1", "PC 2")
+    fig = go.Figure()
+    for k, label_name in enumerate(split.label_names):
+        mask = split.labels == k
+        if mask.any():
+            fig.add_trace(go.Scattergl(
+                x=xy[mask, 0], y=xy[mask, 1], mode="markers", name=label_name,
+                marker={"size": 5, "opacity": 0.45}, hovertemplate=f"{label_name}<extra></extra>",
+            ))  # fmt: skip
+    fig.add_trace(go.Scatter(
+        x=[star[0]], y=[star[1]], mode="markers", name="your image" if pre is not None else "this image",
+        marker={"symbol": "star", "size": 24, "color": "gold", "line": {"color": "black", "width": 2}},
+    ))  # fmt: skip
+    fig.update_layout(
+        height=480, margin={"l": 10, "r": 10, "t": 10, "b": 10}, xaxis_title=axes[0], yaxis_title=axes[1],
+        legend={"itemsizing": "constant"},
+    )  # fmt: skip
+    if d == 2:
+        fig.update_yaxes(scaleanchor="x", scaleratio=1)
+    st.plotly_chart(fig, config={"displayModeBar": False}, key="rec_map")
+    st.caption(
+        "Dots: posterior means of test images. Star: the mean m(x) of "
+        + ("your image." if pre is not None else "this image.")
+        + (" Projected with the PCA of the test means." if d > 2 else "")
+    )

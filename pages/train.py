@@ -1,6 +1,266 @@
-"""Placeholder until its issue lands."""
+"""Train a model: pick data and settings, watch the curves and images improve live, keep it.
 
+The training runs in a background thread (``vae.jobs.TrainingJob``) owned by this session;
+a fragment polls it about once a second. See ``vae.jobs`` for the server-wide limit on
+concurrent trainings and what happens when the tab is closed.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import plotly.graph_objects as go
 import streamlit as st
+from plotly.subplots import make_subplots
 
-st.title("train")
-st.info("This page is being built.")
+from pages._lib import shared
+from vae.checkpoints import USER_SUBDIR, validate_name
+from vae.data import DATASETS, Dataset, dataset_available, load_image_folder
+from vae.jobs import MAX_CONCURRENT_TRAININGS, TrainingJob, cli_command, trainings_running
+from vae.model import VAEConfig
+from vae.training import TrainConfig, describe_device, pick_device
+
+JOB_KEY = "train_job"  # this session's TrainingJob
+ANNOUNCED_KEY = "train_job_announced"  # id of the finished job whose model was selected
+ZIP = "zip"
+VARIANTS = {
+    "vae": "VAE (noise + KL)",
+    "noisy_ae": "Noisy autoencoder (noise, no KL)",
+    "ae": "Plain autoencoder (no noise, no KL)",
+}
+DEFAULT_EPOCHS = {"digits": 30, "mnist": 10, "fashion-mnist": 10, "frey": 40, ZIP: 30}
+ZIP_SIZES = {"28x28 grey": ((28, 28), 1), "28x28 colour": ((28, 28), 3), "32x32 colour": ((32, 32), 3)}
+
+
+@st.cache_data(show_spinner="Reading your images…", max_entries=2)
+def _user_dataset(data: bytes, size: tuple[int, int], channels: int) -> Dataset:
+    return load_image_folder(data, size=size, channels=channels, name="custom")
+
+
+def _dataset_label(name: str) -> str:
+    if name == ZIP:
+        return "Your own images (upload a .zip)"
+    here = "on this machine" if dataset_available(name) else "downloads when training starts"
+    return f"{DATASETS[name].title} · {here}"
+
+
+def _curves(history) -> go.Figure:
+    epochs = [h.epoch for h in history]
+    fig = make_subplots(
+        rows=1, cols=3, horizontal_spacing=0.07,
+        subplot_titles=("ELBO (higher is better)", "Reconstruction  −log p(x|t)", "KL(q(t|x) ‖ p(t))"),
+    )  # fmt: skip
+    panels = (("elbo", 1), ("recon", 2), ("kl", 3))
+    for split, colour, dash in (("train", "#4f46e5", "solid"), ("test", "#f97316", "dash")):
+        for term, col in panels:
+            fig.add_trace(
+                go.Scatter(
+                    x=epochs, y=[getattr(h, f"{split}_{term}") for h in history],
+                    mode="lines+markers", name=split, legendgroup=split, showlegend=col == 1,
+                    line={"color": colour, "dash": dash, "width": 2.5}, marker={"size": 5},
+                    hovertemplate=f"{split} epoch %{{x}}: %{{y:.2f}} nats<extra></extra>",
+                ),
+                row=1, col=col,
+            )  # fmt: skip
+    fig.update_xaxes(title_text="epoch", rangemode="tozero" if len(epochs) < 2 else "normal")
+    fig.update_layout(
+        height=300, margin={"l": 10, "r": 10, "t": 40, "b": 10},
+        legend={"orientation": "h", "y": 1.22, "x": 1, "xanchor": "right"},
+    )  # fmt: skip
+    return fig
+
+
+def _render(job: TrainingJob, live: bool) -> None:
+    """The progress, curves and preview images of ``job`` (Stop button while ``live``)."""
+    snap = job.snapshot()
+    if snap.status == "queued":
+        st.info(
+            f"Waiting for a free training slot: {trainings_running()} of "
+            f"{MAX_CONCURRENT_TRAININGS} trainings are running on this server. Yours starts "
+            "as soon as one finishes."
+        )
+    elif snap.status == "failed":
+        st.error(f"The training did not finish. {snap.error}")
+    if snap.status in ("queued", "running"):
+        left, right = st.columns([5, 1], vertical_alignment="center")
+        text = f"Epoch {snap.epoch} / {snap.total_epochs} · {snap.phase} · {snap.elapsed:.0f} s"
+        if job.stop_requested:
+            text += " · stopping after this batch…"
+        left.progress(snap.progress, text=text)
+        if right.button("Stop", icon=":material/stop_circle:", key="train_stop", disabled=job.stop_requested):
+            job.stop()
+            st.rerun(scope="fragment")
+    if not snap.history:
+        if live and snap.status == "running":
+            st.caption(f"Training on {snap.device}; the first curves appear when epoch 1 ends.")
+        return
+    last = snap.history[-1]
+    c = st.columns(4)
+    c[0].metric("Test ELBO", f"{last.test_elbo:.2f}", help="nats per image, higher is better")
+    c[1].metric("Reconstruction", f"{last.test_recon:.2f}", help="test −log p(x|t), nats")
+    c[2].metric("KL", f"{last.test_kl:.2f}", help="test KL(q(t|x) ‖ N(0, I)), nats")
+    c[3].metric("Speed", f"{last.images_per_second:,.0f} img/s", help=f"on {snap.device}")
+    st.plotly_chart(_curves(snap.history), config={"displayModeBar": False})
+    left, right = st.columns(2)
+    if snap.reconstructions is not None:
+        with left:
+            st.markdown(f"**Reconstructions after epoch {snap.epoch}**")
+            shared.show_grid(
+                np.concatenate([snap.originals, snap.reconstructions]), ncols=8, width="stretch",
+                caption="top: test images · bottom: decoded posterior means",
+            )  # fmt: skip
+        with right:
+            st.markdown(f"**Samples from the prior after epoch {snap.epoch}**")
+            shared.show_grid(
+                snap.samples, ncols=8, width="stretch",
+                caption="decode(t), t ~ N(0, I): the same 16 latents every epoch",
+            )  # fmt: skip
+
+
+@st.fragment(run_every=0.75)
+def _live(job: TrainingJob) -> None:
+    _render(job, live=True)
+    if job.snapshot().finished:
+        st.rerun()  # a full run announces the result and refreshes the model picker
+
+
+def _finished(job: TrainingJob) -> None:
+    snap = job.snapshot()
+    name = job.output_path.stem
+    if snap.checkpoint_path is not None:
+        if st.session_state.get(ANNOUNCED_KEY) != job.id:
+            # Select the new model: the sidebar picker takes it before drawing itself.
+            st.session_state[ANNOUNCED_KEY] = job.id
+            shared.select_model(name)
+            st.rerun()
+        how = "stopped early; the last finished epoch was saved" if snap.status == "stopped" else "done"
+        st.success(f"Model **{name}** is trained ({how}) and is now the selected model.", icon=":material/check_circle:")
+        m = snap.metrics or {}
+        c = st.columns(4)
+        c[0].metric("Epochs", f"{snap.epoch} / {snap.total_epochs}")
+        c[1].metric("Test ELBO", f"{m.get('test_elbo', float('nan')):.2f}", help="nats per image")
+        c[2].metric("log p(x) ≥", f"{m.get('log_px', float('nan')):.2f}", help=f"importance sampling, k = {m.get('log_px_k')}, {m.get('log_px_n')} test images")
+        c[3].metric("Active latent units", f"{m.get('active_units')} / {job.model_config.latent_dim}")
+        st.page_link("pages/sliders.py", label="Explore it: drag the latent sliders", icon=":material/tune:")
+        st.page_link("pages/latent_map.py", label="See its latent map", icon=":material/scatter_plot:")
+    elif snap.status == "stopped":
+        st.warning("Stopped before the first epoch finished: nothing was saved.")
+    _render(job, live=False)
+
+
+st.title("Train a model")
+st.markdown(
+    "Choose the data and the model, press **Train**, and watch the ELBO rise while the "
+    "reconstructions sharpen and samples from the prior start to look like the data. "
+    "The trained model is saved as *yours* and appears in the model picker for everyone "
+    "using this app."
+)
+
+job: TrainingJob | None = st.session_state.get(JOB_KEY)
+busy = job is not None and not job.snapshot().finished
+
+data_col, model_col, opt_col = st.columns(3, gap="large")
+with data_col:
+    st.subheader("Data", divider="gray")
+    ds = st.selectbox("Dataset", [*DATASETS, ZIP], format_func=_dataset_label, key="train_dataset")
+    user_data: Dataset | None = None
+    if ds == ZIP:
+        st.caption(
+            "A zip of PNG/JPEG images, one sub-folder per class (e.g. `cats/`, `dogs/`); "
+            "10% are kept aside as the test split."
+        )
+        upload = st.file_uploader("Your images (.zip)", type=["zip"], key="train_zip")
+        size_label = st.radio("Resize to", list(ZIP_SIZES), horizontal=True, key="train_zip_size")
+        size, channels = ZIP_SIZES[size_label]
+        if upload is not None:
+            with shared.user_errors(ValueError):
+                user_data = _user_dataset(upload.getvalue(), size, channels)
+            if user_data is not None:
+                counts = np.bincount(user_data.train_y.numpy(), minlength=len(user_data.label_names))
+                st.caption(
+                    f"{len(user_data.train_x)} training and {len(user_data.test_x)} test images; "
+                    "classes: " + ", ".join(f"{n} ({k})" for n, k in zip(user_data.label_names, counts, strict=True))
+                )
+                shared.show_grid(user_data.train_x[:16].numpy() / 255.0, ncols=8, width="stretch")
+        image_shape = (channels, *size)
+        likelihood = "bernoulli"
+    else:
+        info = DATASETS[ds]
+        st.caption(info.description)
+        if not dataset_available(ds):
+            st.info(
+                f"{info.title} is not on this machine yet: it is downloaded (and checked) when "
+                "training starts. Without a network connection the training stops with a note "
+                "saying where to put the files by hand."
+            )
+        image_shape, likelihood = info.image_shape, info.likelihood
+    st.caption(f"Images {image_shape[1]}x{image_shape[2]}, {'colour' if image_shape[0] == 3 else 'grey'}; decoder likelihood: {likelihood}.")
+
+with model_col:
+    st.subheader("Model", divider="gray")
+    arch = st.radio("Architecture", ["mlp", "conv"], format_func=lambda a: {"mlp": "MLP", "conv": "Convolutional"}[a], horizontal=True, key="train_arch")
+    latent = st.number_input("Latent dimensions", 1, 64, 2, step=1, key="train_latent", help="2 lets you see the whole latent space as a plane")
+    variant = st.radio("Variant", list(VARIANTS), format_func=VARIANTS.get, key="train_variant")
+    beta = st.number_input(
+        "β (weight of the KL term)", 0.0, 20.0, 1.0, step=0.25, key="train_beta",
+        disabled=variant != "vae", help="1 = the ELBO; larger pushes codes towards the prior",
+    )  # fmt: skip
+
+with opt_col:
+    st.subheader("Training", divider="gray")
+    epochs = st.slider("Epochs", 1, 100, DEFAULT_EPOCHS[ds], key=f"train_epochs_{ds}")
+    batch = st.select_slider("Batch size", [32, 64, 128, 256, 512], 128, key="train_batch")
+    lr = st.select_slider("Learning rate", [1e-4, 3e-4, 1e-3, 2e-3, 3e-3, 1e-2], 1e-3, format_func=lambda v: f"{v:g}", key="train_lr")
+    binarize = st.checkbox(
+        "Binarize the images each batch", key="train_binarize", disabled=likelihood != "bernoulli",
+        help="Dynamic binarization: each pixel becomes 0/1 with its grey level as probability "
+        "(Bernoulli decoders only).",
+    )  # fmt: skip
+
+st.subheader("Save as", divider="gray")
+name_col, info_col = st.columns([1, 2], vertical_alignment="bottom")
+st.session_state.setdefault("train_name", "my-digits-2d")
+raw_name = name_col.text_input("Model name", key="train_name", help="letters, digits, '_', '-', '.'")
+name = None
+with info_col:
+    try:
+        name = validate_name(raw_name, reserved=shared.bundled_names())
+    except ValueError as e:
+        st.error(str(e))
+out = shared.checkpoint_dir() / USER_SUBDIR / f"{name}.pt" if name else None
+replace_ok = True
+if out is not None and out.exists():
+    replace_ok = info_col.checkbox(f"You already have a model called **{name}**: replace it", key="train_replace")
+device = pick_device()
+info_col.caption(
+    f"Trains on **{describe_device(device)}** · {trainings_running()} of "
+    f"{MAX_CONCURRENT_TRAININGS} training slots on this server in use."
+)
+
+ready = name is not None and replace_ok and (ds != ZIP or user_data is not None) and not busy
+if st.button("Train", type="primary", icon=":material/play_arrow:", disabled=not ready, key="train_start"):
+    hidden = (256, 128) if image_shape[1] * image_shape[2] <= 16 * 16 else (512, 256)
+    with shared.user_errors(ValueError):
+        model_config = VAEConfig(
+            image_shape=image_shape, latent_dim=int(latent), architecture=arch, hidden=hidden,
+            likelihood=likelihood, variant=variant,
+        )  # fmt: skip
+        train_config = TrainConfig(
+            epochs=int(epochs), batch_size=int(batch), lr=float(lr), beta=float(beta),
+            binarize=bool(binarize) and likelihood == "bernoulli",
+        )  # fmt: skip
+        title = DATASETS[ds].title if ds != ZIP else "your images"
+        meta = {"title": f"Trained in the app on {title}: {latent}-D {VARIANTS[variant]}, {arch.upper()}"}
+        if ds != ZIP:
+            meta["command"] = cli_command(model_config, train_config, ds, out.relative_to(shared.REPO) if out.is_relative_to(shared.REPO) else out)
+        job = TrainingJob(model_config, train_config, user_data if ds == ZIP else ds, out, meta, device=device).start()
+        st.session_state[JOB_KEY] = job
+        busy = True
+elif busy:
+    st.caption("One training at a time per session: stop it or wait until it finishes.")
+
+if job is not None:
+    st.subheader(f"Training {job.output_path.stem}", divider="gray")
+    if busy:
+        _live(job)
+    else:
+        _finished(job)

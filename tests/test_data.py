@@ -8,10 +8,13 @@ import functools
 import gzip
 import hashlib
 import io
+import os
+import pickle
 import shutil
 import socket
 import sys
 import threading
+import time
 import zipfile
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 
@@ -216,15 +219,48 @@ def test_env_dir_is_searched_before_the_cache(shared_data, tmp_path, monkeypatch
     assert dataset_available("frey")
 
 
-def test_corrupt_file_on_disk_is_reported(shared_data, tmp_path):
+def _idx(dims: tuple[int, ...], payload: bytes) -> bytes:
+    magic = b"\x00\x00\x08" + bytes([len(dims)])
+    return gzip.compress(magic + b"".join(d.to_bytes(4, "big") for d in dims) + payload)
+
+
+@pytest.mark.parametrize(
+    "bad_labels, match",
+    [
+        (_idx((5,), b"\x01\x02\x03"), "payload is 3 bytes"),  # truncated
+        (_idx((4,), b"\x01\x02\x03\x04"), "4 labels for 5 images"),  # does not match images
+        (b"<html>404 Not Found</html>", "magic"),  # an error page saved as the file
+    ],
+)
+def test_corrupt_file_on_disk_is_reported(tmp_path, bad_labels, match):
     (tmp_path / "mnist").mkdir()
-    for name in IDX_FILES:
-        shutil.copy(shared_data / "mnist" / name, tmp_path / "mnist" / name)
+    good = {
+        "train-images-idx3-ubyte.gz": _idx((5, 28, 28), bytes(5 * 28 * 28)),
+        "train-labels-idx1-ubyte.gz": bad_labels,
+        "t10k-images-idx3-ubyte.gz": _idx((1, 28, 28), bytes(28 * 28)),
+        "t10k-labels-idx1-ubyte.gz": _idx((1,), b"\x07"),
+    }
+    for name, data in good.items():
+        (tmp_path / "mnist" / name).write_bytes(data)
     bad = tmp_path / "mnist" / "train-labels-idx1-ubyte.gz"
-    bad.write_bytes(gzip.compress(b"\x00\x00\x08\x01\x00\x00\x00\x05abc"))  # 3 of 5 labels
     with pytest.raises(DatasetUnavailable, match="corrupt") as err:
         load_dataset("mnist", data_dir=tmp_path, download=False)
-    assert str(bad.resolve()) in str(err.value)
+    assert str(bad.resolve()) in str(err.value) and match in str(err.value)
+    # Once the file is replaced, the same directory loads (nothing stale was cached).
+    bad.write_bytes(_idx((5,), bytes([0, 1, 2, 3, 9])))
+    ds = load_dataset("mnist", data_dir=tmp_path, download=False)
+    assert ds.train_y.tolist() == [0, 1, 2, 3, 9] and ds.test_y.tolist() == [7]
+    # A file replaced after loading (same size) is read again, not served from the cache.
+    mtime = bad.stat().st_mtime_ns
+    bad.write_bytes(_idx((5,), bytes([9, 3, 2, 1, 0])))
+    os.utime(bad, ns=(mtime + 10**9, mtime + 10**9))  # coarse-mtime filesystems
+    assert load_dataset("mnist", data_dir=tmp_path, download=False).train_y.tolist() == [
+        9,
+        3,
+        2,
+        1,
+        0,
+    ]
 
 
 def test_dataset_validates_shapes_and_is_frozen():
@@ -233,6 +269,9 @@ def test_dataset_validates_shapes_and_is_frozen():
     assert ds.image_shape == (1, 4, 4) and "train=3" in repr(ds)
     with pytest.raises(dataclasses.FrozenInstanceError):
         ds.name = "u"  # type: ignore[misc]
+    # Picklable: the app's caches (st.cache_data) store datasets by pickling them.
+    back = pickle.loads(pickle.dumps(ds))
+    assert torch.equal(back.train_x, x) and back.label_names == ("a", "b")
     with pytest.raises(ValueError, match="uint8"):
         Dataset("t", x.float(), y, x, y, ("a", "b"))
     with pytest.raises(ValueError, match="labels outside"):
@@ -255,6 +294,17 @@ class _Handler(SimpleHTTPRequestHandler):
             self.wfile.write(b"x" * 100)
             self.close_connection = True
             return
+        if self.path.startswith("/slow/"):
+            # Send half, then wait until the test has looked at the cache mid-transfer.
+            body = self.server.slow_body  # type: ignore[attr-defined]
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body[: len(body) // 2])
+            self.wfile.flush()
+            self.server.release.wait(10)  # type: ignore[attr-defined]
+            self.wfile.write(body[len(body) // 2 :])
+            return
         super().do_GET()
 
 
@@ -269,13 +319,15 @@ class _Server(ThreadingHTTPServer):
 
 @pytest.fixture
 def server(tmp_path):
-    """``(served_dir, base_url)`` of an HTTP server on 127.0.0.1 serving a temp dir."""
+    """``(served_dir, base_url, server)``: an HTTP server on 127.0.0.1 serving a temp dir."""
     root = tmp_path / "served"
     root.mkdir()
     httpd = _Server(("127.0.0.1", 0), functools.partial(_Handler, directory=str(root)))
+    httpd.slow_body, httpd.release = b"", threading.Event()
     thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)
     thread.start()
-    yield root, f"http://127.0.0.1:{httpd.server_address[1]}/"
+    yield root, f"http://127.0.0.1:{httpd.server_address[1]}/", httpd
+    httpd.release.set()
     httpd.shutdown()
     httpd.server_close()
     thread.join()
@@ -298,7 +350,7 @@ def _no_proxy(monkeypatch):
 
 
 def test_download_good_file(server, tmp_path):
-    root, base = server
+    root, base, _ = server
     payload = np.random.default_rng(1).bytes(200_000)
     (root / "good.bin").write_bytes(payload)
     dest = tmp_path / "cache" / "sub" / "good.bin"
@@ -307,8 +359,32 @@ def test_download_good_file(server, tmp_path):
     assert sorted(p.name for p in dest.parent.iterdir()) == ["good.bin"]  # no temp left
 
 
+def test_download_is_atomic(server, tmp_path):
+    _, base, httpd = server
+    httpd.slow_body = payload = np.random.default_rng(2).bytes(300_000)
+    dest = tmp_path / "cache" / "f.bin"
+    result: list = []
+    worker = threading.Thread(
+        target=lambda: result.append(download_file([base + "slow/f.bin"], dest, sha256(payload)))
+    )
+    worker.start()
+    try:
+        # Mid-transfer: the bytes go to a temp file beside dest, and dest does not exist yet.
+        for _ in range(500):
+            parts = list(dest.parent.glob(".f.bin.*.part")) if dest.parent.exists() else []
+            if parts and parts[0].stat().st_size > 0:
+                break
+            time.sleep(0.01)
+        assert parts and not dest.exists()
+    finally:
+        httpd.release.set()
+        worker.join(10)
+    assert result == [dest] and dest.read_bytes() == payload
+    assert [p.name for p in dest.parent.iterdir()] == ["f.bin"]
+
+
 def test_download_tampered_file_leaves_nothing(server, tmp_path):
-    root, base = server
+    root, base, _ = server
     payload = b"the real file" * 1000
     (root / "f.bin").write_bytes(payload[:-1] + b"!")
     cache = tmp_path / "cache"
@@ -320,7 +396,7 @@ def test_download_tampered_file_leaves_nothing(server, tmp_path):
 
 
 def test_download_cut_short_or_oversized_leaves_nothing(server, tmp_path):
-    root, base = server
+    root, base, _ = server
     cache = tmp_path / "cache"
     with pytest.raises(DatasetUnavailable, match="cut short"):
         download_file([base + "truncated/f.bin"], cache / "f.bin", "0" * 64)
@@ -331,7 +407,7 @@ def test_download_cut_short_or_oversized_leaves_nothing(server, tmp_path):
 
 
 def test_download_falls_over_to_the_next_mirror(server, dead_url, tmp_path):
-    root, base = server
+    root, base, _ = server
     payload = b"mirror two" * 500
     (root / "f.bin").write_bytes(payload)
     urls = [dead_url + "f.bin", base + "missing/f.bin", base + "f.bin"]
@@ -345,7 +421,7 @@ def test_download_falls_over_to_the_next_mirror(server, dead_url, tmp_path):
 
 
 def test_load_dataset_downloads_mnist_from_mirror(server, dead_url, shared_data, tmp_path):
-    root, base = server
+    root, base, _ = server
     (root / "m").mkdir()
     for name in IDX_FILES:
         shutil.copy(shared_data / "mnist" / name, root / "m" / name)
@@ -363,7 +439,7 @@ def test_load_dataset_downloads_mnist_from_mirror(server, dead_url, shared_data,
 
 
 def test_load_dataset_with_only_bad_mirrors_raises(server, tmp_path):
-    _, base = server
+    _, base, _ = server
     with pytest.raises(DatasetUnavailable, match="Could not download train-images"):
         load_dataset("mnist", data_dir=tmp_path, mirrors={"mnist": [base + "nothing/"]})
     assert not any(p.is_file() for p in tmp_path.rglob("*"))
@@ -395,6 +471,7 @@ def test_load_image_folder_from_zip():
     files["upload/readme.txt"] = b"not an image"
     files["upload/cats/broken.png"] = b"\x89PNG\r\n\x1a\n garbage"
     files["__MACOSX/upload/cats/._c0.png"] = b"resource fork"
+    files["upload/dogs/.hidden.png"] = _png(123)  # hidden files are never training data
     ds = load_image_folder(_zip(files))
     assert ds.label_names == ("cats", "dogs") and ds.likelihood == "bernoulli"
     assert ds.image_shape == (1, 28, 28) and (len(ds.train_x), len(ds.test_x)) == (10, 1)
@@ -429,7 +506,7 @@ def test_load_image_folder_directory_rgb_and_exif(tmp_path):
     assert rotated[:, :, :4].max() < 30 and rotated[:, :, -4:].min() > 225  # now white on the right
 
 
-def test_load_image_folder_rejects_empty_and_bombs():
+def test_load_image_folder_rejects_empty_and_bombs(tmp_path):
     with pytest.raises(ValueError, match="usable image"):
         load_image_folder(_zip({"a.txt": b"hello", "b/c.csv": b"1,2"}))
     with pytest.raises(ValueError, match="zip"):
@@ -437,6 +514,13 @@ def test_load_image_folder_rejects_empty_and_bombs():
     images = {f"a/{i}.png": _png(i) for i in range(3)}
     with pytest.raises(ValueError, match="more than 100000 bytes"):
         load_image_folder(_zip({**images, "zeros.bin": bytes(1_000_000)}), max_bytes=100_000)
+    for name, data in images.items():
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        (tmp_path / name).write_bytes(data)
+    assert len(load_image_folder(tmp_path).train_x) == 2
+    (tmp_path / "zeros.bin").write_bytes(bytes(1_000_000))
+    with pytest.raises(ValueError, match="more than 100000 bytes"):
+        load_image_folder(tmp_path, max_bytes=100_000)
     # An image over the pixel limit is skipped, not decoded.
     big = {"b/big.png": _png(9, size=(100, 100))}
     ds = load_image_folder(_zip({**images, **big}), max_pixels=5000)
@@ -448,7 +532,7 @@ def test_load_image_folder_rejects_empty_and_bombs():
 
 def test_to_float():
     x = torch.tensor([0, 51, 255], dtype=torch.uint8)
-    torch.testing.assert_close(to_float(x), torch.tensor([0.0, 0.2, 1.0]))
+    assert torch.allclose(to_float(x), torch.tensor([0.0, 0.2, 1.0]))
     assert to_float(x).dtype == torch.float32
     with pytest.raises(TypeError):
         to_float(x.float())

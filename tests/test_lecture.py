@@ -16,12 +16,14 @@ from vae.model import VAE, VAEConfig
 
 
 def _model(seed: int, dtype: torch.dtype = torch.float32, **kw) -> VAE:
-    torch.manual_seed(seed)  # only to build the test's own weights
     cfg = dict(image_shape=(1, 8, 8), latent_dim=2, hidden=(32,), activation="tanh")
     cfg.update(kw)
-    model = VAE(VAEConfig(**cfg)).to(dtype)
+    with torch.random.fork_rng():  # seeded weights without touching the global RNG
+        torch.manual_seed(seed)
+        model = VAE(VAEConfig(**cfg)).to(dtype)
     with torch.no_grad():  # a sharper decoder: a posterior well away from the prior
-        model.decoder[-2].weight.mul_(4.0)
+        last = [m for m in model.decoder if hasattr(m, "weight")][-1]
+        last.weight.mul_(4.0)
     return model
 
 
@@ -105,6 +107,42 @@ def test_variance_curve_on_toy_falls_as_one_over_n():
     vcb = L.variance_curve(toy.log_lik, toy.mu, toy.logvar, (1, 10, 100), 400, 8, baseline=True)
     assert vcb.score_var[-1] < vc.score_var[-1]
     np.testing.assert_allclose(vcb.reparam_var, vc.reparam_var)  # same eps
+
+
+class _Recorder:
+    """A toy log-likelihood that remembers the points it was called at."""
+
+    def __init__(self, toy: L.GaussianToy) -> None:
+        self.toy, self.seen = toy, []
+
+    def __call__(self, t: torch.Tensor) -> torch.Tensor:
+        self.seen.append(t.detach().clone())
+        return self.toy.log_lik(t)
+
+
+def _manual_score_rows(toy: L.GaussianToy, t: torch.Tensor, baseline: bool) -> np.ndarray:
+    """(f_i - b_i) grad log q(t_i): d/dm = (t - m)/s^2, d/dlogvar = 0.5 ((t - m)^2/s^2 - 1)."""
+    t = t.numpy()
+    var = np.exp(toy.logvar)
+    f = -0.5 * ((t - toy.c) ** 2).sum(1)
+    if baseline:
+        f = f - (f.sum() - f) / (len(f) - 1)
+    score = np.concatenate([(t - toy.mu) / var, 0.5 * ((t - toy.mu) ** 2 / var - 1)], 1)
+    return f[:, None] * score
+
+
+def test_score_function_rows_and_leave_one_out_baseline_are_exact():
+    toy = L.gaussian_toy(d=2, seed=13)
+    for baseline in (False, True):
+        rec = _Recorder(toy)
+        rows = L.score_function_gradients(rec, toy.mu, toy.logvar, 5, 0, baseline)
+        np.testing.assert_allclose(rows, _manual_score_rows(toy, rec.seen[0], baseline))
+        rec = _Recorder(toy)
+        vc = L.variance_curve(rec, toy.mu, toy.logvar, (5,), repeats=2, seed=1, baseline=baseline)
+        t = torch.cat(rec.seen).reshape(2, 5, 2)
+        per_repeat = np.stack([_manual_score_rows(toy, t[r], baseline).mean(0) for r in range(2)])
+        np.testing.assert_allclose(vc.score_mean[0], per_repeat.mean(0))
+        np.testing.assert_allclose(vc.score_var_coord[0], per_repeat.var(0, ddof=1))
 
 
 def _quadrature_grad(model: VAE, x: np.ndarray, order: int = 40) -> np.ndarray:
@@ -364,3 +402,71 @@ def test_shared_model_and_global_rng_are_untouched(x8):
     assert all(p.grad is None for p in model.parameters())
     for k, v in model.state_dict().items():
         assert torch.equal(v, before[k]), k
+
+
+# --------------------------------------------------------------------------------------
+# Helpers added for the lecture pages: noise_walk, the AE / noisy AE / VAE twins, PCA
+# --------------------------------------------------------------------------------------
+
+
+def test_noise_walk_decodes_the_eps_walk(model2d, x8):
+    nw = L.noise_walk(model2d, x8, n_frames=12, seed=5)
+    np.testing.assert_allclose(nw.eps, L.eps_walk(2, 12, seed=5))
+    np.testing.assert_allclose(nw.t, nw.mu + nw.std * nw.eps, atol=1e-12)
+    with torch.no_grad():
+        ref = torch.sigmoid(model2d.decode(torch.as_tensor(nw.t)))[:, 0].numpy()
+    np.testing.assert_allclose(nw.images, ref, atol=1e-6)
+    flat = L.noise_walk(model2d, x8, n_frames=12, seed=5, zero_std=True)
+    np.testing.assert_allclose(flat.t, np.broadcast_to(flat.mu, (12, 2)))
+    np.testing.assert_allclose(flat.eps, nw.eps)  # the same noise, switched off
+
+
+def test_train_twins_and_twin_view():
+    from vae.data import load_dataset
+
+    data = load_dataset("digits")
+    rng = torch.get_rng_state()
+    twins = L.train_twins(data, latent_dim=2, hidden=(16,), epochs=1, seed=3)
+    assert torch.equal(torch.get_rng_state(), rng)
+    assert list(twins) == list(L.TWIN_VARIANTS)
+    for variant, model in twins.items():
+        assert model.config.variant == variant and not model.training
+        assert not any(p.requires_grad for p in model.parameters())
+    # Same seed, same architecture: the twins start from the same weights, so only the
+    # variant explains their differences.
+    x = data.test_x[:50].numpy()
+    views = {v: L.twin_view(m, x, recon_index=(0, 7), n_prior=4, seed=1) for v, m in twins.items()}
+    for v, view in views.items():
+        assert view.mu.shape == (50, 2) and view.prior_images.shape == (4, 8, 8)
+        assert view.recon_images.shape == (2, 8, 8) and view.kl >= 0 and view.variant == v
+        mu, _ = twins[v].encode(torch.as_tensor(x).float() / 255.0)
+        np.testing.assert_allclose(view.mu, mu.numpy(), atol=1e-6)
+    ae = twins["ae"]
+    assert L.twin_view(ae, x, seed=1).recon == pytest.approx(L.twin_view(ae, x, seed=2).recon)
+    noisy = twins["noisy_ae"]
+    assert L.twin_view(noisy, x, seed=1).recon != L.twin_view(noisy, x, seed=2).recon
+    with pytest.raises(ValueError, match="images"):
+        L.twin_view(ae, np.zeros((3, 1, 4, 4)))
+
+
+def test_pca_projection_matches_sklearn_and_projects_new_points():
+    from sklearn.decomposition import PCA
+
+    gen = np.random.default_rng(0)
+    pts = gen.normal(size=(200, 5)) * np.array([5.0, 3.0, 1.0, 0.5, 0.1])
+    proj = L.pca_projection(pts)
+    ref = PCA(n_components=2).fit(pts)
+    ours = proj.apply(pts)
+    theirs = ref.transform(pts)
+    for j in range(2):  # equal up to the sign of each axis
+        assert np.allclose(ours[:, j], theirs[:, j], atol=1e-8) or np.allclose(
+            ours[:, j], -theirs[:, j], atol=1e-8
+        )
+    np.testing.assert_allclose(proj.explained, ref.explained_variance_ratio_, rtol=1e-8)
+    # A straight latent path stays straight, and new points use the data's axes.
+    path = L.latent_path(pts[0], pts[1], 5)
+    np.testing.assert_allclose(proj.apply(path)[[0, -1]], ours[[0, 1]], atol=1e-8)
+    two = L.pca_projection(pts[:, :2])  # a 2-D latent is drawn as it is
+    np.testing.assert_allclose(two.apply(pts[:, :2]), pts[:, :2])
+    with pytest.raises(ValueError):
+        L.pca_projection(pts[:1])

@@ -270,14 +270,25 @@ def _find(f: DataFile, dirs: Sequence[Path]) -> Path | None:
     return None
 
 
+def _can_write(d: Path) -> bool:
+    """Whether ``d`` is, or could be created as, a writable directory (creates nothing)."""
+    while not d.exists():
+        if d.parent == d:
+            return False
+        d = d.parent
+    return d.is_dir() and os.access(d, os.W_OK | os.X_OK)
+
+
 def _writable_dir(dirs: Sequence[Path]) -> Path | None:
+    """The first of ``dirs`` that is writable, created if needed; None if there is none."""
     for d in dirs:
+        if not _can_write(d):
+            continue
         try:
             d.mkdir(parents=True, exist_ok=True)
         except OSError:
             continue
-        if os.access(d, os.W_OK | os.X_OK):
-            return d
+        return d
     return None
 
 
@@ -288,7 +299,7 @@ def dataset_available(name: str, data_dir: str | os.PathLike | None = None) -> b
 
 
 def _missing_message(info: DatasetInfo, missing: Sequence[DataFile], dirs: Sequence[Path]) -> str:
-    target = dirs[0]
+    target = next((d for d in dirs if _can_write(d)), dirs[0])
     lines = [
         f"{info.title}: missing data file(s): {', '.join(f.path for f in missing)}.",
         f"Looked in: {', '.join(str(d) for d in dirs)}.",
@@ -584,18 +595,15 @@ def _entries(
             infos = [i for i in zf.infolist() if not i.is_dir()]
             items = [(PurePosixPath(i.filename).parts, i) for i in infos]
             items = _subsample([it for it in items if not _skip(it[0])], max_files)
+            # zipfile stops each entry at its declared size (and then fails the CRC check), so
+            # the declared sizes bound what is decompressed: check them before reading any.
             if sum(i.file_size for _, i in items) > max_bytes:
                 raise ValueError(f"the zip would unpack to more than {max_bytes} bytes")
-            budget = max_bytes
             for parts, i in items:
                 try:
-                    with zf.open(i) as fh:
-                        data = fh.read(budget + 1)  # the declared size may lie: bound the read
+                    data = zf.read(i)
                 except (zipfile.BadZipFile, OSError, zlib.error, NotImplementedError, RuntimeError):
                     continue  # corrupt, encrypted or unsupported entry: not usable
-                budget -= len(data)
-                if budget < 0:
-                    raise ValueError(f"the zip unpacks to more than {max_bytes} bytes")
                 yield parts, data
         return
     root = Path(source)

@@ -162,17 +162,50 @@ def _torch():  # noqa: ANN202 - imported lazily so pages can use the numpy side 
     return torch
 
 
-def _flat_modules(module: Any) -> list[tuple[str, Any]]:
-    """Leaf modules in forward order; nested ``nn.Sequential`` containers are walked into."""
+def _flat_modules(module: Any, prefix: str = "") -> list[tuple[str, Any]]:
+    """Leaf modules in forward order, walking into (nested) ``nn.Sequential`` only.
+
+    Any other container is returned as one leaf, so a custom ``forward`` (skip connections,
+    reordering) is never assumed to be sequential: it fails the type check instead.
+    """
     from torch import nn
 
+    if not isinstance(module, nn.Sequential):
+        return [(prefix or type(module).__name__, module)]
     out: list[tuple[str, Any]] = []
     for name, child in module.named_children():
-        if isinstance(child, nn.Sequential):
-            out += [(f"{name}.{n}", m) for n, m in _flat_modules(child)]
-        else:
-            out.append((name, child))
+        out += _flat_modules(child, f"{prefix}.{name}" if prefix else name)
     return out
+
+
+def _supported_types() -> tuple[type, ...]:
+    from torch import nn
+
+    from vae.model import Crop2d
+
+    return (
+        nn.Linear,
+        nn.ReLU,
+        nn.Tanh,
+        nn.Sigmoid,
+        nn.ELU,
+        nn.LeakyReLU,
+        nn.Identity,
+        nn.Dropout,
+        nn.Unflatten,
+        nn.Flatten,
+        nn.Conv2d,
+        nn.ConvTranspose2d,
+        Crop2d,
+    )
+
+
+def _unsupported(name: str, m: Any) -> ExportError:
+    names = ", ".join(t.__name__ for t in _supported_types())
+    return ExportError(
+        f"decoder layer {name} ({type(m).__name__}) is not supported by the browser decoder; "
+        f"supported: {names}"
+    )
 
 
 def _export_layer(
@@ -258,11 +291,7 @@ def _export_layer(
     if t is Crop2d:
         need(len(in_shape) == 3, f"expects (B, C, H, W) input, got {in_shape}")
         return {"op": "crop2d", "height": int(m.height), "width": int(m.width), **base}
-    raise ExportError(
-        f"decoder layer {name} ({t.__name__}) is not supported by the browser decoder; "
-        "supported: Linear, ReLU, ELU, Tanh, Sigmoid, LeakyReLU, Unflatten, Flatten, Conv2d, "
-        "ConvTranspose2d, Crop2d, Identity, Dropout"
-    )
+    raise _unsupported(name, m)
 
 
 def export_decoder(model: Any, *, latent_dim: int | None = None) -> DecoderExport:
@@ -275,6 +304,7 @@ def export_decoder(model: Any, *, latent_dim: int | None = None) -> DecoderExpor
     layers, before anything is sent to a browser.
     """
     torch = _torch()
+    supported = _supported_types()
     decoder = getattr(model, "decoder", model)
     d = latent_dim if latent_dim is not None else getattr(model, "latent_dim", None)
     if d is None:
@@ -287,7 +317,17 @@ def export_decoder(model: Any, *, latent_dim: int | None = None) -> DecoderExpor
         with torch.no_grad():
             x = torch.zeros(1, int(d))
             for name, m in _flat_modules(decoder):
-                y = m(x)
+                # Type check first: an unsupported layer must raise ExportError even when
+                # its forward would fail on our probe input.
+                if type(m) not in supported:
+                    raise _unsupported(name, m)
+                try:
+                    y = m(x)
+                except Exception as err:
+                    raise ExportError(
+                        f"decoder layer {name} ({type(m).__name__}) failed on "
+                        f"input of shape {tuple(x.shape)}: {err}"
+                    ) from err
                 layer = _export_layer(name, m, tuple(x.shape[1:]), tuple(y.shape[1:]), pack)
                 if layer is not None:
                     layers.append(layer)

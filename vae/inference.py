@@ -160,3 +160,26 @@ def limit_threads(max_threads: int = 2) -> int:
     if torch.get_num_threads() != n:
         torch.set_num_threads(n)
     return n
+
+
+def _first_two(a: np.ndarray) -> np.ndarray:
+    """The first two columns (a 1-D latent gets a zero second coordinate)."""
+    return a[:, :2].copy() if a.shape[1] >= 2 else np.concatenate([a, np.zeros_like(a)], axis=1)
+
+
+def project_2d_with(
+    mu: np.ndarray, points: np.ndarray, method: str = "pca", seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Project ``mu (N, D)`` to 2-D as ``project_2d`` does, and ``points (M, D)`` into the same
+    plane (e.g. an uploaded image's mean on the test set's map). PCA or ``"none"`` only:
+    t-SNE has no way to place new points."""
+    mu, points = np.asarray(mu, np.float32), np.asarray(points, np.float32).reshape(-1, mu.shape[1])
+    if mu.shape[1] <= 2 or method == "none":
+        return _first_two(mu), _first_two(points)
+    if method != "pca":
+        raise ValueError(f"cannot place new points with {method!r}; use 'pca'")
+    from sklearn.decomposition import PCA
+
+    # The same estimator and seed as project_2d, so both pages draw the same picture.
+    pca = PCA(n_components=2, random_state=seed).fit(mu)
+    return pca.transform(mu).astype(np.float32), pca.transform(points).astype(np.float32)

@@ -760,3 +760,176 @@ def interpolate(
         images=images,
         method=method,
     )
+
+
+# --------------------------------------------------------------------------------------
+# Helpers for the lecture pages: an eps walk decoded, the AE / noisy AE / VAE twins, and a
+# PCA that can project new points (a latent path) the same way as the test means
+# --------------------------------------------------------------------------------------
+
+
+def noise_walk(
+    model: VAE, x: ArrayLike, n_frames: int, seed: int = 0, zero_std: bool = False
+) -> NoiseSamples:
+    """``noise_samples`` along a smooth ``eps_walk`` instead of independent draws: frame k
+    is t_k = m + s * eps_k, each eps_k exactly N(0, I), consecutive ones close (an animation
+    of the reparameterization trick). ``zero_std`` as in ``noise_samples``."""
+    mu, logvar = _posterior_params(model, x)
+    std = torch.exp(0.5 * logvar)
+    if zero_std or model.config.variant == "ae":
+        std = torch.zeros_like(std)
+    eps = torch.as_tensor(eps_walk(mu.shape[0], n_frames, seed)).to(mu.device, mu.dtype)
+    scaled = eps * std
+    t = mu + scaled
+    with torch.no_grad():
+        images = _to_images(_decode(model, t))
+        mean_image = _to_images(model.decode(mu[None]))[0]
+    return NoiseSamples(
+        mu=mu.cpu().numpy(),
+        std=std.cpu().numpy(),
+        eps=eps.cpu().numpy(),
+        scaled_eps=scaled.cpu().numpy(),
+        t=t.cpu().numpy(),
+        images=images,
+        mean_image=mean_image,
+    )
+
+
+TWIN_VARIANTS: tuple[str, ...] = ("ae", "noisy_ae", "vae")
+"""The lecture's "a VAE is an autoencoder plus noise plus a KL term", one switch at a time."""
+
+
+def train_twins(
+    dataset,
+    latent_dim: int = 2,
+    hidden: tuple[int, ...] = (256, 128),
+    epochs: int = 20,
+    beta: float = 1.0,
+    seed: int = 0,
+    on_done: Callable[[str], None] | None = None,
+) -> dict[str, VAE]:
+    """Train a plain AE, a noisy AE and a VAE that differ only in ``variant`` (same data,
+    architecture, optimiser, seed, hence the same initial weights) on a ``vae.data.Dataset``.
+
+    ``beta`` weighs the VAE's KL term (the two autoencoders have none). Models come back in
+    eval mode with frozen parameters, ready to be shared read-only. ``on_done(variant)`` is
+    called after each one (for a progress bar).
+    """
+    from vae.model import VAEConfig
+    from vae.training import TrainConfig, fit
+
+    models: dict[str, VAE] = {}
+    for variant in TWIN_VARIANTS:
+        cfg = VAEConfig(
+            image_shape=tuple(dataset.image_shape),
+            latent_dim=int(latent_dim),
+            hidden=tuple(hidden),
+            likelihood=dataset.likelihood,
+            variant=variant,
+        )
+        train = TrainConfig(
+            epochs=int(epochs), batch_size=64, lr=2e-3, beta=float(beta), seed=int(seed)
+        )
+        model, _ = fit(cfg, train, dataset, device="cpu")
+        model.eval()
+        for p in model.parameters():
+            p.requires_grad_(False)
+        models[variant] = model
+        if on_done is not None:
+            on_done(variant)
+    return models
+
+
+@dataclass(frozen=True, eq=False)
+class TwinView:
+    """One twin on a set of test images. ``mu (N, D)``: the encoder means; ``recon`` and
+    ``kl``: test means of -E_q log p(x|t) (one seeded sample; t = m for the plain AE) and of
+    KL(q(t|x) || N(0, I)), nats; ``prior_images (n, H, W[, C])``: decoded t ~ N(0, I);
+    ``recon_images (k, H, W[, C])``: decode(m) of the images at ``recon_index``."""
+
+    variant: str
+    mu: np.ndarray
+    recon: float
+    kl: float
+    prior_images: np.ndarray
+    recon_images: np.ndarray
+
+
+def twin_view(
+    model: VAE,
+    images: ArrayLike,
+    recon_index: Sequence[int] = (),
+    n_prior: int = 16,
+    seed: int = 0,
+) -> TwinView:
+    """Encode ``images (N, C, H, W)`` (uint8 or float in [0, 1]), score them, decode
+    ``n_prior`` prior samples (``prior_samples``, same seed for every twin, so the three
+    decoders see the same codes) and reconstruct the images at ``recon_index``."""
+    p = _param(model)
+    x = torch.as_tensor(np.asarray(images))
+    x = (x.float() / 255.0 if x.dtype == torch.uint8 else x.float()).to(p.device, p.dtype)
+    if x.dim() != 4 or tuple(x.shape[1:]) != tuple(model.config.image_shape):
+        raise ValueError(f"expected images (N, {model.config.image_shape}), got {tuple(x.shape)}")
+    gen = _generator(seed, p.device)
+    mus, recon, kl = [], 0.0, 0.0
+    with torch.no_grad():
+        for i in range(0, x.shape[0], 1000):
+            xb = x[i : i + 1000]
+            mu, logvar = model.encode(xb)
+            std = torch.zeros_like(mu) if model.config.variant == "ae" else torch.exp(0.5 * logvar)
+            t = mu + std * _randn(tuple(mu.shape), gen, mu)
+            nll = reconstruction_nll(model.decode(t), xb, model.config.likelihood, model.dec_logvar)
+            recon += float(nll.sum())
+            kl += float(kl_standard_normal(mu, logvar).sum())
+            mus.append(mu)
+        mu_all = torch.cat(mus)
+        idx = torch.as_tensor([int(i) for i in recon_index], dtype=torch.long)
+        recon_images = _to_images(model.decode(mu_all[idx])) if len(idx) else np.zeros((0,))
+    n = max(1, x.shape[0])
+    return TwinView(
+        variant=model.config.variant,
+        mu=mu_all.float().cpu().numpy(),
+        recon=recon / n,
+        kl=kl / n,
+        prior_images=prior_samples(model, n_prior, seed=seed),
+        recon_images=recon_images,
+    )
+
+
+@dataclass(frozen=True, eq=False)
+class Projection2D:
+    """A fitted linear map to 2-D: ``apply(points (N, D)) = (points - mean) @ components.T``.
+    For D <= 2 it is the identity on the first two coordinates (padded with 0 for D = 1).
+    ``explained (2,)``: fraction of the variance along each axis."""
+
+    mean: np.ndarray
+    components: np.ndarray
+    explained: np.ndarray
+
+    def apply(self, points: ArrayLike) -> np.ndarray:
+        p = np.atleast_2d(np.asarray(points, dtype=np.float64))
+        return (p - self.mean) @ self.components.T
+
+
+def pca_projection(points: ArrayLike) -> Projection2D:
+    """PCA of ``points (N, D)`` to 2-D, kept so that other points (a latent path) can be
+    projected onto the same axes as the data. Signs are fixed (largest loading positive) so
+    the picture does not flip between runs."""
+    x = np.asarray(points, dtype=np.float64)
+    if x.ndim != 2 or x.shape[0] < 2:
+        raise ValueError(f"expected at least two points (N, D), got {x.shape}")
+    d = x.shape[1]
+    if d <= 2:
+        comps = np.eye(2, d)
+        var = x.var(0) if x.shape[0] > 1 else np.zeros(d)
+        total = float(var.sum()) or 1.0
+        expl = np.array([var[i] / total if i < d else 0.0 for i in range(2)])
+        return Projection2D(mean=np.zeros(d), components=comps, explained=expl)
+    mean = x.mean(0)
+    _, s, vt = np.linalg.svd(x - mean, full_matrices=False)
+    comps = vt[:2]
+    signs = np.sign(comps[np.arange(2), np.abs(comps).argmax(1)])
+    comps = comps * np.where(signs == 0, 1.0, signs)[:, None]
+    var = s**2
+    total = float(var.sum()) or 1.0
+    return Projection2D(mean=mean, components=comps, explained=var[:2] / total)

@@ -2,6 +2,15 @@
 
 Prints a progress bar and one line per epoch, then evaluates the test ELBO and an
 importance-sampled log p(x), and saves a checkpoint carrying the exact command.
+
+Your own images: ``--dataset folder:PATH`` (a folder or a .zip, one sub-folder per class)
+with ``--image-size 64 --image-channels 3`` for 64x64 colour, e.g. with ``--arch conv
+--channels 32,64,128``.
+
+Several processes or machines: run the same command under torchrun, e.g.
+``torchrun --nproc_per_node 4 -m vae.train ...`` (one GPU per process, NCCL; gloo on CPUs).
+``--batch-size`` stays the global batch, split across the processes; rank 0 prints, scores
+and writes the one checkpoint. See docs/training-at-scale.md.
 """
 
 from __future__ import annotations
@@ -14,20 +23,59 @@ from pathlib import Path
 
 import torch
 
+from vae import distributed
 from vae.checkpoints import save_checkpoint
-from vae.data import DATASETS, load_dataset
+from vae.data import DATASETS, Dataset, load_dataset, load_image_folder
 from vae.metrics import summarize
 from vae.model import ACTIVATIONS, ARCHITECTURES, VARIANTS, VAEConfig
-from vae.training import EpochStats, TrainConfig, fit, pick_device
+from vae.training import EpochStats, TrainConfig, fit
+
+FOLDER_PREFIX = "folder:"
 
 
 def _ints(text: str) -> tuple[int, ...]:
     return tuple(int(v) for v in text.split(",") if v.strip())
 
 
+def _dataset_arg(text: str) -> str:
+    if text in DATASETS or (text.startswith(FOLDER_PREFIX) and len(text) > len(FOLDER_PREFIX)):
+        return text
+    raise argparse.ArgumentTypeError(
+        f"choose one of {', '.join(sorted(DATASETS))} or folder:PATH (a folder or .zip of images)"
+    )
+
+
+def _size_arg(text: str) -> tuple[int, int]:
+    """``"64"`` -> (64, 64); ``"48x64"`` -> (48, 64) as (H, W)."""
+    try:
+        parts = [int(v) for v in text.lower().split("x")]
+    except ValueError:
+        parts = []
+    if len(parts) == 1:
+        parts *= 2
+    if len(parts) != 2 or min(parts) < 1:
+        raise argparse.ArgumentTypeError(f"expected a size like 64 or 48x64 (HxW), got {text!r}")
+    return parts[0], parts[1]
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m vae.train", description=__doc__)
-    p.add_argument("--dataset", default="digits", choices=sorted(DATASETS))
+    p = argparse.ArgumentParser(
+        prog="python -m vae.train", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument(
+        "--dataset", default="digits", type=_dataset_arg, metavar="NAME|folder:PATH",
+        help=f"one of {', '.join(sorted(DATASETS))}, or folder:PATH for your own images: a "
+        "folder or .zip, one sub-folder per class; 10%% are kept aside as the test split",
+    )  # fmt: skip
+    p.add_argument(
+        "--image-size", type=_size_arg, default=(28, 28), metavar="N|HxW",
+        help="folder datasets: resize (padded to a square) to N x N or H x W (default 28)",
+    )  # fmt: skip
+    p.add_argument(
+        "--image-channels", type=int, default=3, choices=(1, 3),
+        help="folder datasets: 3 = colour (RGB, the default), 1 = grey",
+    )  # fmt: skip
+    p.add_argument("--max-images", type=int, default=5000, help="folder datasets: use at most this many (a fixed subset)")
     p.add_argument("--data-dir", default=None, help="where dataset files are (else $VAE_DATA_DIR, then the cache)")
     p.add_argument("--latent-dim", type=int, default=2)
     p.add_argument("--arch", default="mlp", choices=ARCHITECTURES)
@@ -37,14 +85,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--variant", default="vae", choices=VARIANTS)
     p.add_argument("--activation", default="relu", choices=ACTIVATIONS)
     p.add_argument("--epochs", type=int, default=20)
-    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--batch-size", type=int, default=128, help="the global batch, split across torchrun processes")
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--lr-decay", type=float, default=1.0, help="multiply the lr by this each epoch")
     p.add_argument("--beta", type=float, default=1.0)
     p.add_argument("--kl-warmup", type=int, default=0, help="epochs of linear KL warm-up")
     p.add_argument("--binarize", action="store_true", help="dynamic binarization (Bernoulli models)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default=None, help="cpu, cuda, cuda:1, mps (default: best available)")
+    p.add_argument(
+        "--device", default=None,
+        help="cpu, cuda, cuda:1, mps (default: best available); under torchrun each process "
+        "uses cuda:LOCAL_RANK, or the CPU with --device cpu",
+    )  # fmt: skip
     p.add_argument("--no-amp", action="store_true", help="disable bf16 autocast on CUDA")
     p.add_argument("--iw-k", type=int, default=100, help="importance samples for log p(x)")
     p.add_argument("--iw-n", type=int, default=1000, help="test images for log p(x) (0 = all)")
@@ -58,17 +110,40 @@ def _bar(done: int, total: int, width: int = 30) -> str:
     return "[" + "#" * filled + "." * (width - filled) + f"] {done}/{total}"
 
 
+def load_data(args: argparse.Namespace) -> Dataset:
+    """The dataset named by ``--dataset``: a registered one or ``folder:PATH``."""
+    if not args.dataset.startswith(FOLDER_PREFIX):
+        return load_dataset(args.dataset, data_dir=args.data_dir)
+    source = Path(args.dataset[len(FOLDER_PREFIX) :]).expanduser()
+    # The name the app shows; the prefix keeps it apart from the registered datasets.
+    name = FOLDER_PREFIX + (source.stem or "images")
+    return load_image_folder(
+        source, size=args.image_size, channels=args.image_channels, max_files=args.max_images, name=name
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    info = DATASETS[args.dataset]
-    dataset = load_dataset(args.dataset, data_dir=args.data_dir)
+    # Joins torchrun's process group when launched by it; otherwise just picks the device.
+    device = distributed.init_from_env(args.device)
+    try:
+        return _train(args, argv, device)
+    finally:
+        distributed.cleanup()
+
+
+def _train(args: argparse.Namespace, argv: list[str] | None, device: torch.device) -> int:
+    main_rank, world = distributed.is_main(), distributed.world_size()
+    # Every rank loads the same (deterministic) data: batches are sharded by index in fit.
+    dataset = load_data(args)
+    info = DATASETS.get(args.dataset)
     model_config = VAEConfig(
         image_shape=dataset.image_shape,
         latent_dim=args.latent_dim,
         architecture=args.arch,
         hidden=args.hidden,
         conv_channels=args.channels,
-        likelihood=args.likelihood or info.likelihood,
+        likelihood=args.likelihood or (info.likelihood if info else dataset.likelihood),
         variant=args.variant,
         activation=args.activation,
     )
@@ -83,11 +158,19 @@ def main(argv: list[str] | None = None) -> int:
         seed=args.seed,
         amp=not args.no_amp,
     )
-    device = pick_device(args.device)
-    print(f"training {args.dataset} {model_config.architecture} latent={args.latent_dim} on {device}", flush=True)
+    if main_rank:
+        c, h, w = dataset.image_shape
+        where = f"{device}" if world == 1 else f"{world} processes ({distributed.backend()}), rank 0 on {device}"
+        print(
+            f"training {dataset.name} ({c}x{h}x{w}, {len(dataset.train_x)} images) "
+            f"{model_config.architecture} latent={args.latent_dim} on {where}",
+            flush=True,
+        )
     t0 = time.perf_counter()
 
     def report(stats: EpochStats, _model) -> None:
+        if not main_rank:
+            return
         sys.stderr.write("\r" + _bar(stats.epoch, args.epochs) + "\n")
         print(
             f"epoch {stats.epoch:3d}  train ELBO {stats.train_elbo:9.2f}  test ELBO "
@@ -98,6 +181,8 @@ def main(argv: list[str] | None = None) -> int:
 
     model, history = fit(model_config, train_config, dataset, device, on_epoch_end=report)
     train_seconds = time.perf_counter() - t0
+    if not main_rank:
+        return 0  # rank 0 alone scores the (identical) model and writes the one checkpoint
     metrics = summarize(
         model, dataset, binarized=args.binarize, iw_k=args.iw_k, iw_n=args.iw_n or None
     )
@@ -107,13 +192,20 @@ def main(argv: list[str] | None = None) -> int:
         "title": args.title,
         "device": history.device,
         "command": command,
-        "torch": torch.__version__,
+        "torch": str(torch.__version__),  # plain str: TorchVersion is not weights_only-safe
         "created": time.strftime("%Y-%m-%d %H:%M:%S"),
     }
+    if world > 1:
+        meta["world_size"] = world
+    if info is None:
+        # The app shows a user dataset's test images from here (the folder is not kept).
+        from vae.jobs import custom_test_set
+
+        meta["test_set"] = custom_test_set(dataset)
     out = save_checkpoint(
         Path(args.out),
         model.cpu(),
-        dataset=args.dataset,
+        dataset=dataset.name,
         train_config=train_config.to_dict(),
         metrics=metrics,
         history=history.to_list(),

@@ -3,6 +3,9 @@
 ``fit`` is what the CLI, the app's Train page and the benchmarks call. It reports each
 finished epoch through ``on_epoch_end`` and checks ``should_stop`` between batches, so a UI
 can draw live curves and stop cleanly (keeping the model of the last finished epoch).
+
+Under ``torchrun`` (a process group initialised by ``vae.distributed.init_from_env``) the
+same ``fit`` trains data-parallel; see :func:`fit` for what is sharded and what is not.
 """
 
 from __future__ import annotations
@@ -14,7 +17,10 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
 import torch
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 
+from vae import distributed
 from vae.data import Dataset, binarize, to_float
 from vae.losses import elbo_terms
 from vae.model import VAE, VAEConfig
@@ -146,6 +152,25 @@ def prepare_images(
     return train, test
 
 
+class _ElboStep(nn.Module):
+    """``x (B, C, H, W) -> [loss, recon, kl]`` (batch means) through ``forward``.
+
+    DistributedDataParallel only sees calls of its module's ``forward``, while the ELBO calls
+    ``encode`` and ``decode``; this wrapper gives it one ``forward`` (also used alone, so one
+    and many processes run the same code).
+    """
+
+    def __init__(self, vae: VAE) -> None:
+        super().__init__()
+        self.vae = vae
+
+    def forward(
+        self, x: torch.Tensor, beta: float, generator: torch.Generator
+    ) -> torch.Tensor:
+        terms = elbo_terms(self.vae, x, beta=beta, generator=generator)
+        return torch.stack([terms.loss, terms.recon, terms.kl])
+
+
 def fit(
     model_config: VAEConfig,
     train_config: TrainConfig,
@@ -159,21 +184,45 @@ def fit(
     Reproducible: parameters, batch order, binarization and noise all come from generators
     seeded with ``train_config.seed``. If ``should_stop()`` turns true mid-epoch, the weights
     of the last finished epoch are restored (or the untrained ones, before the first).
+
+    Data-parallel when called inside a process group (``vae.distributed``, e.g. under
+    ``torchrun``), with ``train_config.batch_size`` the *global* batch: every rank draws the
+    same seeded permutation, takes its contiguous share of each global batch
+    (``distributed.shard``) and DistributedDataParallel averages the gradients, weighted so
+    that a step equals the one-process step on the whole global batch even when shares are
+    uneven. Noise and binarization use ``seed + rank``, so results match one process within
+    Monte Carlo noise, not bit for bit. Training sums are all-reduced; the test set is scored
+    on rank 0 only (with ``evaluate``'s fixed noise, so the figures are those one process
+    would report for these weights) and broadcast. Every rank returns the same model and
+    history and calls ``on_epoch_end``; ``should_stop`` stops all ranks if any says so.
+    ``device`` defaults to ``cuda:LOCAL_RANK`` there (one GPU per process).
     """
     if tuple(model_config.image_shape) != dataset.image_shape:
         raise ValueError(
             f"model expects {model_config.image_shape}, dataset {dataset.name} has "
             f"{dataset.image_shape}"
         )
-    device = pick_device(str(device) if device is not None else None)
     cfg = train_config
+    rank, world = distributed.rank(), distributed.world_size()
+    if cfg.batch_size < world:
+        raise ValueError(f"the global batch size {cfg.batch_size} is smaller than the {world} ranks")
+    device = pick_device(str(device) if device is not None else None)
+    if world > 1 and device.type == "cuda" and device.index is None:
+        device = torch.device("cuda", distributed.local_rank())
     # Parameter init from a local generator: fork_rng keeps the global state untouched.
+    # Same seed on every rank, so replicas start equal (DDP also broadcasts rank 0's).
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(cfg.seed)
         model = VAE(model_config)
     model.to(device).train()
-    gen = torch.Generator(device=device).manual_seed(cfg.seed)
-    cpu_gen = torch.Generator().manual_seed(cfg.seed)
+    step: nn.Module = _ElboStep(model)
+    if world > 1:
+        step = DistributedDataParallel(
+            step, device_ids=[device.index] if device.type == "cuda" else None
+        )
+    # Noise and binarization differ per rank (else the shares would reuse the same eps).
+    gen = torch.Generator(device=device).manual_seed(cfg.seed + rank)
+    cpu_gen = torch.Generator().manual_seed(cfg.seed)  # the batch order: same on all ranks
     train_x, test_x = prepare_images(dataset, device, cfg.binarize, cfg.seed)
     if cfg.test_subset is not None:
         test_x = test_x[: cfg.test_subset]
@@ -181,7 +230,8 @@ def fit(
     sched = torch.optim.lr_scheduler.ExponentialLR(opt, gamma=cfg.lr_decay)
     # bf16 autocast is safe here: losses are computed in float32 (see losses.elbo_terms).
     use_amp = cfg.amp and device.type == "cuda" and torch.cuda.is_bf16_supported()
-    history = History(device=describe_device(device))
+    name = describe_device(device)
+    history = History(device=name if world == 1 else f"{world} processes x {name}")
     last_good = copy.deepcopy(model.state_dict())
     n = train_x.shape[0]
     n_batches = math.ceil(n / cfg.batch_size)
@@ -194,27 +244,36 @@ def fit(
         sums = torch.zeros(3, device=device)
         stopped = False
         for b in range(n_batches):
-            if should_stop is not None and should_stop():
+            if should_stop is not None and _any_rank(should_stop(), device):
                 stopped = True
                 break
-            xb = train_x[perm[b * cfg.batch_size : (b + 1) * cfg.batch_size]]
+            idx = perm[b * cfg.batch_size : (b + 1) * cfg.batch_size]
+            mine = distributed.shard(idx, rank, world)
+            w = mine.shape[0]
+            # A rank with an empty share (a last batch smaller than the world) still joins
+            # the gradient all-reduce, with one image weighted 0.
+            xb = train_x[mine if w else idx[:1]]
             if cfg.binarize:
                 xb = binarize(xb, gen)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
-                terms = elbo_terms(model, xb, beta=beta, generator=gen)
+                terms = step(xb, beta, gen)
+            loss = terms[0]
+            if world > 1:
+                # DDP averages the ranks' gradients; weighting each rank's batch mean by
+                # world * w / B makes that average the gradient of the global batch mean.
+                loss = loss * (world * w / idx.shape[0])
             opt.zero_grad(set_to_none=True)
-            terms.loss.backward()
+            loss.backward()
             opt.step()
-            w = xb.shape[0]
-            sums += torch.stack([terms.loss.detach(), terms.recon.detach(), terms.kl.detach()]) * w
+            sums += terms.detach() * w
         if stopped:
             model.load_state_dict(last_good)
             history.stopped_early = True
             break
         sched.step()
         seconds = time.perf_counter() - t0
-        loss, recon, kl = (sums / n).tolist()
-        test = evaluate(model, test_x, cfg.eval_batch_size, seed=cfg.seed + 2)
+        loss, recon, kl = (distributed.all_reduce_sum(sums) / n).tolist()
+        test_elbo, test_recon, test_kl = _evaluate_on_rank0(model, test_x, cfg, device)
         model.train()
         stats = EpochStats(
             epoch=epoch,
@@ -222,9 +281,9 @@ def fit(
             train_elbo=-(recon + kl),
             train_recon=recon,
             train_kl=kl,
-            test_elbo=test["elbo"],
-            test_recon=test["recon"],
-            test_kl=test["kl"],
+            test_elbo=test_elbo,
+            test_recon=test_recon,
+            test_kl=test_kl,
             seconds=seconds,
             images_per_second=n / seconds if seconds > 0 else float("inf"),
         )
@@ -236,3 +295,25 @@ def fit(
             model.train()
     model.eval()
     return model, history
+
+
+def _any_rank(flag: bool, device: torch.device) -> bool:
+    """True if ``flag`` is true on any rank (so all ranks stop at the same batch)."""
+    if not distributed.is_distributed():
+        return flag
+    return bool(distributed.all_reduce_max(torch.tensor([float(flag)], device=device)).item())
+
+
+def _evaluate_on_rank0(
+    model: VAE, test_x: torch.Tensor, cfg: TrainConfig, device: torch.device
+) -> tuple[float, float, float]:
+    """Test ``(elbo, recon, kl)``: scored by rank 0, sent to the others (float64: exact)."""
+    if not distributed.is_distributed():
+        test = evaluate(model, test_x, cfg.eval_batch_size, seed=cfg.seed + 2)
+        return test["elbo"], test["recon"], test["kl"]
+    out = torch.zeros(3, dtype=torch.float64, device=device)
+    if distributed.rank() == 0:
+        test = evaluate(model, test_x, cfg.eval_batch_size, seed=cfg.seed + 2)
+        out = torch.tensor([test["elbo"], test["recon"], test["kl"]], dtype=torch.float64, device=device)
+    elbo, recon, kl = distributed.broadcast(out).tolist()
+    return elbo, recon, kl

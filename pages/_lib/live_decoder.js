@@ -90,21 +90,35 @@ function linearStep(L, flat) {
   const W = checkRange(flat, L.w, nin * nout, "linear");
   const b = checkRange(flat, L.b, nout, "linear bias");
   const y = new Float32Array(nout);
+  const n4 = nout - (nout % 4);
   return (x) => {
-    for (let o = 0; o < nout; o++) {
-      let acc = b ? b[o] : 0;
-      let wi = o * nin;
-      let i = 0;
-      // 4-way unroll: fewer loop-carried adds, noticeably faster in V8 for the wide layers.
-      let a0 = 0, a1 = 0, a2 = 0, a3 = 0;
-      for (; i + 3 < nin; i += 4, wi += 4) {
-        a0 += W[wi] * x[i];
-        a1 += W[wi + 1] * x[i + 1];
-        a2 += W[wi + 2] * x[i + 2];
-        a3 += W[wi + 3] * x[i + 3];
+    // 4 output rows at a time: each x[i] load serves 4 weights (register blocking).
+    let o = 0;
+    for (; o < n4; o += 4) {
+      let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+      const w0 = o * nin, w1 = w0 + nin, w2 = w1 + nin, w3 = w2 + nin;
+      for (let i = 0; i < nin; i++) {
+        const xv = x[i];
+        s0 += W[w0 + i] * xv;
+        s1 += W[w1 + i] * xv;
+        s2 += W[w2 + i] * xv;
+        s3 += W[w3 + i] * xv;
       }
-      for (; i < nin; i++, wi++) a0 += W[wi] * x[i];
-      y[o] = acc + (a0 + a1) + (a2 + a3);
+      if (b) {
+        s0 += b[o];
+        s1 += b[o + 1];
+        s2 += b[o + 2];
+        s3 += b[o + 3];
+      }
+      y[o] = s0;
+      y[o + 1] = s1;
+      y[o + 2] = s2;
+      y[o + 3] = s3;
+    }
+    for (; o < nout; o++) {
+      let s = b ? b[o] : 0;
+      for (let i = 0, wi = o * nin; i < nin; i++, wi++) s += W[wi] * x[i];
+      y[o] = s;
     }
     return y;
   };
@@ -184,8 +198,10 @@ function convStep(L, flat) {
   const W = checkRange(flat, L.w, Ci * Co * kh * kw, L.op);
   const bias = checkRange(flat, L.b, Co, `${L.op} bias`);
   // Repack torch weights, conv2d (Co, Ci, kh, kw) / transposed (Ci, Co, kh, kw), into
-  // Wp[ky][kx][co][ci] so the innermost loop walks ci contiguously in both Wp and x.
-  const Wp = new Float32Array(kh * kw * Co * Ci);
+  // Wq[ky][kx][ci][co]: the inner loop then reads 4 neighbouring output channels' weights
+  // contiguously and reuses each input value 4 times (register blocking), which is what
+  // makes a 28x28 conv decoder fit in a few ms of plain JS.
+  const Wq = new Float32Array(kh * kw * Ci * Co);
   for (let co = 0; co < Co; co++) {
     for (let ci = 0; ci < Ci; ci++) {
       for (let ky = 0; ky < kh; ky++) {
@@ -193,49 +209,179 @@ function convStep(L, flat) {
           const src = transposed
             ? ((ci * Co + co) * kh + ky) * kw + kx
             : ((co * Ci + ci) * kh + ky) * kw + kx;
-          Wp[((ky * kw + kx) * Co + co) * Ci + ci] = W[src];
+          Wq[((ky * kw + kx) * Ci + ci) * Co + co] = W[src];
         }
       }
     }
   }
   const rows = tapTable(Ho, Hi, kh, L.stride[0], L.padding[0], transposed);
   const cols = tapTable(Wo, Wi, kw, L.stride[1], L.padding[1], transposed);
+  const rowI = rows.i, rowK = rows.k, colI = cols.i, colK = cols.k;
   const y = new Float32Array(Ho * Wo * Co);
-  const acc = new Float64Array(Co);
-  const tapStride = Co * Ci;
+  const zeros = new Float32Array(Co);
+  const b = bias || zeros;
+  const Co4 = Co - (Co % 4);
+  const jobs = pairColumns(cols, Wo);
+  const nJobs = jobs.length / 3;
+
+  // One output pixel (oy, ox): 4 output channels at a time, then the remainder.
+  function single(x, r0, r1, ox, yb) {
+    const c0 = cols.start[ox];
+    const c1 = cols.start[ox + 1];
+    let co = 0;
+    for (; co < Co4; co += 4) {
+      let s0 = b[co], s1 = b[co + 1], s2 = b[co + 2], s3 = b[co + 3];
+      for (let r = r0; r < r1; r++) {
+        const rowBase = rowI[r] * Wi;
+        const kyBase = rowK[r] * kw;
+        for (let c = c0; c < c1; c++) {
+          const xb = (rowBase + colI[c]) * Ci;
+          let wb = (kyBase + colK[c]) * Ci * Co + co;
+          for (let ci = 0; ci < Ci; ci++, wb += Co) {
+            const xv = x[xb + ci];
+            s0 += Wq[wb] * xv;
+            s1 += Wq[wb + 1] * xv;
+            s2 += Wq[wb + 2] * xv;
+            s3 += Wq[wb + 3] * xv;
+          }
+        }
+      }
+      y[yb + co] = s0;
+      y[yb + co + 1] = s1;
+      y[yb + co + 2] = s2;
+      y[yb + co + 3] = s3;
+    }
+    for (; co < Co; co++) {
+      let s = b[co];
+      for (let r = r0; r < r1; r++) {
+        const rowBase = rowI[r] * Wi;
+        const kyBase = rowK[r] * kw;
+        for (let c = c0; c < c1; c++) {
+          const xb = (rowBase + colI[c]) * Ci;
+          let wb = (kyBase + colK[c]) * Ci * Co + co;
+          for (let ci = 0; ci < Ci; ci++, wb += Co) s += Wq[wb] * x[xb + ci];
+        }
+      }
+      y[yb + co] = s;
+    }
+  }
+
+  // Two output pixels of one row with the same taps, inputs `delta` columns apart: every
+  // weight load now serves 2 pixels (4 channels x 2 pixels per inner step).
+  function pair(x, r0, r1, ox, yb, yb2, delta) {
+    const c0 = cols.start[ox];
+    const c1 = cols.start[ox + 1];
+    const dx = delta * Ci;
+    let co = 0;
+    for (; co < Co4; co += 4) {
+      let a0 = b[co], a1 = b[co + 1], a2 = b[co + 2], a3 = b[co + 3];
+      let e0 = a0, e1 = a1, e2 = a2, e3 = a3;
+      for (let r = r0; r < r1; r++) {
+        const rowBase = rowI[r] * Wi;
+        const kyBase = rowK[r] * kw;
+        for (let c = c0; c < c1; c++) {
+          const xa = (rowBase + colI[c]) * Ci;
+          const xe = xa + dx;
+          let wb = (kyBase + colK[c]) * Ci * Co + co;
+          for (let ci = 0; ci < Ci; ci++, wb += Co) {
+            const va = x[xa + ci];
+            const ve = x[xe + ci];
+            const w0 = Wq[wb], w1 = Wq[wb + 1], w2 = Wq[wb + 2], w3 = Wq[wb + 3];
+            a0 += w0 * va;
+            e0 += w0 * ve;
+            a1 += w1 * va;
+            e1 += w1 * ve;
+            a2 += w2 * va;
+            e2 += w2 * ve;
+            a3 += w3 * va;
+            e3 += w3 * ve;
+          }
+        }
+      }
+      y[yb + co] = a0;
+      y[yb + co + 1] = a1;
+      y[yb + co + 2] = a2;
+      y[yb + co + 3] = a3;
+      y[yb2 + co] = e0;
+      y[yb2 + co + 1] = e1;
+      y[yb2 + co + 2] = e2;
+      y[yb2 + co + 3] = e3;
+    }
+    for (; co < Co; co++) {
+      let sa = b[co];
+      let se = sa;
+      for (let r = r0; r < r1; r++) {
+        const rowBase = rowI[r] * Wi;
+        const kyBase = rowK[r] * kw;
+        for (let c = c0; c < c1; c++) {
+          const xa = (rowBase + colI[c]) * Ci;
+          const xe = xa + dx;
+          let wb = (kyBase + colK[c]) * Ci * Co + co;
+          for (let ci = 0; ci < Ci; ci++, wb += Co) {
+            const w = Wq[wb];
+            sa += w * x[xa + ci];
+            se += w * x[xe + ci];
+          }
+        }
+      }
+      y[yb + co] = sa;
+      y[yb2 + co] = se;
+    }
+  }
+
   return (x) => {
     for (let oy = 0; oy < Ho; oy++) {
       const r0 = rows.start[oy];
       const r1 = rows.start[oy + 1];
-      for (let ox = 0; ox < Wo; ox++) {
-        const c0 = cols.start[ox];
-        const c1 = cols.start[ox + 1];
-        if (bias) for (let co = 0; co < Co; co++) acc[co] = bias[co];
-        else acc.fill(0);
-        for (let r = r0; r < r1; r++) {
-          const rowBase = rows.i[r] * Wi;
-          const kyBase = rows.k[r] * kw;
-          for (let c = c0; c < c1; c++) {
-            const xb = (rowBase + cols.i[c]) * Ci;
-            let wb = (kyBase + cols.k[c]) * tapStride;
-            for (let co = 0; co < Co; co++, wb += Ci) {
-              let s0 = 0, s1 = 0;
-              let ci = 0;
-              for (; ci + 1 < Ci; ci += 2) {
-                s0 += Wp[wb + ci] * x[xb + ci];
-                s1 += Wp[wb + ci + 1] * x[xb + ci + 1];
-              }
-              if (ci < Ci) s0 += Wp[wb + ci] * x[xb + ci];
-              acc[co] += s0 + s1;
-            }
-          }
-        }
-        const yb = (oy * Wo + ox) * Co;
-        for (let co = 0; co < Co; co++) y[yb + co] = acc[co];
+      const rowOut = oy * Wo;
+      for (let j = 0; j < nJobs; j++) {
+        const ox = jobs[3 * j];
+        const ox2 = jobs[3 * j + 1];
+        if (ox2 < 0) single(x, r0, r1, ox, (rowOut + ox) * Co);
+        else pair(x, r0, r1, ox, (rowOut + ox) * Co, (rowOut + ox2) * Co, jobs[3 * j + 2]);
       }
     }
     return y;
   };
+}
+
+/**
+ * Group output columns into pairs that use the same kernel taps on inputs a constant
+ * `delta` apart (interior columns: ox, ox + 1 for stride-1 convs; ox, ox + 2 for stride-2
+ * transposed convs), as flat triples [ox, partner or -1, delta].
+ */
+function pairColumns(cols, nOut) {
+  const used = new Uint8Array(nOut);
+  const jobs = [];
+  const same = (a, b) => {
+    const na = cols.start[a + 1] - cols.start[a];
+    if (na === 0 || cols.start[b + 1] - cols.start[b] !== na) return null;
+    const d = cols.i[cols.start[b]] - cols.i[cols.start[a]];
+    for (let t = 0; t < na; t++) {
+      const ia = cols.start[a] + t;
+      const ib = cols.start[b] + t;
+      if (cols.k[ia] !== cols.k[ib] || cols.i[ib] - cols.i[ia] !== d) return null;
+    }
+    return d;
+  };
+  for (let a = 0; a < nOut; a++) {
+    if (used[a]) continue;
+    used[a] = 1;
+    let partner = -1;
+    let delta = 0;
+    for (let b = a + 1; b < Math.min(nOut, a + 5); b++) {
+      if (used[b]) continue;
+      const d = same(a, b);
+      if (d !== null) {
+        partner = b;
+        delta = d;
+        used[b] = 1;
+        break;
+      }
+    }
+    jobs.push(a, partner, delta);
+  }
+  return Int32Array.from(jobs);
 }
 
 function cropStep(L) {
@@ -436,8 +582,8 @@ class ImageView {
     this.imageData = this.ctx.createImageData(W, H);
     // Integer upscaling keeps every latent pixel the same size on screen.
     const scale = Math.max(1, Math.floor(px / Math.max(H, W)));
+    // Only the width: CSS max-width may shrink it, and height follows the intrinsic ratio.
     this.canvas.style.width = `${W * scale}px`;
-    this.canvas.style.height = `${H * scale}px`;
   }
 
   paint(model, img, invert) {
@@ -505,10 +651,11 @@ class BaseView {
     }
   }
 
-  timed(t0, fn) {
+  /** Run fn (decode + paint), show its time; record=false for non-input repaints (mounts). */
+  timed(t0, fn, record = true) {
     fn();
     const ms = performance.now() - t0;
-    recordTiming(ms);
+    if (record) recordTiming(ms);
     this.root.dataset.lastMs = ms.toFixed(3);
     if (this.status) this.status.textContent = statusText(ms);
   }
@@ -579,7 +726,7 @@ class SlidersView extends BaseView {
     this.title.textContent = data.title || "";
     this.title.hidden = !data.title;
     this.syncSliders();
-    this.timed(performance.now(), () => this.render(-1));
+    this.timed(performance.now(), () => this.render(-1), false);
   }
 
   buildSliders(data, D) {
@@ -755,7 +902,7 @@ class PlaneView extends BaseView {
     this.buildLegend(data);
     this.drawBackground();
     const at = this.pinned || [this.z[data.dims[0]], this.z[data.dims[1]]];
-    this.timed(performance.now(), () => this.show(at));
+    this.timed(performance.now(), () => this.show(at), false);
     this.renderPinned();
   }
 
@@ -798,7 +945,6 @@ class PlaneView extends BaseView {
     this.canvas.width = Math.round(this.cssW * dpr);
     this.canvas.height = Math.round(this.cssH * dpr);
     this.canvas.style.width = `${this.cssW}px`;
-    this.canvas.style.height = `${this.cssH}px`;
     if (key === this.bgKey && this.background) return;
     this.bgKey = key;
     const bg = document.createElement("canvas");
@@ -806,16 +952,17 @@ class PlaneView extends BaseView {
     bg.height = this.canvas.height;
     const g = bg.getContext("2d");
     g.scale(dpr, dpr);
+    // Canvas needs plain colours: read the theme once; tints come from globalAlpha.
     const style = getComputedStyle(this.root);
     const text = style.getPropertyValue("--vae-text").trim() || "#31333f";
-    const muted = style.getPropertyValue("--vae-muted").trim() || "rgba(49,51,63,0.6)";
-    const gridCol = style.getPropertyValue("--vae-grid").trim() || "rgba(49,51,63,0.08)";
     const font = style.getPropertyValue("--vae-font").trim() || "sans-serif";
+    const bgColor = style.getPropertyValue("--vae-bg").trim() || "#ffffff";
     this.accent = style.getPropertyValue("--vae-accent").trim() || "#ff4b4b";
     const [x0, x1, y0, y1] = d.extent;
     // Integer grid lines (latent units are prior standard deviations).
     g.lineWidth = 1;
-    g.strokeStyle = gridCol;
+    g.strokeStyle = text;
+    g.globalAlpha = 0.08;
     for (let v = Math.ceil(x0); v <= Math.floor(x1); v++) {
       const [px] = this.toPx(v, 0);
       g.beginPath();
@@ -830,6 +977,7 @@ class PlaneView extends BaseView {
       g.lineTo(this.cssW, Math.round(py) + 0.5);
       g.stroke();
     }
+    g.globalAlpha = 1;
     // Points: the encoded test set, coloured by label.
     const pts = d.points_xy;
     const labels = d.point_labels;
@@ -860,20 +1008,28 @@ class PlaneView extends BaseView {
       g.ellipse(cx, cy, Math.abs(ex - cx), Math.abs(cy - ey), 0, 0, 2 * Math.PI);
       g.stroke();
       g.setLineDash([]);
-      g.fillStyle = text;
-      g.font = `600 12px ${font}`;
+      // Label on a halo of the page background so it stays legible over the points.
+      g.font = `700 13px ${font}`;
       const [lx, ly] = this.toPx(s * Math.SQRT1_2, s * Math.SQRT1_2);
+      g.lineWidth = 4;
+      g.strokeStyle = bgColor;
+      g.strokeText(`${s}\u03c3`, lx + 4, ly - 4);
+      g.fillStyle = text;
       g.fillText(`${s}\u03c3`, lx + 4, ly - 4);
+      g.strokeStyle = text;
+      g.lineWidth = 1.5;
       g.setLineDash([6, 5]);
     }
     g.setLineDash([]);
     // Axis names, in the corners where points rarely are.
-    g.fillStyle = muted;
-    g.font = `500 13px ${font}`;
+    g.fillStyle = text;
+    g.globalAlpha = 0.65;
+    g.font = `600 13px ${font}`;
     g.textAlign = "right";
     g.fillText(`z${d.dims[0]} \u2192`, this.cssW - 8, this.cssH - 8);
     g.textAlign = "left";
     g.fillText(`\u2191 z${d.dims[1]}`, 8, 18);
+    g.globalAlpha = 1;
     this.background = bg;
   }
 

@@ -24,6 +24,15 @@ from vae.model import VAE
 
 REPO = Path(__file__).resolve().parents[2]
 MODEL_KEY = "model_name"
+# A model name to select on the next run (see ``select_model``): MODEL_KEY belongs to the
+# sidebar selectbox, which cannot be assigned once it exists in the current run.
+PENDING_MODEL_KEY = "_pending_model_name"
+# The last image a user uploaded on the "Your image" page, preprocessed for the model it was
+# uploaded with: float32 numpy (C, H, W) in [0, 1]. Lecture pages may reuse it when its shape
+# matches their model (check ``.shape == cur.config.image_shape``).
+LAST_UPLOAD_KEY = "last_upload"
+# How an upload is preprocessed for a model trained on each dataset (``vae.images`` styles).
+UPLOAD_STYLES = {"digits": "digit", "mnist": "digit", "fashion-mnist": "fashion", "frey": "face"}
 # Test points kept for maps and planes: enough to see structure, small enough to send.
 MAX_POINTS = 5000
 
@@ -122,6 +131,9 @@ def sidebar_model_picker() -> Current | None:
         st.sidebar.error("No usable model. Train one on the Train page.")
         return None
     names = [e.name for e in usable]
+    pending = st.session_state.pop(PENDING_MODEL_KEY, None)
+    if pending in names:  # set before the widget exists in this run, so this is allowed
+        st.session_state[MODEL_KEY] = pending
     if st.session_state.get(MODEL_KEY) not in names:
         st.session_state[MODEL_KEY] = default_name(entries)
     by_name = {e.name: e for e in usable}
@@ -138,6 +150,15 @@ def sidebar_model_picker() -> Current | None:
             for e in broken:
                 st.caption(f"**{e.path.name}**: {e.error}")
     return current()
+
+
+def select_model(name: str) -> None:
+    """Make ``name`` the chosen model from the next run on; call ``st.rerun()`` after it.
+
+    Pages cannot assign ``st.session_state[MODEL_KEY]`` themselves: the sidebar selectbox
+    owning that key has already been created when a page runs.
+    """
+    st.session_state[PENDING_MODEL_KEY] = name
 
 
 def current() -> Current | None:
@@ -182,9 +203,29 @@ def _encode_split(key: str, dataset: str, _model: VAE) -> TestSplit:
     return TestSplit(x.numpy(), y.numpy(), data.label_names, mu, logvar)
 
 
+@st.cache_data(show_spinner="Encoding the test set…", max_entries=16)
+def _encode_custom(key: str, _cur: Current) -> TestSplit:
+    """A model trained on a user's zip: its test images live in the checkpoint's meta
+    (``vae.jobs.custom_test_set``), since the upload itself is not kept."""
+    test = _cur.checkpoint.meta["test_set"]
+    x, y = test["images"], test["labels"]
+    mu, logvar = inference.encode(_cur.model, x)
+    return TestSplit(np.asarray(x), np.asarray(y), tuple(test["label_names"]), mu, logvar)
+
+
 def test_split(cur: Current, *, stop: bool = True) -> TestSplit | None:
     """The encoded test split (cached per model file), or a message saying how to get the
     data when it is not on this machine (then the page stops, unless ``stop=False``)."""
+    if cur.dataset not in DATASETS:
+        if "test_set" in cur.checkpoint.meta:
+            return _encode_custom(cur.key, cur)
+        st.warning(
+            f"This model was trained on **{cur.dataset}**, a dataset this app does not have, "
+            "so this view cannot show its test images."
+        )
+        if stop:
+            st.stop()
+        return None
     try:
         return _encode_split(cur.key, cur.dataset, cur.model)
     except DatasetUnavailable as e:
@@ -203,6 +244,26 @@ def show_image(arr: np.ndarray, caption: str | None = None, width: int = 160) ->
     """One (C, H, W) or (H, W) float image, upscaled crisply."""
     scale = max(1, width // max(arr.shape[-2], arr.shape[-1]))
     st.image(to_display(arr, scale), caption=caption, width=width)
+
+
+def show_grid(
+    arr: np.ndarray, ncols: int, caption: str | None = None, width: int | str = "content",
+    scale: int | None = None,
+) -> None:
+    """Images ``(N, C, H, W)`` in [0, 1] tiled ``ncols`` wide and upscaled crisply (nearest
+    neighbour: the browser would blur tiny images). ``scale`` defaults to about 4 px per pixel
+    for 28x28 images and more for small ones."""
+    from vae.images import tile_images
+
+    grid = tile_images(arr, ncols, pad=1)
+    if scale is None:
+        scale = max(2, 112 // max(arr.shape[-2], arr.shape[-1]))
+    st.image(to_display(grid, scale), caption=caption, width=width)
+
+
+def upload_style(dataset: str) -> str:
+    """The ``vae.images.preprocess_upload`` style for a model of ``dataset``."""
+    return UPLOAD_STYLES.get(dataset, "generic")
 
 
 @contextmanager

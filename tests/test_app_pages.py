@@ -1,0 +1,254 @@
+"""The app's pages through Streamlit's AppTest: Home, Train, Latent map and Your image.
+
+Every test runs the real ``app.py`` (navigation + sidebar model picker) against a temporary
+checkpoints folder holding two tiny digits models made here in seconds.
+"""
+
+from __future__ import annotations
+
+import io
+import shutil
+import time
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+from streamlit.runtime import pages_manager
+from streamlit.testing.v1 import AppTest, app_test
+
+from vae.checkpoints import load_checkpoint, save_checkpoint
+from vae.data import load_dataset, read_idx
+from vae.metrics import summarize
+from vae.model import VAEConfig
+from vae.training import TrainConfig, fit
+
+APP = "../app.py"  # AppTest resolves it against this file
+TIMEOUT = 60
+
+
+@pytest.fixture(autouse=True)
+def _navigation_only(monkeypatch):
+    """AppTest quirk (Streamlit 1.67): every ``at.run()`` resets
+    ``PagesManager.uses_pages_directory`` and, because a ``pages/`` folder sits beside app.py,
+    runs after the first one execute the page file *alone* (MPA v1): no app.py, so no sidebar
+    model picker. The real server sets the flag to False at the first ``st.navigation`` and
+    keeps it; do the same here."""
+
+    class NavigationOnly(pages_manager.PagesManager):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            pages_manager.PagesManager.uses_pages_directory = False
+
+    monkeypatch.setattr(app_test, "PagesManager", NavigationOnly)
+
+
+@pytest.fixture(scope="session")
+def model_dir(tmp_path_factory):
+    """Two tiny digits models (2-D and 16-D latent), as bundled checkpoints; 2-D is the default."""
+    folder = tmp_path_factory.mktemp("checkpoints")
+    data = load_dataset("digits")
+    for name, d in (("tiny2d", 2), ("tiny16d", 16)):
+        cfg = VAEConfig(image_shape=(1, 8, 8), latent_dim=d, hidden=(64, 32))
+        model, history = fit(cfg, TrainConfig(epochs=12, batch_size=64, lr=3e-3), data, "cpu")
+        save_checkpoint(
+            folder / f"{name}.pt", model, dataset="digits", history=history.to_list(),
+            metrics=summarize(model, data, binarized=False, iw_k=5, iw_n=50),
+            meta={"title": f"tiny {d}-D test model", "device": history.device},
+        )  # fmt: skip
+    (folder / "default.txt").write_text("tiny2d")
+    return folder
+
+
+@pytest.fixture
+def models(model_dir, monkeypatch):
+    monkeypatch.setenv("VAE_CHECKPOINT_DIR", str(model_dir))
+    return model_dir
+
+
+def _app(page: str | None = None, model: str | None = None) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.run()
+    assert not at.exception
+    if model is not None:
+        at.selectbox(key="model_name").set_value(model).run()
+    if page is not None:
+        at.switch_page(page).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def _texts(elements) -> list[str]:
+    return [e.value for e in elements]
+
+
+def _captions(at: AppTest) -> list[str]:
+    return [c for im in at.get("image") for c in im.captions]
+
+
+def _figure(at: AppTest, key: str) -> str:
+    return next(e for e in at.get("plotly_chart") if e.key == key).proto.spec
+
+
+def _png(array: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(array).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+# --------------------------------------------------------------------------- home
+
+
+def test_home_shows_the_model_card(models):
+    at = _app()
+    assert "Model loaded: tiny2d" in _texts(at.subheader)
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Dataset"] == "digits" and metrics["Latent dimensions"] == "2"
+    assert "Test ELBO (nats / image)" in metrics
+    picker = at.selectbox(key="model_name")
+    assert picker.value == "tiny2d" and set(picker.options) >= {"tiny2d (digits, 2-D)", "tiny16d (digits, 16-D)"}
+    at.selectbox(key="model_name").set_value("tiny16d").run()
+    assert not at.exception and {m.label: m.value for m in at.metric}["Latent dimensions"] == "16"
+
+
+# --------------------------------------------------------------------------- train
+
+
+def test_train_page_trains_saves_and_selects_the_model(model_dir, tmp_path, monkeypatch):
+    folder = tmp_path / "ckpts"
+    folder.mkdir()
+    shutil.copy(model_dir / "tiny2d.pt", folder / "tiny2d.pt")
+    monkeypatch.setenv("VAE_CHECKPOINT_DIR", str(folder))
+    at = _app("pages/train.py")
+    assert any("CPU" in c or "GPU" in c for c in _texts(at.caption))  # the device it will use
+    assert at.selectbox(key="train_dataset").value == "digits"
+
+    # Names are validated: bundled names and paths are refused, and Train stays disabled.
+    for bad, why in (("tiny2d", "bundled"), ("../evil", "cannot contain")):
+        at.text_input(key="train_name").set_value(bad).run()
+        assert any(why in e.value for e in at.error) and at.button(key="train_start").disabled
+
+    at.text_input(key="train_name").set_value("pytest-new").run()
+    assert not at.error and not at.button(key="train_start").disabled
+    at.slider(key="train_epochs_digits").set_value(2).run()
+    at.number_input(key="train_latent").set_value(2).run()
+    at.button(key="train_start").click().run()
+    assert not at.exception, at.exception
+    end = time.monotonic() + 180
+    while not at.success and time.monotonic() < end:
+        time.sleep(0.5)
+        at.run()
+        assert not at.exception, at.exception
+        assert not at.error, _texts(at.error)
+    assert at.success, "training did not finish in time"
+    assert "pytest-new" in at.success[0].value
+    assert (folder / "user" / "pytest-new.pt").exists()
+    assert len(load_checkpoint(folder / "user" / "pytest-new.pt").history) == 2
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Epochs"] == "2 / 2" and "Test ELBO" in metrics
+    assert at.get("plotly_chart"), "the curves are shown"
+    assert any("Reconstructions after epoch 2" in m.value for m in at.markdown)
+    # The new model is in the picker, selected, and loads on the Home page.
+    picker = at.selectbox(key="model_name")
+    assert picker.value == "pytest-new" and "pytest-new (digits, 2-D · yours)" in picker.options
+    at.switch_page("pages/home.py").run()
+    assert not at.exception and "Model loaded: pytest-new" in _texts(at.subheader)
+    # A later visit to the picker's key is the user's again (the pending choice was consumed).
+    at.selectbox(key="model_name").set_value("tiny2d").run()
+    assert at.selectbox(key="model_name").value == "tiny2d"
+
+
+# --------------------------------------------------------------------------- latent map
+
+
+def test_map_2d_shows_posterior_and_manifold_and_follows_a_click(models):
+    at = _app("pages/latent_map.py")
+    assert "Test image #0: " in " ".join(_texts(at.subheader))
+    spec = _figure(at, "map_chart:tiny2d:none")
+    assert "q(t|x): 1 s.d." in spec and "q(t|x): 2 s.d." in spec and "test image #" in spec
+    assert any("15x15 grid" in c for c in _texts(at.caption))
+    assert {"the image x", "reconstruction decode(m)"} <= set(_captions(at))
+    assert at.dataframe[0].value.shape == (2, 3)  # mean and s.d. per latent dimension
+
+    # A click on the chart (the selection Streamlit stores under the chart's key)...
+    at.session_state["map_chart:tiny2d:none"] = {"selection": {"points": [{"customdata": 7}]}}
+    at.run()
+    assert not at.exception
+    assert any(s.startswith("Test image #7: ") for s in _texts(at.subheader))
+    assert at.number_input(key="map_pick:tiny2d").value == 7
+    # ... and the number input for keyboard users.
+    at.number_input(key="map_pick:tiny2d").set_value(3).run()
+    assert not at.exception and any(s.startswith("Test image #3: ") for s in _texts(at.subheader))
+    assert "reconstruction decode(m)" in _captions(at)
+
+
+@pytest.mark.parametrize("method", ["pca", "tsne"])
+def test_map_16d_projects_and_shows_a_selected_point(models, method):
+    at = _app("pages/latent_map.py", model="tiny16d")
+    assert at.radio(key="map_method").value == "pca"
+    if method != "pca":
+        at.radio(key="map_method").set_value(method).run()
+        assert not at.exception
+    spec = _figure(at, f"map_chart:tiny16d:{method}")
+    assert ("PC 1" if method == "pca" else "t-SNE 1") in spec
+    assert "q(t|x): 1 s.d." not in spec  # ellipses only for a 2-D latent
+    at.session_state[f"map_chart:tiny16d:{method}"] = {"selection": {"points": [{"customdata": 11}]}}
+    at.run()
+    assert not at.exception
+    assert any(s.startswith("Test image #11: ") for s in _texts(at.subheader))
+    assert "reconstruction decode(m)" in _captions(at)
+    assert at.dataframe[0].value.shape == (16, 3)
+
+
+# --------------------------------------------------------------------------- your image
+
+
+def test_reconstruct_a_real_mnist_digit(models, shared_data):
+    digit = read_idx(shared_data / "mnist" / "t10k-images-idx3-ubyte.gz")[0]  # a 7
+    at = _app("pages/reconstruct.py")
+    assert not at.error
+    at.file_uploader(key="rec_upload").set_value(("seven.png", _png(digit), "image/png")).run()
+    assert not at.exception, at.exception
+    assert not at.error, _texts(at.error)
+    assert {"reconstruction decode(m)", "decode(t) for 8 samples t ~ q(t|x)"} <= set(_captions(at))
+    assert any(c.startswith("your file (PNG, 28x28)") for c in _captions(at))
+    steps = next(m.value for m in at.markdown if m.value.startswith("1. "))
+    assert len(steps.splitlines()) >= 2
+    x = at.session_state["last_upload"]
+    assert x.shape == (1, 8, 8) and x.dtype == np.float32 and x.max() > 0.5
+    assert "your image" in _figure(at, "rec_map")
+
+
+def test_reconstruct_a_photo_with_a_16d_model(models):
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[0:360, 0:480]
+    photo = np.stack([xx * 255 // 480, yy * 255 // 360, np.full_like(xx, 120)], -1).astype(np.uint8)
+    img = Image.fromarray(photo)
+    ImageDraw.Draw(img).ellipse((150, 80, 330, 280), fill=(240, 230, 200))
+    noisy = np.clip(np.asarray(img) + rng.normal(0, 12, photo.shape), 0, 255).astype(np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(noisy).save(buf, format="JPEG", quality=85)
+    at = _app("pages/reconstruct.py", model="tiny16d")
+    at.file_uploader(key="rec_upload").set_value(("photo.jpg", buf.getvalue(), "image/jpeg")).run()
+    assert not at.exception, at.exception
+    assert not at.error, _texts(at.error)
+    assert any(c.startswith("your file (JPEG, 480x360)") for c in _captions(at))
+    assert "PC 1" in _figure(at, "rec_map")  # 16-D: placed on the PCA of the test means
+    assert at.session_state["last_upload"].shape == (1, 8, 8)
+
+
+def test_reconstruct_refuses_a_text_file_clearly(models):
+    at = _app("pages/reconstruct.py")
+    at.file_uploader(key="rec_upload").set_value(("notes.png", b"just some text, not a picture\n", "image/png")).run()
+    assert not at.exception, at.exception
+    assert len(at.error) == 1 and at.error[0].value  # a message, not a traceback
+    assert "Traceback" not in at.error[0].value
+    assert "reconstruction decode(m)" not in _captions(at)
+    assert "last_upload" not in at.session_state
+
+
+def test_reconstruct_with_a_test_image(models):
+    at = _app("pages/reconstruct.py")
+    at.radio(key="rec_source").set_value("test").run()
+    at.number_input(key="rec_test:tiny2d").set_value(4).run()
+    assert not at.exception and not at.error
+    assert "reconstruction decode(m)" in _captions(at) and "this image" in _figure(at, "rec_map")

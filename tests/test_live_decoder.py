@@ -1,0 +1,163 @@
+"""pages/_lib/live_decoder.py, the Python half of the live widgets, under Streamlit's AppTest.
+
+The browser half is tested in test_live_decoder_browser.py; here the "browser" is simulated by
+writing component state the way setStateValue would, and the data sent is read off the proto.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from streamlit.testing.v1 import AppTest
+
+from vae.export import export_decoder
+from vae.model import VAE, VAEConfig
+
+REPO_ROOT = str(Path(__file__).resolve().parent.parent)
+
+
+@pytest.fixture(scope="module")
+def payload() -> dict:
+    torch.manual_seed(0)
+    return export_decoder(VAE(VAEConfig(latent_dim=3, hidden=(8, 4)))).to_payload()
+
+
+def sliders_app() -> None:
+    import streamlit as st
+
+    from pages._lib.live_decoder import latent_sliders
+
+    ss = st.session_state
+    ss["out"] = latent_sliders(
+        ss["payload"],
+        dims=ss.get("dims", [2, 0]),
+        values=ss.get("values", [0.5, -0.5, 1.0]),
+        nonce=ss.get("nonce", 0),
+        key="sl",
+        persist_to="kept",
+    )
+
+
+def plane_app() -> None:
+    import streamlit as st
+
+    from pages._lib.live_decoder import latent_plane
+
+    ss = st.session_state
+    ss["out"] = latent_plane(
+        ss["payload"],
+        points_xy=[[0.0, 1.0], [float("nan"), 0.0], [-1.5, 2.25]],
+        point_labels=[3, 1, 7],
+        label_colors={3: "#ff0000"},
+        dims=(2, 1),
+        base_latent=[0.1, 0.2, 0.3],
+        extent=(-3, 3, -2, 2),
+        nonce=ss.get("nonce", 0),
+        key="pl",
+    )
+
+
+def _run(app, payload: dict, **state) -> tuple[AppTest, dict]:  # noqa: ANN001
+    at = AppTest.from_function(app, default_timeout=20)
+    at.session_state["payload"] = payload
+    for k, v in state.items():
+        at.session_state[k] = v
+    at.run()
+    assert not at.exception, at.exception
+    return at, _sent(at)
+
+
+def _sent(at: AppTest) -> dict:
+    (node,) = at.main.children.values()
+    return json.loads(node.proto.json)
+
+
+def test_sliders_first_run_sends_weights_and_returns_values(payload: dict) -> None:
+    at, sent = _run(sliders_app, payload)
+    assert at.session_state["out"] == [0.5, -0.5, 1.0]
+    assert at.session_state["kept"] == [0.5, -0.5, 1.0]
+    assert sent["mode"] == "sliders" and sent["key"] == "sl"
+    assert sent["model"] == payload  # includes weights_b64
+    assert sent["dims"] == [2, 0] and sent["collapsed"] == [1]
+    assert sent["values"] == [0.5, -0.5, 1.0]
+
+
+def test_sliders_release_state_is_returned_and_weights_not_resent(payload: dict) -> None:
+    at, sent = _run(sliders_app, payload)
+    cmd = sent["cmd"]
+    # What the browser reports on release (setStateValue latent / cmd / model_id).
+    at.session_state["sl"] = {"latent": [1.0, 2.0, -3.0], "cmd": cmd, "model_id": payload["id"]}
+    at.run()
+    assert at.session_state["out"] == [1.0, 2.0, -3.0]
+    assert at.session_state["kept"] == [1.0, 2.0, -3.0]
+    resent = _sent(at)
+    assert "weights_b64" not in resent["model"] and resent["model"]["id"] == payload["id"]
+    assert resent["cmd"] == cmd  # same command: the browser keeps the user's values
+
+    # A new command (button bumps the nonce) wins over the older release.
+    at.session_state["nonce"] = 1
+    at.session_state["values"] = [0.0, 0.0, 0.25]
+    at.run()
+    assert at.session_state["out"] == [0.0, 0.0, 0.25]
+    assert _sent(at)["cmd"] != cmd
+
+    # The browser lost the weights and cleared model_id: they are sent again.
+    at.session_state["sl"] = {"latent": [1.0, 2.0, -3.0], "cmd": cmd, "model_id": None}
+    at.run()
+    assert _sent(at)["model"]["weights_b64"] == payload["weights_b64"]
+
+
+def test_bad_arguments_raise_before_rendering(payload: dict) -> None:
+    from pages._lib.live_decoder import latent_plane, latent_sliders
+
+    with pytest.raises(ValueError, match=r"outside \[0, 3\)"):
+        latent_sliders(payload, dims=[0, 3])
+    with pytest.raises(ValueError, match="values must be 3"):
+        latent_sliders(payload, values=[1.0])
+    with pytest.raises(ValueError, match="labels"):
+        latent_sliders(payload, labels=["a"])
+    with pytest.raises(ValueError, match="vae-decoder/1"):
+        latent_sliders({"format": "other"})
+    with pytest.raises(ValueError, match="two dimensions"):
+        latent_plane(payload, points_xy=[], dims=(0, 1, 2))
+    with pytest.raises(ValueError, match="extent"):
+        latent_plane(payload, points_xy=[], extent=(1, -1, 0, 1))
+    with pytest.raises(ValueError, match="point_labels"):
+        latent_plane(payload, points_xy=[[0, 0]], point_labels=[1, 2])
+
+
+def test_plane_data_and_pin(payload: dict) -> None:
+    at, sent = _run(plane_app, payload)
+    assert at.session_state["out"] is None
+    assert sent["mode"] == "plane" and sent["dims"] == [2, 1]
+    assert sent["points_xy"] == [0.0, 1.0, -1.5, 2.25]  # NaN point dropped, flattened
+    assert sent["point_labels"] == [3, 7]
+    assert sent["label_colors"] == {"3": "#ff0000"}
+    assert sent["extent"] == [-3.0, 3.0, -2.0, 2.0]
+    assert sent["pinned_xy"] is None
+    pinned = {"pinned": [0.1, -1.0, 0.5], "pinned_xy": [0.5, -1.0], "cmd": sent["cmd"]}
+    at.session_state["pl"] = {**pinned, "model_id": payload["id"]}
+    at.run()
+    assert at.session_state["out"] == [0.1, -1.0, 0.5]
+    again = _sent(at)
+    assert again["pinned_xy"] == [0.5, -1.0]  # a remount shows the pin again
+    assert "weights_b64" not in again["model"]
+    at.session_state["nonce"] = 1  # "clear pin"
+    at.run()
+    assert at.session_state["out"] is None and _sent(at)["pinned_xy"] is None
+
+
+def test_component_module_does_not_import_torch() -> None:
+    code = (
+        "import sys; import pages._lib.live_decoder as m; "
+        "assert 'torch' not in sys.modules, 'torch imported'; print(m.COMPONENT_NAME)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert out.returncode == 0, out.stderr

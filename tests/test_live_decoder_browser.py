@@ -1,0 +1,226 @@
+"""pages/_lib/live_decoder.js in a real headless Chromium, checked against PyTorch.
+
+No Streamlit server: the JS module is imported into a blank page, its decoder is called through
+``window.__vaeDecode``, and its slider UI is mounted into an open shadow root the way
+components v2 mounts it (``default({data, parentElement, setStateValue, ...})``).
+Skips when Playwright or Chromium is missing, unless ``VAE_REQUIRE_BROWSER=1`` (then fails).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from vae.export import export_decoder
+from vae.model import VAE, VAEConfig
+
+pytestmark = pytest.mark.e2e
+
+REPO = Path(__file__).resolve().parent.parent
+JS = REPO / "pages" / "_lib" / "live_decoder.js"
+CSS = REPO / "pages" / "_lib" / "live_decoder.css"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+# Real-size models (speed matters), except the RGB one, which checks the channel handling.
+CONFIGS = {
+    "mlp_28x28": VAEConfig(latent_dim=2, hidden=(512, 256)),
+    "conv_28x28": VAEConfig(architecture="conv", latent_dim=8, conv_channels=(32, 64)),
+    "conv_rgb_16x16": VAEConfig(
+        architecture="conv",
+        image_shape=(3, 16, 16),
+        latent_dim=5,
+        conv_channels=(8, 16),
+        hidden=(32,),
+        activation="elu",
+    ),
+    "conv_28x20_crop": VAEConfig(
+        architecture="conv",
+        image_shape=(1, 28, 20),
+        latent_dim=3,
+        conv_channels=(4, 8, 8),
+        hidden=(16,),
+        activation="tanh",
+    ),
+}
+
+
+def _skip_or_fail(reason: str) -> None:
+    if os.environ.get("VAE_REQUIRE_BROWSER") == "1":
+        pytest.fail(reason)
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="module")
+def page() -> Iterator[object]:
+    """A blank Chromium page with live_decoder.js imported as an ES module."""
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        _skip_or_fail("playwright is not installed")
+    if not (Path(CHROMIUM).exists() or shutil.which("chromium")):
+        _skip_or_fail(f"chromium not found at {CHROMIUM}")
+    with sync_playwright() as p:
+        try:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        except Exception as err:  # a broken install: same policy as a missing one
+            _skip_or_fail(f"chromium failed to start: {err}")
+        pg = browser.new_page(viewport={"width": 900, "height": 700})
+        pg.set_content("<!doctype html><html><body></body></html>")
+        # Import from a blob URL, as Streamlit does, and keep the default export for mounting.
+        pg.evaluate(
+            """async (js) => {
+                const url = URL.createObjectURL(new Blob([js], {type: "text/javascript"}));
+                window.__liveDecoder = (await import(url)).default;
+            }""",
+            JS.read_text(encoding="utf-8"),
+        )
+        yield pg
+        browser.close()
+
+
+def _model(cfg: VAEConfig) -> VAE:
+    torch.manual_seed(0)
+    return VAE(cfg).eval()
+
+
+@pytest.mark.parametrize("name", list(CONFIGS))
+def test_js_decoder_matches_torch(page, name: str) -> None:  # noqa: ANN001
+    cfg = CONFIGS[name]
+    model = _model(cfg)
+    payload = export_decoder(model).to_payload()
+    z = torch.randn(20, cfg.latent_dim, generator=torch.Generator().manual_seed(7)) * 1.5
+    with torch.no_grad():
+        ref = torch.sigmoid(model.decode(z)).numpy().reshape(20, -1)
+    got = np.array(
+        page.evaluate(
+            "([p, zs]) => zs.map((z) => Array.from(window.__vaeDecode(p, z)))",
+            [payload, z.tolist()],
+        )
+    )
+    assert got.shape == ref.shape
+    assert np.abs(got - ref).max() <= 1e-4
+
+
+@pytest.mark.parametrize("name", ["mlp_28x28", "conv_28x28"])
+def test_js_decoder_is_fast_enough_for_dragging(page, name: str) -> None:  # noqa: ANN001
+    """One frame is 16 ms; decoding must leave room for painting. Best of 3 medians, so a
+    busy CI machine does not make it flaky."""
+    payload = export_decoder(_model(CONFIGS[name])).to_payload()
+    z = [0.3] * CONFIGS[name].latent_dim
+    medians = [
+        page.evaluate("([p, z]) => window.__vaeBench(p, z, 15).median_ms", [payload, z])
+        for _ in range(3)
+    ]
+    assert min(medians) < 16.0, medians
+
+
+def test_slider_ui_paints_during_drag_and_reports_on_release(page) -> None:  # noqa: ANN001
+    """Mount the sliders like components v2 does, drag with the real mouse."""
+    cfg = CONFIGS["conv_rgb_16x16"]
+    payload = export_decoder(_model(cfg)).to_payload()
+    data = {
+        "mode": "sliders",
+        "key": "t",
+        "model": payload,
+        "dims": [2, 0],
+        "collapsed": [1, 3, 4],
+        "labels": {"2": "z2 (most active)"},
+        "values": [0.0, 0.5, 0.0, 0.0, -1.0],
+        "cmd": "c1",
+        "range_sd": 3.0,
+        "step": 0.01,
+        "image_px": 160,
+        "invert": False,
+        "title": None,
+    }
+    page.evaluate(
+        """([data, css]) => {
+            const host = document.createElement("div");
+            document.body.replaceChildren(host);
+            const root = host.attachShadow({mode: "open"});
+            const style = document.createElement("style");
+            style.textContent = css;
+            root.appendChild(style);
+            window.__calls = [];
+            window.__vaeTimings.length = 0;
+            window.__liveDecoder({data, parentElement: root, key: "k", name: "vae_live_decoder",
+                setStateValue: (k, v) => window.__calls.push([k, v]),
+                setTriggerValue: () => {}});
+        }""",
+        [data, CSS.read_text(encoding="utf-8")],
+    )
+    root = page.get_by_test_id("vae-live-sliders")
+    assert root.get_attribute("data-ready") == "true"
+    assert page.get_by_test_id("vae-slider").count() == 5
+    # Display order follows `dims`; collapsed dims live in the <details>.
+    dims = page.get_by_test_id("vae-slider").evaluate_all("els => els.map(e => e.dataset.dim)")
+    assert dims == ["2", "0", "1", "3", "4"]
+    collapsed = page.get_by_test_id("vae-collapsed-dims")
+    assert collapsed.locator("[data-testid=vae-slider]").count() == 3
+    canvas = page.get_by_test_id("vae-live-canvas")
+    assert canvas.evaluate("c => [c.width, c.height]") == [16, 16]
+
+    def pixels() -> list[int]:
+        return canvas.evaluate(
+            "c => Array.from(c.getContext('2d').getImageData(0, 0, c.width, c.height).data)"
+        )
+
+    before = pixels()
+    # The painted image is the decoder's output (RGB, 8-bit).
+    want = page.evaluate(
+        "([p, z]) => Array.from(window.__vaeDecode(p, z))", [payload, data["values"]]
+    )
+    rgb = np.array(before).reshape(16 * 16, 4)[:, :3].T.ravel()  # (C, H*W) like the decoder
+    assert np.abs(rgb - np.round(np.array(want) * 255)).max() <= 1
+
+    slider = page.locator("[data-testid=vae-slider][data-dim='2']")
+    box = slider.bounding_box()
+    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    page.mouse.move(x, y)
+    page.mouse.down()
+    page.mouse.move(x + box["width"] * 0.3, y, steps=6)
+    during = pixels()
+    assert during != before, "canvas did not change while dragging"
+    assert page.evaluate("window.__calls.length") == 0, "state sent before release"
+    assert page.evaluate("window.__vaeTimings.length") >= 1
+    page.mouse.up()
+    calls = dict(page.evaluate("window.__calls"))
+    assert calls["cmd"] == "c1" and calls["model_id"] == payload["id"]
+    latent = calls["latent"]
+    assert len(latent) == 5 and latent[2] > 0.5
+    assert latent[0] == 0.0 and latent[4] == -1.0  # untouched dims keep their values
+    shown = page.locator("[data-testid=vae-slider-value][data-dim='2']").get_attribute("data-value")
+    assert float(shown) == pytest.approx(latent[2])
+    assert page.get_by_test_id("vae-latent-vector").get_attribute("data-latent") is not None
+
+    # A rerun with the same command keeps the user's values; a new command replaces them.
+    page.evaluate(
+        """(data) => { const root = document.querySelector("div").shadowRoot;
+            window.__liveDecoder({data, parentElement: root, key: "k", name: "n",
+                setStateValue: (k, v) => window.__calls.push([k, v]), setTriggerValue: () => {}}); }""",
+        {**data, "model": {k: v for k, v in payload.items() if k != "weights_b64"}},
+    )
+    assert float(slider.input_value()) == pytest.approx(latent[2])
+    page.evaluate(
+        """(data) => { const root = document.querySelector("div").shadowRoot;
+            window.__liveDecoder({data, parentElement: root, key: "k", name: "n",
+                setStateValue: () => {}, setTriggerValue: () => {}}); }""",
+        {**data, "cmd": "c2", "values": [0.0, 0.0, -2.0, 0.0, 0.0]},
+    )
+    assert float(slider.input_value()) == pytest.approx(-2.0)
