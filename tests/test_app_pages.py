@@ -49,7 +49,7 @@ def model_dir(tmp_path_factory):
     data = load_dataset("digits")
     for name, d in (("tiny2d", 2), ("tiny16d", 16)):
         cfg = VAEConfig(image_shape=(1, 8, 8), latent_dim=d, hidden=(64, 32))
-        model, history = fit(cfg, TrainConfig(epochs=12, batch_size=64, lr=3e-3), data, "cpu")
+        model, history = fit(cfg, TrainConfig(epochs=10, batch_size=128, lr=3e-3), data, "cpu")
         save_checkpoint(
             folder / f"{name}.pt", model, dataset="digits", history=history.to_list(),
             metrics=summarize(model, data, binarized=False, iw_k=5, iw_n=50),

@@ -171,6 +171,21 @@ def test_unsupported_conv_options_raise() -> None:
             export_decoder(decoder, latent_dim=2)
 
 
+def test_custom_container_is_not_assumed_sequential() -> None:
+    class Skip(nn.Module):  # children run in an order (and with a sum) the walker can't see
+        def __init__(self) -> None:
+            super().__init__()
+            self.a = nn.Linear(4, 4)
+            self.b = nn.Linear(4, 4)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.b(x) + self.a(x)
+
+    decoder = nn.Sequential(nn.Linear(2, 4), Skip(), nn.Unflatten(1, (1, 2, 2)))
+    with pytest.raises(ExportError, match="Skip"):
+        export_decoder(decoder, latent_dim=2)
+
+
 def test_bare_decoder_needs_latent_dim() -> None:
     with pytest.raises(ExportError, match="latent_dim"):
         export_decoder(nn.Sequential(nn.Linear(2, 4), nn.Unflatten(1, (1, 2, 2))))

@@ -73,11 +73,12 @@ def page() -> Iterator[object]:
         from playwright.sync_api import sync_playwright
     except ImportError:
         _skip_or_fail("playwright is not installed")
-    if not (Path(CHROMIUM).exists() or shutil.which("chromium")):
-        _skip_or_fail(f"chromium not found at {CHROMIUM}")
+    executable = CHROMIUM if Path(CHROMIUM).exists() else shutil.which("chromium")
+    if not executable:
+        _skip_or_fail(f"chromium not found at {CHROMIUM} or on PATH")
     with sync_playwright() as p:
         try:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            browser = p.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
         except Exception as err:  # a broken install: same policy as a missing one
             _skip_or_fail(f"chromium failed to start: {err}")
         pg = browser.new_page(viewport={"width": 900, "height": 700})
@@ -224,3 +225,40 @@ def test_slider_ui_paints_during_drag_and_reports_on_release(page) -> None:  # n
         {**data, "cmd": "c2", "values": [0.0, 0.0, -2.0, 0.0, 0.0]},
     )
     assert float(slider.input_value()) == pytest.approx(-2.0)
+
+
+def test_missing_weights_are_requested_from_python(page) -> None:  # noqa: ANN001
+    """Python strips weights_b64 once the browser reported the model; if the browser lost
+    it (new tab, cache eviction), the component clears model_id so the next run resends."""
+    payload = export_decoder(_model(CONFIGS["conv_28x20_crop"])).to_payload()
+    stripped = {k: v for k, v in payload.items() if k != "weights_b64"}
+    stripped["id"] = "not-cached-" + payload["id"]
+    data = {
+        "mode": "sliders",
+        "key": "t2",
+        "model": stripped,
+        "dims": [0, 1, 2],
+        "collapsed": [],
+        "labels": {},
+        "values": [0.0, 0.0, 0.0],
+        "cmd": "c",
+        "range_sd": 3.0,
+        "step": 0.01,
+        "image_px": 100,
+        "invert": True,
+        "title": "Try me",
+    }
+    calls = page.evaluate(
+        """(data) => {
+            const host = document.createElement("div");
+            document.body.replaceChildren(host);
+            const root = host.attachShadow({mode: "open"});
+            const calls = [];
+            window.__liveDecoder({data, parentElement: root, key: "k2", name: "n",
+                setStateValue: (k, v) => calls.push([k, v]), setTriggerValue: () => {}});
+            return calls;
+        }""",
+        data,
+    )
+    assert calls == [["model_id", None]]
+    assert page.get_by_test_id("vae-live-sliders").get_attribute("data-ready") == "false"

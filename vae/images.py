@@ -17,9 +17,10 @@ Safety limits (module constants, checked in this order, all before any pixel is 
   is turned into the same message, and the check here still holds if someone disables it.
 * Every accepted image is fully decoded (``load()``); a truncated file is an error because
   ``ImageFile.LOAD_TRUNCATED_IMAGES`` stays at Pillow's default ``False`` (never set here).
-* Big images are decoded small: JPEGs with ``draft`` (DCT scaling, 1/2..1/8), the rest reduced
-  by an integer box filter to about ``WORK_PIXELS`` before any float array is made, so a
-  6000x4000 photo takes a fraction of a second and tens of MB.
+* Big images are decoded small: JPEGs with ``draft`` (DCT scaling, 1/2..1/8), the rest
+  box-averaged to about ``WORK_PIXELS`` before any float array is made. Measured here: a
+  6000x4000 JPEG takes about 0.3 s and 70 MB of peak RSS. Other formats must be decoded
+  whole, so the worst case is a 40 MP RGBA PNG: about 2 s and 350 MB (a palette one: 200 MB).
 
 Choices: a blank (single-colour) image is *not* an error: it yields an empty input
 (zeros for ``digit``/``fashion``, the flat colour for ``face``/``generic``), ``blank=True`` and a
@@ -98,18 +99,21 @@ def preprocess_upload(
     scaled to [0, 1]; CMYK/palette converted; transparency flattened onto white for dark ink
     (black for light ink); grey (C == 1) or RGB (C == 3). Then, per ``style``:
 
-    * ``digit``: invert if the border is light (median of the border pixels > 0.5); contrast
-      stretch (background level + 3 noise sigmas -> 0, 95th percentile of the ink -> 1) so a
-      pencil photo becomes white strokes on black; crop to content. For MNIST-like sizes: fit
-      into 20x20 (x H/28) keeping aspect, paste into HxW with the centre of mass at the centre
-      (as MNIST was made). For tiny targets (8x8, scikit-learn digits): fit into a 32x32
-      canvas with a 1 px margin, 4x4 block average, brightest block -> 1.
+    * ``digit``: invert if the border is light (median of the border pixels > 0.5); even out
+      uneven lighting (photos of paper); contrast stretch (background + 3 noise sigmas -> 0,
+      95th percentile of the ink -> 1) so a pencil photo becomes white strokes on black; crop
+      to content; thicken strokes much thinner than MNIST's. For MNIST-like sizes: fit into
+      20x20 (x H/28) keeping aspect, paste into HxW with the centre of mass at the centre (as
+      MNIST was made; MNIST's own mean centre of mass is pixel (14, 14)). For tiny targets
+      (8x8, scikit-learn digits): fit into a 32x32 bitmap with a 1 px margin, average 4x4
+      blocks, brightest block -> 1.
     * ``fashion``: invert if the border is light; trim edges within 5% of the background;
       subtract the background; fit the longest side to the frame and centre it (no centre of
       mass, no stretch), as Fashion-MNIST was made.
     * ``face`` (Frey Face) and ``generic``: no inversion, no content crop: crop the centre to
       the target's aspect ratio and resize.
 
+    ``data`` may also be a file-like object with ``getvalue()`` (Streamlit's UploadedFile).
     Raises :class:`UploadError` (a user-facing message) for an empty, too large, unsupported,
     corrupt or truncated file; ``ValueError`` for a bad ``image_shape`` or ``style``.
     """
@@ -117,6 +121,8 @@ def preprocess_upload(
     if style not in STYLES:
         raise ValueError(f"style must be one of {STYLES}, got {style!r}")
     steps: list[str] = []
+    if hasattr(data, "getvalue"):
+        data = data.getvalue()
     im, fmt, size = _decode(bytes(data), steps)
     x, alpha = _to_array(im, steps)
     del im
@@ -125,7 +131,8 @@ def preprocess_upload(
     x = _match_channels(x, c, steps)
     lum = _lum(x)
     out: np.ndarray | None
-    if float(lum.max() - lum.min()) < BLANK_CONTRAST:
+    flat = float(lum.max() - lum.min()) < BLANK_CONTRAST
+    if flat:
         out = None
     elif style == "digit":
         out = _digit(x, lum, (h, w), steps)
@@ -137,12 +144,13 @@ def preprocess_upload(
     if out is None:
         # Nothing to find: an empty (black) input for the ink-on-black datasets; the flat
         # colour itself for photo-like datasets.
+        why = "the image is one flat colour" if flat else "nothing stands out from the background"
         if style in ("digit", "fashion"):
             out = np.zeros((h, w, c), np.float32)
-            steps.append("blank: no marks found, so the input is empty (all black)")
+            steps.append(f"blank: {why}, so the input is empty (all black)")
         else:
             out = np.broadcast_to(x.mean(axis=(0, 1), dtype=np.float32), (h, w, c))
-            steps.append("blank: the image is one flat colour")
+            steps.append(f"blank: {why}")
     model_input = np.clip(np.nan_to_num(out.transpose(2, 0, 1), nan=0.0), 0.0, 1.0)
     model_input = np.ascontiguousarray(model_input, dtype=np.float32)
     return Preprocessed(original, model_input, tuple(steps), size, fmt, blank)
@@ -231,7 +239,8 @@ def _check_shape(image_shape: tuple[int, int, int]) -> tuple[int, int, int]:
 
 
 def _mb(n: int) -> str:
-    return f"{n / 2**20:.1f} MB"
+    """Megabytes as Streamlit counts them, rounded up (10 MB + 1 byte shows as 10.1 MB)."""
+    return f"{math.ceil(n / 2**20 * 10) / 10:g} MB"
 
 
 def _please() -> str:

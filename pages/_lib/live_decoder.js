@@ -613,12 +613,15 @@ class BaseView {
     const payload = data.model;
     let model = null;
     try {
-      model = getModel(payload);
+      // The model this view already compiled survives cache eviction: reuse it by id.
+      model = this.model && payload && this.modelId === payload.id ? this.model : getModel(payload);
     } catch (err) {
+      this.model = null;
       this.showError(String(err && err.message ? err.message : err));
       return false;
     }
     if (!model) {
+      this.model = null;
       // Python left the weights out because this browser said it had them, but it doesn't
       // (reload, cache eviction): clearing model_id makes the next run send them again.
       this.setBusy("loading model\u2026");
@@ -634,6 +637,7 @@ class BaseView {
     this.root.dataset.modelId = payload.id || "";
     this.root.dataset.ready = "true";
     this.root.classList.remove("vae-busy");
+    if (this.status) this.status.classList.remove("vae-error");
     return true;
   }
 
@@ -764,6 +768,11 @@ class SlidersView extends BaseView {
     };
     for (const d of data.dims) addRow(d, this.list);
     for (const d of data.collapsed) addRow(d, this.moreList);
+    this.alignLabels();
+    // Web fonts may arrive after the first measurement.
+    if (document.fonts && document.fonts.status !== "loaded") {
+      document.fonts.ready.then(() => this.alignLabels());
+    }
     const n = data.collapsed.length;
     this.more.hidden = n === 0;
     this.moreSummary.textContent = `${n} more dimension${n === 1 ? "" : "s"}`;
@@ -777,6 +786,22 @@ class SlidersView extends BaseView {
       this.chips.push(chip);
       this.vector.appendChild(chip);
     }
+  }
+
+  /**
+   * One label width for every row, including the rows inside the closed <details> (they have
+   * no layout yet), so all tracks start at the same x: measure the label texts in their font.
+   */
+  alignLabels() {
+    const labels = this.root.querySelectorAll(".vae-dim-label");
+    if (!labels.length) return;
+    const style = getComputedStyle(labels[0]);
+    const ctx = document.createElement("canvas").getContext("2d");
+    ctx.font = `${style.fontWeight} ${style.fontSize} ${style.fontFamily}`;
+    let widest = 0;
+    for (const l of labels) widest = Math.max(widest, ctx.measureText(l.textContent).width);
+    // +2px: canvas and layout may round text widths differently; CSS caps it (max-width).
+    this.root.style.setProperty("--vae-label-w", `${Math.ceil(widest) + 2}px`);
   }
 
   /** Move every slider thumb / readout to this.z (after a command or a rebuild). */
@@ -826,6 +851,7 @@ class SlidersView extends BaseView {
   onRelease() {
     if (!this.model) return;
     for (const c of this.chips) c.classList.remove("vae-active");
+    for (const row of this.rows.values()) row.row.classList.remove("vae-active");
     // One setStateValue per key; Streamlit batches them into a single rerun.
     this.api.setStateValue("latent", Array.from(this.z));
     this.api.setStateValue("cmd", this.appliedCmd);
@@ -865,6 +891,7 @@ class PlaneView extends BaseView {
       ]),
     ]);
     parent.appendChild(this.root);
+    this.appliedCmd = null;
     this.probe = null; // [x, y] under the pointer (latent units)
     this.pinned = null; // [x, y] pinned by a click
     this.background = null; // offscreen canvas with the static scatter
@@ -901,7 +928,7 @@ class PlaneView extends BaseView {
     this.image.setShape(this.model.C, this.model.H, this.model.W, data.image_px || 200);
     this.buildLegend(data);
     this.drawBackground();
-    const at = this.pinned || [this.z[data.dims[0]], this.z[data.dims[1]]];
+    const at = this.probe || this.pinned || [this.z[data.dims[0]], this.z[data.dims[1]]];
     this.timed(performance.now(), () => this.show(at), false);
     this.renderPinned();
   }
