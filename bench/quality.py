@@ -13,9 +13,8 @@ from __future__ import annotations
 import argparse
 import time
 
-from _common import REPO, data_dir
-
 import torch
+from _common import REPO, data_dir
 
 from vae.checkpoints import list_checkpoints
 from vae.data import load_dataset
@@ -57,7 +56,7 @@ def main() -> None:
         print(f"{r[0]:20s} {r[1]:14s} {r[2]:18s} ELBO {r[3]:9.2f}  log p(x) {r[4]:9.2f} (n={r[5]})  "
               f"KL {r[6]:7.2f}  active {r[7]:6s} {r[8]:6.1f}s", flush=True)
     if args.markdown:
-        print("\n| model | dataset | model | test ELBO | log p(x), IS k=%d | KL | active units |" % k)
+        print(f"\n| model | dataset | architecture | test ELBO | log p(x), IS k={k} | KL | active units |")
         print("| --- | --- | --- | ---: | ---: | ---: | ---: |")
         for r in rows:
             print(f"| `{r[0]}` | {r[1]} | {r[2]} | {r[3]:.2f} | {r[4]:.2f} (n={r[5]}) | {r[6]:.2f} | {r[7]} |")

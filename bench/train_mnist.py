@@ -15,9 +15,8 @@ from __future__ import annotations
 import argparse
 import time
 
-from _common import data_dir
-
 import torch
+from _common import data_dir
 from torch.utils.data import DataLoader
 from torch.utils.data import Dataset as TorchDataset
 

@@ -8,7 +8,7 @@ exported to the browser (see ``vae.export``).
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Literal
 
 import torch

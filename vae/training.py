@@ -261,7 +261,7 @@ def fit(
             if world > 1:
                 # DDP averages the ranks' gradients; weighting each rank's batch mean by
                 # world * w / B makes that average the gradient of the global batch mean.
-                loss = loss * 1.0
+                loss = loss * (world * w / idx.shape[0])
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
