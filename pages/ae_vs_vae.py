@@ -1,6 +1,218 @@
-"""Placeholder until its issue lands."""
+"""Autoencoder vs VAE: three twins that differ in one switch each, on the same data.
 
+A plain autoencoder (t = m), an autoencoder with noise (t = m + s ⊙ ε, no KL) and a VAE
+(noise + KL). Their latent maps, their decoded prior samples and their reconstructions side
+by side. Uses the bundled MNIST twins when present, else trains three small twins on the
+bundled digits in a few seconds (cached for every user of the server).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import plotly.graph_objects as go
 import streamlit as st
 
-st.title("ae_vs_vae")
-st.info("This page is being built.")
+from pages._lib import lecture_ui as ui
+from pages._lib import shared
+from vae import inference, lecture
+from vae.data import DatasetUnavailable, load_dataset
+
+PAGE = "ae_vs_vae"
+BUNDLED = {"ae": "mnist_ae_2d", "noisy_ae": "mnist_noisy_ae_2d", "vae": "mnist_2d"}
+TITLES = {"ae": "Plain autoencoder", "noisy_ae": "Autoencoder + noise", "vae": "VAE: noise + KL"}
+OBJECTIVES = {
+    "ae": r"\max\ \log p\big(x \mid t = m(x)\big)",
+    "noisy_ae": r"\max\ \mathbb{E}_{\varepsilon}\log p\big(x \mid m + s\odot\varepsilon\big)",
+    "vae": r"\max\ \mathbb{E}_{\varepsilon}\log p\big(x \mid m + s\odot\varepsilon\big) - \beta\,\mathrm{KL}\big(q(t\mid x)\,\|\,\mathcal{N}(0, I)\big)",
+}
+SOURCE_KEY = "aevae:source"
+TRAINED_KEY = "aevae:trained"  # the settings of the digits twins this session trained
+N_MAP = 2000  # test images encoded per twin
+N_RECON = 8
+N_PRIOR = 16
+MAX_TRAINED = 4  # sets of digits twins kept in memory for the whole server
+
+
+@st.cache_resource(show_spinner="Loading the bundled twins…", max_entries=4)
+def _load_bundled(paths: tuple[str, ...], signature: tuple) -> dict[str, object]:
+    """The three bundled checkpoints as read-only models (shared by all users)."""
+    from vae.checkpoints import load_checkpoint
+
+    inference.limit_threads()
+    return {v: load_checkpoint(p).build_model() for v, p in zip(BUNDLED, paths, strict=True)}
+
+
+@st.cache_resource
+def _trained_twins() -> dict[tuple, dict[str, object]]:
+    """Digits twins by (epochs, beta, seed), shared by every session of the server (read
+    only). A plain dict rather than a cached training function, so that training can draw
+    its progress bar: a cached function's elements would be replayed on later calls."""
+    return {}
+
+
+def _train(settings: tuple[int, float, int], on_done) -> dict[str, object]:
+    # One torch thread: on a small shared CPU, more threads were several times slower.
+    inference.limit_threads()
+    epochs, beta, seed = settings
+    models = lecture.train_twins(load_dataset("digits"), latent_dim=2, epochs=epochs, beta=beta,
+                                 seed=seed, on_done=on_done)  # fmt: skip
+    store = _trained_twins()
+    while len(store) >= MAX_TRAINED:  # keep memory bounded: forget the oldest settings
+        store.pop(next(iter(store)))
+    store[settings] = models
+    return models
+
+
+@st.cache_data(show_spinner="Loading the test images…", max_entries=4)
+def _test_images(dataset: str) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
+    data = load_dataset(dataset, download=False)
+    return data.test_x[:N_MAP].numpy(), data.test_y[:N_MAP].numpy(), data.label_names
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _view(key: str, first: int, seed: int, _model, _images: np.ndarray) -> lecture.TwinView:
+    # ``key`` names the model and the test images; the arrays themselves are not hashed.
+    idx = tuple(range(first, first + N_RECON))
+    return lecture.twin_view(_model, _images, recon_index=idx, n_prior=N_PRIOR, seed=seed)
+
+
+ui.header(
+    "Autoencoder vs VAE",
+    "The lecture's summary: a VAE is *a plain autoencoder, plus noise, plus a KL "
+    "regulariser*. Here are three twins that differ by exactly one switch each, trained on "
+    "the same data with the same architecture. All three reconstruct well. Only one of them "
+    "can **generate**: decode a random code from N(0, I) and get a digit.",
+    """
+* Start with the **reconstructions** row: all three look fine. Ask: *so what does the
+  noise or the KL buy us?*
+* The **latent maps**: the plain autoencoder's codes sit anywhere, at any scale, with gaps;
+  the dotted circle is where N(0, I) puts 95% of its codes. The VAE's codes fill that disc.
+* The **prior samples** row decodes the *same* 16 codes from N(0, I) with each decoder: the
+  autoencoders produce smudges and repeats, the VAE produces digits. Press **New prior
+  samples** to show it was not luck.
+* The noisy twin in the middle: noise alone makes the decoder robust around each code, but
+  without the KL nothing keeps codes near the prior.
+* With the in-app twins, retrain the VAE with β = 4: smoother map, blurrier reconstructions.
+""",
+)
+
+entries = {e.name: e for e in shared.model_entries() if e.ok}
+bundled_ok = all(
+    name in entries and entries[name].checkpoint.model_config.variant == v for v, name in BUNDLED.items()
+)
+sources = (["bundled"] if bundled_ok else []) + ["digits"]
+labels = {"bundled": "the bundled MNIST twins", "digits": "three twins trained here on digits"}
+if not bundled_ok:
+    st.caption(
+        "The bundled twins (" + ", ".join(f"`{n}`" for n in BUNDLED.values()) + ") are not "
+        "installed, so this page trains three small twins on the bundled 8×8 digits instead."
+    )
+source = st.radio("Twins", sources, format_func=labels.get, horizontal=True, key=SOURCE_KEY)
+
+models: dict[str, object] | None = None
+dataset = "digits"
+settings_note = ""
+if source == "bundled":
+    paths = tuple(str(entries[n].path) for n in BUNDLED.values())
+    sig = tuple((p.stat().st_size, p.stat().st_mtime_ns) for p in (entries[n].path for n in BUNDLED.values()))
+    models = _load_bundled(paths, sig)
+    dataset = entries[BUNDLED["vae"]].checkpoint.dataset
+    model_key = f"bundled:{paths}:{sig}"
+    settings_note = f"Bundled checkpoints trained on **{dataset}**: " + ", ".join(BUNDLED.values())
+else:
+    c1, c2, c3, c4 = st.columns([1.4, 1.4, 0.9, 1.6], vertical_alignment="bottom")
+    epochs = int(c1.slider("epochs", 2, 60, 20, key="aevae:epochs"))
+    beta = float(c2.slider("β (the VAE's KL weight)", 0.1, 4.0, 1.0, 0.1, key="aevae:beta"))
+    seed = int(c3.number_input("seed", 0, 1000, 0, key="aevae:seed"))
+    wanted = (epochs, beta, seed)
+    trained = st.session_state.get(TRAINED_KEY)
+    label = "Train the three twins" if trained is None else "Retrain with these settings"
+    if c4.button(label, icon=":material/model_training:", type="primary", width="stretch",
+                 disabled=trained == wanted):  # fmt: skip
+        bar = st.progress(0.0, text="Training the plain autoencoder…")
+        done: list[str] = []
+
+        def _tick(variant: str) -> None:
+            done.append(variant)
+            nxt = lecture.TWIN_VARIANTS[len(done)] if len(done) < 3 else None
+            bar.progress(len(done) / 3, text=f"Training: {TITLES[nxt]}…" if nxt else "Done.")
+
+        _train(wanted, _tick)
+        st.session_state[TRAINED_KEY] = wanted
+        st.rerun()  # redraw the button with the new state ("Retrain", disabled)
+    models = _trained_twins().get(trained) if trained is not None else None
+    if models is None and trained is not None:
+        # Another session's training pushed these out of the store: train them again.
+        models = _train(trained, None)
+    if trained is None:
+        st.info(
+            f"Press **Train the three twins**: {epochs} epochs each on 1,437 digits, a few "
+            "seconds per twin on a laptop CPU. They are kept for everyone on this server.",
+            icon=":material/model_training:",
+        )
+        st.stop()
+    model_key = f"digits:{trained}"
+    settings_note = f"Trained here on **digits**: {trained[0]} epochs, β = {trained[1]:g}, seed {trained[2]}"
+    if trained != wanted:
+        settings_note += " (the sliders have changed: press the button to retrain)"
+
+try:
+    images, test_labels, label_names = _test_images(dataset)
+except DatasetUnavailable as e:
+    st.warning(
+        f"The test images of **{dataset}** are not on this machine, so the twins cannot be "
+        f"compared here. {e}\n\nChoose *three twins trained here on digits* above instead."
+    )
+    st.stop()
+
+st.caption(settings_note)
+s1, s2, _ = st.columns([1.2, 1.2, 3], vertical_alignment="bottom")
+first = int(s1.number_input(f"first test image to reconstruct (0-{len(images) - N_RECON})",
+                            0, len(images) - N_RECON, 0, key="aevae:first"))  # fmt: skip
+st.session_state.setdefault("aevae:prior_seed", 0)
+if s2.button("New prior samples", icon=":material/casino:", width="stretch"):
+    st.session_state["aevae:prior_seed"] += 1
+prior_seed = int(st.session_state["aevae:prior_seed"])
+
+with st.spinner("Encoding the test images and decoding prior samples…"):
+    views = {v: _view(f"{model_key}:{v}", first, prior_seed, models[v], images) for v in lecture.TWIN_VARIANTS}
+
+cols = st.columns(3, gap="medium")
+for col, v in zip(cols, lecture.TWIN_VARIANTS, strict=True):
+    view = views[v]
+    with col:
+        st.markdown(f"#### {TITLES[v]}")
+        st.latex(OBJECTIVES[v])
+        spread = float(np.abs(view.mu).max())
+        # The plain AE's q is a point (s = 0): its KL to the prior is infinite, not a number
+        # worth showing. The noisy AE has an s, but nothing in its loss pulls q to the prior.
+        kl_text = {
+            "ae": r"\mathrm{KL} = \infty\ (\text{a point})",
+            "noisy_ae": rf"\mathrm{{KL}} = {view.kl:.1f}\ (\text{{not in the loss}})",
+            "vae": rf"\mathrm{{KL}} = {view.kl:.1f}",
+        }[v]
+        st.latex(rf"-\mathbb{{E}}\log p(x\mid t) = {view.recon:.1f},\quad " + kl_text)
+        fig = go.Figure()
+        ui.add_points(fig, view.mu, test_labels, label_names, opacity=0.5, size=4, showlegend=v == "vae")
+        a = np.linspace(0, 2 * np.pi, 90)
+        fig.add_trace(go.Scatter(
+            x=2 * np.cos(a), y=2 * np.sin(a), mode="lines", name="N(0, I): 2σ",
+            line={"color": "black", "width": 3, "dash": "dot"}, hoverinfo="skip", showlegend=v == "vae",
+        ))  # fmt: skip
+        fig.update_yaxes(scaleanchor="x", scaleratio=1)
+        ui.classroom(fig, 380, title=f"codes m(x): up to |t| = {spread:.1f}",
+                     legend={"orientation": "h", "y": -0.12, "font": {"size": 12}})  # fmt: skip
+        ui.plot(fig, key=f"aevae:map:{v}")
+
+st.markdown("##### Decoding the same 16 codes t ~ N(0, I)")
+cols = st.columns(3, gap="medium")
+for col, v in zip(cols, lecture.TWIN_VARIANTS, strict=True):
+    with col:
+        ui.grid(views[v].prior_images, ncols=4, caption=f"{TITLES[v]}: prior samples")
+
+st.markdown(f"##### Reconstructions of test images #{first}–{first + N_RECON - 1}")
+ui.strip(images[first : first + N_RECON].astype(np.float32) / 255.0, ["x"] * N_RECON, width=64)
+cols = st.columns(3, gap="medium")
+for col, v in zip(cols, lecture.TWIN_VARIANTS, strict=True):
+    with col:
+        ui.grid(views[v].recon_images, ncols=N_RECON, caption=f"{TITLES[v]}: decode(m(x))")

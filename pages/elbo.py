@@ -151,8 +151,8 @@ if d == 2:
             marker={"symbol": "diamond", "size": 12, "color": ui.ORANGE, "line": {"color": "black", "width": 1}},
             hovertemplate="posterior mean (%{x:.2f}, %{y:.2f})<extra></extra>", showlegend=col == 1,
         ), row=1, col=col)  # fmt: skip
-    two.update_xaxes(range=xr, title="t₁")
-    two.update_yaxes(range=yr, title="t₂", row=1, col=1)
+    two.update_xaxes(range=xr, title="t<sub>1</sub>")
+    two.update_yaxes(range=yr, title="t<sub>2</sub>", row=1, col=1)
     two.update_yaxes(scaleanchor="x", scaleratio=1, row=1, col=1)
     two.update_yaxes(scaleanchor="x2", scaleratio=1, row=1, col=2)
     # Only one copy of each legend entry (the ellipses were drawn on both panels).

@@ -1,6 +1,159 @@
-"""Placeholder until its issue lands."""
+"""An infinite mixture of Gaussians: generating new images from p(x) = ∫ p(x|t) p(t) dt.
 
+Prior draws decoded (temperature, resample), where their codes sit among the test images,
+and the decoded manifold of two latent dimensions with axes at the prior's quantiles.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import plotly.express as px
+import plotly.graph_objects as go
 import streamlit as st
 
-st.title("generation")
-st.info("This page is being built.")
+from pages._lib import lecture_ui as ui
+from pages._lib import shared
+
+PAGE = "generation"
+SEED_KEY = "gen:seed"
+SIZES = (16, 36, 64)
+MANIFOLD_PX = 560  # the manifold picture's side on screen, before Streamlit's own scaling
+
+
+def _resample() -> None:
+    st.session_state[SEED_KEY] = int(st.session_state.get(SEED_KEY, 0)) + 1
+
+
+def _upscale(img: np.ndarray, factor: int) -> np.ndarray:
+    """Nearest-neighbour upscaling to uint8, so the browser shows crisp pixels."""
+    a = np.clip(np.asarray(img) * 255, 0, 255).astype(np.uint8)
+    return a.repeat(factor, axis=0).repeat(factor, axis=1)
+
+
+ui.header(
+    "An infinite mixture of Gaussians: generation",
+    "A VAE's model of images is p(x) = ∫ p(x|t) p(t) dt: pick a code t from the prior "
+    "N(0, I), then draw the image from the decoder's distribution p(x|t). Every code is one "
+    "component of a mixture with infinitely many components. To **generate**, we do exactly "
+    "that: sample t, decode, and get an image nobody drew.",
+    """
+* Press **Resample** a few times: new digits every time. Ask: *where do these come from,
+  since none of them is in the training set?*
+* Lower the **temperature** to 0: every image becomes decode(0), the "average" digit. Raise
+  it to 2: codes leave the region the encoder used, images get strange. Temperature 1 is the
+  actual model.
+* With a 2-D model, point at the map of codes: the prior's samples land among the test
+  images' means, because the KL term pulled the encoder towards N(0, I).
+* The manifold shows the whole mixture at once: each tile is the mean of one component.
+  Axes are labelled in prior quantiles, so equal steps hold equal prior probability.
+* Compare with **Autoencoder vs VAE**: the same recipe on a plain autoencoder fails.
+""",
+)
+
+cur = shared.require_model()
+d = cur.config.latent_dim
+ui.variant_note(cur, "the prior N(0, I) is not where its codes live: expect poor samples")
+
+st.session_state.setdefault(SEED_KEY, 0)
+c1, c2, c3, c4 = st.columns([2, 1.2, 1, 1.1], vertical_alignment="bottom")
+temperature = float(c1.slider("temperature τ (t = τ ε)", 0.0, 2.0, 1.0, 0.05, key="gen:temperature"))
+n = int(c2.select_slider("how many", SIZES, value=36, key="gen:n"))
+seed = int(c3.number_input("seed", 0, 10**6, step=1, key=SEED_KEY))
+c4.button("Resample", icon=":material/casino:", on_click=_resample, type="primary", width="stretch")
+
+draws = ui.compute("prior_draws", cur.key, cur.model, n, temperature=temperature, seed=seed,
+                   spinner="Decoding prior samples…")  # fmt: skip
+
+left, right = st.columns([1, 1.25], gap="large")
+with left:
+    st.latex(r"p(x) = \int p(x\mid t)\, p(t)\, dt,\qquad p(t) = \mathcal{N}(0, I)")
+    st.latex(r"t_k = \tau\,\varepsilon_k,\ \ \varepsilon_k \sim \mathcal{N}(0, I),\qquad x_k = \mathbb{E}[x \mid t_k] = \operatorname{decode}(t_k)")
+    st.latex(rf"\tau = {temperature:.2f}:\quad t_1 = " + ui.vec_latex(draws.t[0]) + r",\quad t_2 = " + ui.vec_latex(draws.t[1]))
+    lik = cur.config.likelihood
+    st.markdown(
+        "Each tile is the mean of one mixture component p(x|t_k). This model's decoder is "
+        + ("**Gaussian**, exactly the lecture's mixture of Gaussians."
+           if lik == "gaussian" else
+           "**Bernoulli** (one coin per pixel), so its components are products of coins rather "
+           "than Gaussians; the mixture idea is the same.")
+    )  # fmt: skip
+    if d == 2:
+        split = shared.test_split(cur, stop=False)
+        fig = go.Figure()
+        if split is not None:
+            ui.add_points(fig, split.mu, split.labels, split.label_names, opacity=0.25, size=4)
+        for k, dash in ((2, "dot"), (1, "solid")):
+            a = np.linspace(0, 2 * np.pi, 90)
+            fig.add_trace(go.Scatter(
+                x=k * np.cos(a), y=k * np.sin(a), mode="lines", name=f"prior {k}σ",
+                line={"color": "#444", "dash": dash, "width": 2}, hoverinfo="skip",
+            ))  # fmt: skip
+        fig.add_trace(go.Scatter(
+            x=draws.t[:, 0], y=draws.t[:, 1], mode="markers+text", name="the codes t_k",
+            text=[str(i + 1) for i in range(len(draws.t))], textposition="top center",
+            marker={"symbol": "star", "size": 14, "color": "gold", "line": {"color": "black", "width": 1}},
+            hovertemplate="t = (%{x:.2f}, %{y:.2f})<extra></extra>",
+        ))  # fmt: skip
+        fig.update_xaxes(range=[-3.5, 3.5], title="t<sub>1</sub>")
+        fig.update_yaxes(range=[-3.5, 3.5], title="t<sub>2</sub>", scaleanchor="x", scaleratio=1)
+        ui.classroom(fig, 430, title="where the codes come from (numbered as the tiles)")
+        ui.plot(fig, key="gen:codes")
+with right:
+    cols = int(math.isqrt(n))
+    ui.grid(draws.images, ncols=cols, caption=f"{n} new images: decode(τ ε), τ = {temperature:.2f}, seed {seed}")
+
+st.subheader("The whole mixture at once: the decoded manifold", divider="gray")
+if d < 2:
+    st.info("This model has a 1-D latent space: there is no plane to draw.")
+    st.stop()
+m1, m2, m3, _ = st.columns([1.4, 1, 1, 1.6], vertical_alignment="bottom")
+size = int(m1.slider("tiles per side", 8, 25, 15, key="gen:manifold_n"))
+if d > 2:
+    options = list(range(d))
+    dim_x = int(m2.selectbox("horizontal: t", options, 0, format_func=lambda i: f"t{i + 1}", key="gen:dim_x"))
+    dim_y = int(m3.selectbox("vertical: t", options, 1, format_func=lambda i: f"t{i + 1}", key="gen:dim_y"))
+    if dim_x == dim_y:
+        st.error("Pick two different dimensions.")
+        st.stop()
+    st.caption(f"The other {d - 2} dimensions are held at 0, the prior's centre.")
+else:
+    dim_x, dim_y = 0, 1
+mg = ui.compute("manifold_grid", cur.key, cur.model, n=size, dims=(dim_x, dim_y),
+                spinner="Decoding the manifold…")  # fmt: skip
+h, w = mg.image.shape[0] // size, mg.image.shape[1] // size
+factor = max(1, MANIFOLD_PX // max(mg.image.shape[:2]))
+big = _upscale(mg.image, factor)
+fig = px.imshow(big, binary_string=True)
+# Ticks at tile centres, labelled by the code and its prior quantile (equal probability steps).
+quant = np.linspace(5, 95, size)
+step = 1 if size <= 12 else 2
+idx = list(range(0, size, step))
+fig.update_xaxes(
+    tickvals=[(j + 0.5) * w * factor for j in idx],
+    ticktext=[f"{mg.coords[j]:+.2f}<br>{quant[j]:.0f}%" for j in idx],
+    title=f"t{dim_x + 1}  (code, and its prior quantile)",
+)  # fmt: skip
+fig.update_yaxes(
+    tickvals=[(i + 0.5) * h * factor for i in idx],
+    ticktext=[f"{mg.coords[size - 1 - i]:+.2f} ({quant[size - 1 - i]:.0f}%)" for i in idx],
+    title=f"t{dim_y + 1}",
+)  # fmt: skip
+ui.classroom(fig, 720, margin={"l": 10, "r": 10, "t": 10, "b": 10})
+fig.update_layout(font={"size": 13})
+fig.update_traces(hoverinfo="skip", hovertemplate=None)
+mc, mt = st.columns([2.2, 1], gap="large")
+with mc:
+    ui.plot(fig, key="gen:manifold")
+with mt:
+    st.latex(r"t_{ij} = \big(\Phi^{-1}(u_j),\ \Phi^{-1}(u_i)\big),\quad u \in \{0.05, \dots, 0.95\}")
+    st.markdown(
+        f"Tile (row i, column j) decodes the code whose coordinates are the prior's "
+        f"u-quantiles: {size} equally likely steps from 5% to 95% of N(0, 1) on each axis, "
+        f"from **{mg.coords[0]:+.2f}** to **{mg.coords[-1]:+.2f}**."
+    )
+    st.markdown(
+        "Because the steps are in probability, not in distance, every tile stands for about "
+        "the same amount of prior mass: the picture is the mixture as the model samples it."
+    )

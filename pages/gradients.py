@@ -94,24 +94,27 @@ r_mean, r_se = _mean_se(rep[:, cols])
 s_mean, s_se = _mean_se(sf[:, cols])
 
 st.subheader(f"Same target, {n} samples each, for {pick.title}", divider="gray")
-left, right = st.columns([1, 1.15], gap="large")
-with left:
+e1, e2 = st.columns(2, gap="large")
+with e1:
     st.markdown("**Reparameterization**: sample ε, differentiate through the decoder")
     st.latex(
-        r"\nabla_\phi \mathbb{E}_{q(t\mid x,\phi)} \log p(x\mid t) = "
-        r"\mathbb{E}_{p(\varepsilon)} \nabla_\phi \log p\big(x \mid m + s\odot\varepsilon\big)"
-        r"\approx \frac{1}{N}\sum_{i=1}^{N} \nabla_\phi \log p\big(x\mid m + s\odot\varepsilon_i\big)"
+        r"\begin{aligned}\nabla_\phi \mathbb{E}_{q(t\mid x,\phi)} \log p(x\mid t) &= "
+        r"\mathbb{E}_{p(\varepsilon)} \nabla_\phi \log p\big(x \mid m + s\odot\varepsilon\big)\\"
+        r"&\approx \frac{1}{N}\sum_{i=1}^{N} \nabla_\phi \log p\big(x\mid m + s\odot\varepsilon_i\big)\end{aligned}"
     )
+with e2:
     st.markdown("**Score function (REINFORCE)**: sample t, weight the score by how good t was")
     st.latex(
-        r"\nabla_\phi \mathbb{E}_{q} \log p(x\mid t) = "
-        r"\mathbb{E}_{q}\big[\log p(x\mid t)\, \nabla_\phi \log q(t\mid x,\phi)\big]"
-        r"\approx \frac{1}{N}\sum_{i=1}^{N} " + (r"\big(\log p(x\mid t_i) - b_i\big)" if baseline else r"\log p(x\mid t_i)")
-        + r"\,\nabla_\phi \log q(t_i\mid x,\phi)"
+        r"\begin{aligned}\nabla_\phi \mathbb{E}_{q} \log p(x\mid t) &= "
+        r"\mathbb{E}_{q}\big[\log p(x\mid t)\, \nabla_\phi \log q(t\mid x,\phi)\big]\\"
+        r"&\approx \frac{1}{N}\sum_{i=1}^{N} " + (r"\big(\log p(x\mid t_i) - b_i\big)" if baseline else r"\log p(x\mid t_i)")
+        + r"\,\nabla_\phi \log q(t_i\mid x,\phi)\end{aligned}"
     )  # fmt: skip
+left, right = st.columns([1.1, 1], gap="large")
+with left:
     st.latex(
-        rf"N = {n}:\quad \widehat{{\nabla}}_{{m_1}} = {r_mean[0]:+.3f}\ \text{{(reparam.)}}"
-        rf"\quad\text{{vs}}\quad {s_mean[0]:+.3f}\ \text{{(score)}}"
+        rf"N = {n}:\quad \widehat{{\nabla}}_{{m_1}} = {r_mean[0]:+.2f}\ \text{{(reparam.)}}"
+        rf"\quad {s_mean[0]:+.2f}\ \text{{(score)}}"
     )
     st.dataframe(
         {
@@ -122,7 +125,10 @@ with left:
         },
         hide_index=True, width="stretch",
     )  # fmt: skip
-    st.caption("φ = (m, log s²) of q(t|x). s.e. = standard error of the N-sample mean; bars show ±2 s.e.")
+    st.caption(
+        "φ = (m, log s²) of q(t|x). s.e. = standard error of the N-sample mean; bars show ±2 s.e. "
+        + ("The baseline b_i is the mean of log p(x|t) over the other N−1 samples." if baseline else "")
+    )
 with right:
     fig = go.Figure()
     for label, mean, se in ((REPARAM, r_mean, r_se), (SCORE, s_mean, s_se)):
@@ -131,7 +137,7 @@ with right:
             error_y={"type": "data", "array": np.nan_to_num(2 * se), "thickness": 2, "width": 6},
             hovertemplate="%{x}: %{y:.3f}<extra>" + label + "</extra>",
         ))  # fmt: skip
-    ui.classroom(fig, 430, title=f"the two estimates (N = {n}) ± 2 s.e.", barmode="group",
+    ui.classroom(fig, 400, title=f"the two estimates (N = {n}) ± 2 s.e.", barmode="group",
                  legend={"orientation": "h", "y": -0.15})  # fmt: skip
     ui.plot(fig, key="grad:bars")
 
@@ -154,12 +160,13 @@ with left:
             line={"color": COLORS[label], "width": 3}, marker={"size": 9},
             hovertemplate="N = %{x}: variance %{y:.3g}<extra>" + label + "</extra>",
         ))  # fmt: skip
-    ref = curve.reparam_var[0] / curve.sample_sizes
+    # A 1/N guide between the two curves (on either one it would hide behind it).
+    ref = np.sqrt(curve.reparam_var[0] * curve.score_var[0]) / curve.sample_sizes
     vfig.add_trace(go.Scatter(
         x=curve.sample_sizes, y=ref, mode="lines", name="slope −1 (∝ 1/N)",
         line={"color": "#888", "dash": "dot", "width": 2}, hoverinfo="skip",
     ))  # fmt: skip
-    vfig.update_xaxes(type="log", title="N (samples per estimate)")
+    vfig.update_xaxes(type="log", title="N (samples per estimate)", tickvals=curve.sample_sizes)
     vfig.update_yaxes(type="log", title="variance of the estimate", exponentformat="power")
     ui.classroom(vfig, 440, title="mean variance over the 2D gradient coordinates",
                  legend={"orientation": "h", "y": -0.2})  # fmt: skip

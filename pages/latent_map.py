@@ -19,7 +19,6 @@ PALETTE = (
 )  # fmt: skip
 METHODS = {"pca": "PCA (linear, fast)", "tsne": "t-SNE (non-linear, on a sample)"}
 AXES = {"none": ("t₁", "t₂"), "pca": ("PC 1", "PC 2"), "tsne": ("t-SNE 1", "t-SNE 2")}
-MANIFOLD_N = 15
 Q = 1.6449  # Phi^-1(0.95): the manifold grid spans the prior's 5%..95% quantiles
 
 
@@ -29,8 +28,8 @@ def _project(key: str, method: str, _mu: np.ndarray) -> tuple[np.ndarray, np.nda
 
 
 @st.cache_data(show_spinner="Decoding the manifold…", max_entries=8)
-def _manifold(key: str, _model) -> np.ndarray:
-    images, _ = inference.manifold(_model, n=MANIFOLD_N)
+def _manifold(key: str, _model, n: int) -> np.ndarray:
+    images, _ = inference.manifold(_model, n=n)
     return images.reshape(-1, *images.shape[2:])
 
 
@@ -134,9 +133,9 @@ if where.size:
     ))  # fmt: skip
 x_title, y_title = AXES[method]
 fig.update_layout(
-    height=560, margin={"l": 10, "r": 10, "t": 10, "b": 10}, clickmode="event+select",
-    xaxis_title=x_title, yaxis_title=y_title, legend={"itemsizing": "constant"},
-    hoverlabel={"font_size": 15},
+    height=620, margin={"l": 10, "r": 10, "t": 40, "b": 10}, clickmode="event+select",
+    xaxis_title=x_title, yaxis_title=y_title, font_size=14, hoverlabel={"font_size": 15},
+    legend={"itemsizing": "constant", "orientation": "h", "yanchor": "bottom", "y": 1.01, "x": 0},
 )  # fmt: skip
 if d == 2:
     fig.update_yaxes(scaleanchor="x", scaleratio=1)  # a circle in latent space looks round
@@ -150,18 +149,20 @@ with map_col:
 if grid_col is not None:
     with grid_col:
         st.markdown("**What the decoder draws across the latent plane**")
-        shared.show_grid(_manifold(cur.key, cur.model), ncols=MANIFOLD_N, width="stretch")
+        # Tiny 8x8 digits read better on a coarser grid.
+        n_grid = 10 if max(cur.config.image_shape[1:]) <= 12 else 15
+        shared.show_grid(_manifold(cur.key, cur.model, n_grid), ncols=n_grid, width="stretch", pad=0)
         st.caption(
-            f"decode(t) on a {MANIFOLD_N}x{MANIFOLD_N} grid of t₁, t₂ from −1.64 to 1.64 (the prior's "
+            f"decode(t) on a {n_grid}x{n_grid} grid of t₁, t₂ from −1.64 to 1.64 (the prior's "
             "5%-95% quantiles): the dashed square on the map. Top right = large t₁ and t₂."
         )
 
 st.subheader(f"Test image #{sel}: {split.label_names[split.labels[sel]]}", divider="gray")
 c1, c2, c3, c4 = st.columns([1, 1, 2, 3], gap="medium")
 with c1:
-    shared.show_image(x, "the image x", width=150)
+    shared.show_grid(x[None], 1, "the image x", width="stretch")
 with c2:
-    shared.show_image(rec.recon, "reconstruction decode(m)", width=150)
+    shared.show_grid(rec.recon[None], 1, "reconstruction decode(m)", width="stretch")
 with c3:
     shared.show_grid(rec.samples, ncols=4, caption="decode(t), t ~ q(t|x): 8 samples", width="stretch")
     st.caption(f"ELBO ≈ {rec.elbo:.1f} nats · KL(q ‖ p) = {rec.kl:.2f} nats")

@@ -81,12 +81,16 @@ with left:
     st.dataframe(
         {
             "dim": ui.dim_names(d), "m": m.round(3), "s": s.round(3), "ε": eps.round(3),
-            "s ⊙ ε": s_eps.round(3), "t = m + s ⊙ ε": t.round(3),
+            "s ⊙ ε": s_eps.round(3) + 0.0, "t = m + s ⊙ ε": t.round(3),
         },
         hide_index=True, width="stretch", height=min(38 + 35 * d, 320),
     )  # fmt: skip
 with right:
     fig = go.Figure()
+    zoom = d == 2 and st.segmented_control(
+        "map view", ["zoom on q(t|x)", "whole map"], default="zoom on q(t|x)", key="noise:view",
+        label_visibility="collapsed",
+    ) != "whole map"  # fmt: skip
     if d == 2:
         ui.add_points(fig, split.mu, split.labels, split.label_names, opacity=0.35, size=5)
         ui.add_q_ellipses(fig, m, np.maximum(s, 1e-6))
@@ -100,12 +104,15 @@ with right:
             marker={"symbol": "star", "size": 22, "color": "gold", "line": {"color": "black", "width": 1.5}},
             hovertemplate="t = (%{x:.2f}, %{y:.2f})<extra></extra>",
         ))  # fmt: skip
-        # Zoom on q with the prior's bulk in view: the whole test cloud would shrink q to a dot.
-        lo = np.minimum(m - 3.5 * s, -2.5)
-        hi = np.maximum(m + 3.5 * s, 2.5)
-        fig.update_xaxes(range=[lo[0], hi[0]], title="t₁", zeroline=True)
-        fig.update_yaxes(range=[lo[1], hi[1]], title="t₂", scaleanchor="x", scaleratio=1)
-        ui.classroom(fig, 470, title="the latent map: test images at their means")
+        if zoom:
+            # A well-trained encoder is confident: s is often tiny next to the spread of the
+            # codes, and the ellipses would vanish on the whole map.
+            half = max(4.0 * float(s.max()), float(np.abs(ns.t - m).max()) * 1.15, 0.05)
+            fig.update_xaxes(range=[m[0] - half, m[0] + half])
+            fig.update_yaxes(range=[m[1] - half, m[1] + half])
+        fig.update_xaxes(title="t<sub>1</sub>", zeroline=True)
+        fig.update_yaxes(title="t<sub>2</sub>", scaleanchor="x", scaleratio=1)
+        ui.classroom(fig, 470, title="zoomed on q(t|x)" if zoom else "the latent map: test images at their means")
     else:
         # D > 2: each dimension as a column: q's mean ± 2 s as a bar, the draw as a star.
         names = ui.dim_names(d)
@@ -170,8 +177,8 @@ if st.toggle("Animate ε (then press ▶ under the plot)", key=ANIMATE_KEY):
 
         lo = np.minimum(walk.t.min(0), walk.mu - 2.2 * walk.std) - 0.3
         hi = np.maximum(walk.t.max(0), walk.mu + 2.2 * walk.std) + 0.3
-        anim.update_xaxes(range=[lo[0], hi[0]], title="t₁", row=1, col=1)
-        anim.update_yaxes(range=[lo[1], hi[1]], title="t₂", row=1, col=1)
+        anim.update_xaxes(range=[lo[0], hi[0]], title="t<sub>1</sub>", row=1, col=1)
+        anim.update_yaxes(range=[lo[1], hi[1]], title="t<sub>2</sub>", row=1, col=1)
     else:
         names = ui.dim_names(d)
         anim.add_trace(go.Scatter(

@@ -12,6 +12,10 @@ from vae import inference
 from vae.images import STYLES, Preprocessed, preprocess_upload
 
 UPLOAD, TEST = "upload", "test"
+PALETTE = (
+    "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
+    "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf",
+)  # fmt: skip
 STYLE_HELP = {
     "digit": "white strokes on black, centred like MNIST",
     "fashion": "object on black, fitted like Fashion-MNIST",
@@ -79,9 +83,9 @@ if pre is not None:
     with cols[0]:
         st.image(pre.original, caption=f"your file ({pre.format}, {pre.size[0]}x{pre.size[1]})", width="stretch")
 with cols[1]:
-    shared.show_image(x, f"model input x ({h}x{w})", width=160)
+    shared.show_grid(x[None], 1, f"model input x ({h}x{w})", width="stretch")
 with cols[2]:
-    shared.show_image(rec.recon, "reconstruction decode(m)", width=160)
+    shared.show_grid(rec.recon[None], 1, "reconstruction decode(m)", width="stretch")
 with cols[3]:
     shared.show_grid(rec.samples, ncols=4, caption="decode(t) for 8 samples t ~ q(t|x)", width="stretch")
     if st.button("New samples", icon=":material/casino:", key="rec_resample"):
@@ -113,7 +117,8 @@ if split is not None:
         if mask.any():
             fig.add_trace(go.Scattergl(
                 x=xy[mask, 0], y=xy[mask, 1], mode="markers", name=label_name,
-                marker={"size": 5, "opacity": 0.45}, hovertemplate=f"{label_name}<extra></extra>",
+                marker={"size": 6, "opacity": 0.6, "color": PALETTE[k % len(PALETTE)]},
+                hovertemplate=f"{label_name}<extra></extra>",
             ))  # fmt: skip
     fig.add_trace(go.Scatter(
         x=[star[0]], y=[star[1]], mode="markers", name="your image" if pre is not None else "this image",

@@ -1,6 +1,172 @@
-"""Placeholder until its issue lands."""
+"""Latent sliders: one slider per latent dimension; the decoder runs in the browser while the
+user drags, and Python hears only the released vector (``pages/_lib/live_decoder.py``).
 
+When the model's decoder cannot be exported to the browser, the same controls fall back to
+native ``st.slider``s that decode on the server when released.
+"""
+
+from __future__ import annotations
+
+import numpy as np
 import streamlit as st
 
-st.title("sliders")
-st.info("This page is being built.")
+from pages._lib import shared
+from pages._lib.live_decoder import latent_sliders
+from vae import inference
+
+# Dimensions shown open; the rest go under a collapsed "N more dimensions". Up to ALL_OPEN
+# dimensions are all shown: collapsing one or two rows would only hide them.
+TOP = 8
+ALL_OPEN = 10
+RANGES = [2, 3, 4, 5]
+IMAGE_PX = 300  # the decoded image's longest side on screen: readable from the back row
+
+st.title("Latent sliders")
+st.markdown(
+    "Every image this VAE can draw comes from a short list of numbers, the **latent vector z**. "
+    "Each slider below sets one of them, in units of the prior's standard deviation (0 is the "
+    "prior mean); the decoder redraws the image **while you drag**, right in your browser. "
+    "Find out what each dimension controls: thickness, slant, which digit, a smile…"
+)
+
+cur = shared.require_model()
+d = cur.config.latent_dim
+split = shared.test_split(cur, stop=False)
+order, kl = shared.dims_by_activity(split, d)
+payload, export_error = shared.decoder_payload(cur)
+
+ss = st.session_state
+values_key = f"sl_values:{cur.name}"  # the latest command's latent (buttons, remounts)
+nonce_key = f"sl_nonce:{cur.name}"  # bumped by every button: the browser applies values again
+live_key = f"sl_live:{cur.name}"
+test_key = f"sl_test:{cur.name}"
+fallback_keys = [f"sl_fb:{cur.name}:{i}" for i in range(d)]
+
+
+def _mean_of(i: int) -> list[float]:
+    return [float(v) for v in split.mu[i]]
+
+
+def _command(z: list[float]) -> None:
+    """New values from Python (a button): the sliders jump there, live or native."""
+    ss[values_key] = [float(v) for v in z]
+    ss[nonce_key] = ss.get(nonce_key, 0) + 1
+    r = float(ss.get("sl_range", 3))
+    for i, k in enumerate(fallback_keys):
+        ss[k] = float(np.clip(z[i], -r, r))
+
+
+def _sample_prior() -> None:
+    # One generator per session, seeded once: reproducible within a session, different
+    # between students, and never touching numpy's global state (shared by every session).
+    seed = ss.setdefault("sl_seed", int(np.random.SeedSequence().entropy % 2**32))
+    rng = ss.setdefault("sl_rng", np.random.default_rng(seed))
+    _command(rng.standard_normal(d).tolist())
+
+
+mounting = live_key not in ss if payload else fallback_keys[0] not in ss
+if values_key not in ss or len(ss[values_key]) != d:
+    ss[values_key] = _mean_of(0) if split is not None else [0.0] * d
+if mounting:
+    # The widget's state was dropped while another page was shown: start from the latent the
+    # user left here, or pinned on the 2-D plane page, rather than the last button's.
+    back = shared.shared_latent(cur)
+    if back is not None:
+        ss[values_key] = back.tolist()
+
+# --------------------------------------------------------------------------- controls
+c_range, c_prior, c_test = st.columns([1.1, 1.2, 2.2], gap="medium", vertical_alignment="bottom")
+with c_range:
+    r = st.segmented_control(
+        "Slider range", RANGES, default=3, required=True, key="sl_range",
+        format_func=lambda v: f"±{v} SD",
+        help="Each slider spans ± this many standard deviations of the prior N(0, 1). "
+        "Almost all of the prior's mass is within ±3.",
+    )  # fmt: skip
+with c_prior:
+    st.button(
+        "Sample from the prior", icon=":material/casino:", key="sl_sample", on_click=_sample_prior,
+        help="Draw a new z ~ N(0, I): what the VAE generates on its own.", width="stretch",
+    )  # fmt: skip
+    st.button(
+        "Reset to 0, the prior mean", icon=":material/restart_alt:", key="sl_zero",
+        on_click=_command, args=([0.0] * d,), width="stretch",
+    )  # fmt: skip
+with c_test:
+    if split is None:
+        st.caption("Without the test images, only the prior's samples and mean are available.")
+    else:
+        n = len(split.labels)
+        pick, thumb = st.columns([3, 1], vertical_alignment="bottom")
+        with pick:
+            i = int(st.number_input(f"Test image # (0-{n - 1})", 0, n - 1, 0, step=1, key=test_key))
+            st.button(
+                f"Reset to the mean of test image #{i}", icon=":material/image_search:",
+                key="sl_reset", on_click=lambda: _command(_mean_of(i)), width="stretch",
+                help="Encode this test image and set every slider to its posterior mean m(x).",
+            )  # fmt: skip
+        with thumb:
+            shared.show_image(
+                split.images[i].astype(np.float32) / 255.0,
+                split.label_names[split.labels[i]], width=72,
+            )  # fmt: skip
+
+shown = order if d <= ALL_OPEN else order[:TOP]
+collapsed = [] if d <= ALL_OPEN else order[TOP:]
+labels = {i: f"z{i}" if kl is None else f"z{i} · {kl[i]:.1f}" for i in range(d)}
+if kl is not None and d > 1:
+    st.caption(
+        "Sliders are sorted by how much the model uses each dimension: the number after z is "
+        "its average KL(q(z|x) ‖ p(z)) over the test images, in nats. Near 0 means the decoder "
+        "ignores that dimension; try one and see."
+    )
+
+# --------------------------------------------------------------------------- the sliders
+if payload is not None:
+    z = latent_sliders(
+        payload, dims=shown, collapsed_dims=collapsed, values=ss[values_key],
+        nonce=ss.get(nonce_key, 0), labels=labels, range_sd=float(r), image_px=IMAGE_PX,
+        key=live_key, persist_to=shared.LATENT_VECTOR_KEY,
+    )  # fmt: skip
+    shared.remember_latent(cur, z)  # tags the persisted vector with its model
+else:
+    st.warning(
+        "This model's decoder cannot run in your browser, so the image is decoded on the "
+        f"server each time you **release** a slider. ({export_error})",
+        icon=":material/cloud:",
+    )
+    for k, v in zip(fallback_keys, ss[values_key], strict=True):
+        # A widget's value must lie in its range, which the range control may just have shrunk.
+        ss[k] = float(np.clip(ss.get(k, v), -r, r))
+    img_col, slider_col = st.columns([1, 2], gap="large")
+
+    def _slider(i: int) -> float:
+        return st.slider(labels[i], -float(r), float(r), step=0.01, key=fallback_keys[i])
+
+    with slider_col:
+        for i in shown:
+            _slider(i)
+        if collapsed:
+            with st.expander(f"{len(collapsed)} more dimensions"):
+                for i in collapsed:
+                    _slider(i)
+    z = [float(ss[k]) for k in fallback_keys]
+    with img_col:
+        shared.show_image(
+            inference.decode(cur.model, np.asarray(z)[None])[0],
+            "decoded on the server",
+            width=IMAGE_PX,
+        )
+    shared.remember_latent(cur, z)
+
+# --------------------------------------------------------------------------- the numbers
+with st.expander(
+    "The latent vector z as numbers (updated when you release a slider)",
+    icon=":material/data_array:",
+):
+    st.code("z = [" + ", ".join(f"{v:+.3f}" for v in z) + "]", language=None, wrap_lines=True)
+    st.caption(
+        "This vector is also available on the **2-D latent plane** page, which can hold the "
+        "other dimensions at these values while you explore two of them."
+    )
+    st.page_link("pages/plane.py", label="Open the 2-D latent plane", icon=":material/grid_on:")

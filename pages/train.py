@@ -21,6 +21,7 @@ from vae.training import TrainConfig, describe_device, pick_device
 
 JOB_KEY = "train_job"  # this session's TrainingJob
 ANNOUNCED_KEY = "train_job_announced"  # id of the finished job whose model was selected
+NEXT_NAME_KEY = "_train_name_next"  # a fresh name for the next model, applied next run
 ZIP = "zip"
 VARIANTS = {
     "vae": "VAE (noise + KL)",
@@ -34,6 +35,16 @@ ZIP_SIZES = {"28x28 grey": ((28, 28), 1), "28x28 colour": ((28, 28), 3), "32x32 
 @st.cache_data(show_spinner="Reading your images…", max_entries=2)
 def _user_dataset(data: bytes, size: tuple[int, int], channels: int) -> Dataset:
     return load_image_folder(data, size=size, channels=channels, name="custom")
+
+
+def _next_name(name: str) -> str:
+    """``name-2``, ``name-3``… : the first that is not a model of this user yet."""
+    stem = name.rsplit("-", 1)[0] if name.rsplit("-", 1)[-1].isdigit() else name
+    folder = shared.checkpoint_dir() / USER_SUBDIR
+    k = 2
+    while (folder / f"{stem}-{k}.pt").exists():
+        k += 1
+    return f"{stem}-{k}"[:64]
 
 
 def _dataset_label(name: str) -> str:
@@ -93,12 +104,13 @@ def _render(job: TrainingJob, live: bool) -> None:
         if live and snap.status == "running":
             st.caption(f"Training on {snap.device}; the first curves appear when epoch 1 ends.")
         return
-    last = snap.history[-1]
-    c = st.columns(4)
-    c[0].metric("Test ELBO", f"{last.test_elbo:.2f}", help="nats per image, higher is better")
-    c[1].metric("Reconstruction", f"{last.test_recon:.2f}", help="test −log p(x|t), nats")
-    c[2].metric("KL", f"{last.test_kl:.2f}", help="test KL(q(t|x) ‖ N(0, I)), nats")
-    c[3].metric("Speed", f"{last.images_per_second:,.0f} img/s", help=f"on {snap.device}")
+    if live:  # when finished, the saved model's own figures are shown instead
+        last = snap.history[-1]
+        c = st.columns(4)
+        c[0].metric("Test ELBO", f"{last.test_elbo:.2f}", help="nats per image, higher is better")
+        c[1].metric("Reconstruction", f"{last.test_recon:.2f}", help="test −log p(x|t), nats")
+        c[2].metric("KL", f"{last.test_kl:.2f}", help="test KL(q(t|x) ‖ N(0, I)), nats")
+        c[3].metric("Speed", f"{last.images_per_second:,.0f} img/s", help=f"on {snap.device}")
     st.plotly_chart(_curves(snap.history), config={"displayModeBar": False})
     left, right = st.columns(2)
     if snap.reconstructions is not None:
@@ -106,12 +118,12 @@ def _render(job: TrainingJob, live: bool) -> None:
             st.markdown(f"**Reconstructions after epoch {snap.epoch}**")
             shared.show_grid(
                 np.concatenate([snap.originals, snap.reconstructions]), ncols=8, width="stretch",
-                caption="top: test images · bottom: decoded posterior means",
+                caption="top: test images · bottom: decoded posterior means", inline=live,
             )  # fmt: skip
         with right:
             st.markdown(f"**Samples from the prior after epoch {snap.epoch}**")
             shared.show_grid(
-                snap.samples, ncols=8, width="stretch",
+                snap.samples, ncols=8, width="stretch", inline=live,
                 caption="decode(t), t ~ N(0, I): the same 16 latents every epoch",
             )  # fmt: skip
 
@@ -130,6 +142,7 @@ def _finished(job: TrainingJob) -> None:
         if st.session_state.get(ANNOUNCED_KEY) != job.id:
             # Select the new model: the sidebar picker takes it before drawing itself.
             st.session_state[ANNOUNCED_KEY] = job.id
+            st.session_state[NEXT_NAME_KEY] = _next_name(name)
             shared.select_model(name)
             st.rerun()
         how = "stopped early; the last finished epoch was saved" if snap.status == "stopped" else "done"
@@ -218,7 +231,11 @@ with opt_col:
 
 st.subheader("Save as", divider="gray")
 name_col, info_col = st.columns([1, 2], vertical_alignment="bottom")
-st.session_state.setdefault("train_name", "my-digits-2d")
+if NEXT_NAME_KEY in st.session_state:  # set before the text input exists in this run
+    st.session_state["train_name"] = st.session_state.pop(NEXT_NAME_KEY)
+if "train_name" not in st.session_state:
+    taken = (shared.checkpoint_dir() / USER_SUBDIR / "my-model.pt").exists()
+    st.session_state["train_name"] = _next_name("my-model") if taken else "my-model"
 raw_name = name_col.text_input("Model name", key="train_name", help="letters, digits, '_', '-', '.'")
 name = None
 with info_col:
@@ -254,7 +271,7 @@ if st.button("Train", type="primary", icon=":material/play_arrow:", disabled=not
             meta["command"] = cli_command(model_config, train_config, ds, out.relative_to(shared.REPO) if out.is_relative_to(shared.REPO) else out)
         job = TrainingJob(model_config, train_config, user_data if ds == ZIP else ds, out, meta, device=device).start()
         st.session_state[JOB_KEY] = job
-        busy = True
+        st.rerun()  # draw the page again with the Train button disabled
 elif busy:
     st.caption("One training at a time per session: stop it or wait until it finishes.")
 

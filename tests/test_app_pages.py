@@ -165,7 +165,7 @@ def test_map_2d_shows_posterior_and_manifold_and_follows_a_click(models):
     assert "Test image #0: " in " ".join(_texts(at.subheader))
     spec = _figure(at, "map_chart:tiny2d:none")
     assert "q(t|x): 1 s.d." in spec and "q(t|x): 2 s.d." in spec and "test image #" in spec
-    assert any("15x15 grid" in c for c in _texts(at.caption))
+    assert any("10x10 grid" in c for c in _texts(at.caption))  # 8x8 digits: a coarser grid
     assert {"the image x", "reconstruction decode(m)"} <= set(_captions(at))
     assert at.dataframe[0].value.shape == (2, 3)  # mean and s.d. per latent dimension
 

@@ -54,39 +54,48 @@ def test_helpers_outside_torchrun_are_one_process():
     assert not is_distributed() and rank() == 0 and world_size() == 1
 
 
-@pytest.mark.parametrize("variant", ["vae", "ae"])
-def test_two_processes_match_one(tmp_path, variant):
-    epochs = "5" if variant == "vae" else "3"
-    args = [*COMMON, "--variant", variant, "--epochs", epochs]
+def _run_both(tmp_path, args: list[str]):
+    """The same command under torchrun (2 processes) and in this process; both checkpoints."""
     out2 = tmp_path / "ddp" / "x.pt"
     proc = _torchrun([*args, "--out", str(out2)])
     # Only rank 0 printed and wrote: one progress line per epoch, one file, no temp files.
     assert proc.stdout.count("epoch   1 ") == 1 and proc.stdout.count("saved ") == 1, proc.stdout
     assert sorted(p.name for p in out2.parent.iterdir()) == ["x.pt"]
     two = load_checkpoint(out2)
+    # Really one 2-process job (two 1-process jobs would also leave one file).
     assert two.meta["world_size"] == 2 and two.meta["device"].startswith("2 processes")
-
     out1 = tmp_path / "one.pt"
     assert train.main([*args, "--out", str(out1)]) == 0
     one = load_checkpoint(out1)
+    assert len(two.history) == len(one.history) == int(args[args.index("--epochs") + 1])
+    return one, two
 
-    assert len(two.history) == len(one.history) == int(epochs)
+
+def test_two_processes_match_one_autoencoder_to_rounding(tmp_path):
+    args = [*COMMON, "--variant", "ae", "--epochs", "3"]
+    one, two = _run_both(tmp_path, args)
     p1, p2 = _flat(one.state_dict), _flat(two.state_dict)
-    if variant == "ae":
-        # No noise: the same steps up to float summation order.
-        for e1, e2 in zip(one.history, two.history, strict=True):
-            assert e2["train_loss"] == pytest.approx(e1["train_loss"], abs=1e-3)
-            assert e2["test_elbo"] == pytest.approx(e1["test_elbo"], abs=1e-3)
-        assert torch.allclose(p2, p1, rtol=1e-4, atol=1e-5), (p2 - p1).abs().max()
-    else:
-        # Different noise per rank: curves agree within Monte Carlo noise, not bit for bit.
-        for e1, e2 in zip(one.history, two.history, strict=True):
-            assert abs(e2["test_elbo"] - e1["test_elbo"]) < 0.5, (one.history, two.history)
-        assert abs(two.metrics["test_elbo"] - one.metrics["test_elbo"]) < 0.5
-        # And both trained: well past the untrained model (independent of either run).
-        with torch.random.fork_rng():
-            torch.manual_seed(123)
-            untrained = _flat(VAE(one.model_config).state_dict())
-        assert (p2 - p1).norm() < (p1 - untrained).norm()
-        assert one.history[-1]["test_elbo"] > one.history[0]["test_elbo"]
-        assert two.history[-1]["test_elbo"] > two.history[0]["test_elbo"]
+    with torch.random.fork_rng():
+        torch.manual_seed(3)  # the --seed: the init both runs started from
+        p0 = _flat(VAE(one.model_config).state_dict())
+    # No noise: the same optimiser steps up to float summation order (a step that averaged
+    # the two shares' means instead, ignoring their sizes, is off by ~2e-3 here).
+    assert (p2 - p1).norm() < 1e-5 * (p1 - p0).norm(), ((p2 - p1).norm(), (p1 - p0).norm())
+    for e1, e2 in zip(one.history, two.history, strict=True):
+        assert e2["train_loss"] == pytest.approx(e1["train_loss"], abs=1e-4)  # sums reduced once
+        assert e2["test_elbo"] == pytest.approx(e1["test_elbo"], abs=1e-4)
+
+
+def test_two_processes_match_one_vae_within_noise(tmp_path):
+    # A model whose latents are in use (KL > 0), so the per-rank noise matters.
+    args = ["--dataset", "digits", "--hidden", "256,128", "--batch-size", "32", "--lr", "3e-3",
+            "--epochs", "12", "--seed", "3", "--iw-k", "10", "--iw-n", "100"]  # fmt: skip
+    one, two = _run_both(tmp_path, args)
+    for ck in (one, two):
+        assert ck.metrics["active_units"] == 2 and ck.metrics["test_kl"] > 1
+        assert ck.history[-1]["test_elbo"] > ck.history[0]["test_elbo"] + 1
+    # Different noise per rank: agreement within Monte Carlo noise, not bit for bit. Weights
+    # are not compared: different noise ends in different (e.g. rotated) latent codes.
+    assert abs(two.metrics["test_elbo"] - one.metrics["test_elbo"]) < 0.5
+    last3 = [sum(e["test_elbo"] for e in ck.history[-3:]) / 3 for ck in (one, two)]
+    assert abs(last3[0] - last3[1]) < 0.5, (one.history, two.history)

@@ -470,3 +470,13 @@ def test_pca_projection_matches_sklearn_and_projects_new_points():
     np.testing.assert_allclose(two.apply(pts[:, :2]), pts[:, :2])
     with pytest.raises(ValueError):
         L.pca_projection(pts[:1])
+
+
+def test_prior_draws_are_prior_samples_with_their_codes(model2d):
+    draws = L.prior_draws(model2d, 5, temperature=0.5, seed=4)
+    np.testing.assert_allclose(draws.images, L.prior_samples(model2d, 5, 0.5, seed=4))
+    with torch.no_grad():
+        ref = torch.sigmoid(model2d.decode(torch.as_tensor(draws.t)))[:, 0].numpy()
+    np.testing.assert_allclose(draws.images, ref, atol=1e-6)
+    assert draws.t.shape == (5, 2)
+    np.testing.assert_allclose(L.prior_draws(model2d, 5, temperature=0.0, seed=4).t, 0.0)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import io
 import os
 import re
+import stat
 import tempfile
 import warnings
 from dataclasses import dataclass, field
@@ -72,6 +73,18 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def _new_file_mode() -> int:
+    """The mode ``open()`` would give a new file: 0o666 minus the umask, read from /proc
+    (``os.umask`` can only be read by changing it, which races with other threads)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return 0o666 & ~int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0o644
+
+
 def save_checkpoint(
     path: str | Path,
     model: VAE,
@@ -104,6 +117,10 @@ def save_checkpoint(
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
+            if hasattr(os, "fchmod"):
+                # mkstemp makes 0600 files: a checkpoint saved by a teacher's CLI run would
+                # be unreadable by a server running as another user. Use a new file's mode.
+                os.fchmod(f.fileno(), _new_file_mode())
             torch.save(payload, f)
             f.flush()
             os.fsync(f.fileno())
@@ -128,15 +145,24 @@ def load_checkpoint(source: str | Path | bytes, map_location: str = "cpu") -> Ch
     Raises ``CheckpointError`` for a missing, truncated, corrupt, foreign or malicious file,
     or one whose weights do not fit its own config. Never executes code from the file.
     """
-    name = "uploaded file" if isinstance(source, bytes) else str(source)
+    # Messages name the file, not its folder: they are shown to users, who need not see
+    # the server's paths.
+    name = "uploaded file" if isinstance(source, bytes) else Path(source).name
     try:
         if isinstance(source, bytes):
             raw = source
         else:
-            size = os.path.getsize(source)
-            if size > MAX_CHECKPOINT_BYTES:
-                raise CheckpointError(f"{name}: {size / 1e6:.0f} MB is too large for a checkpoint")
-            raw = Path(source).read_bytes()
+            info = os.stat(source)
+            if not stat.S_ISREG(info.st_mode):
+                # A FIFO would block the reader (and every user waiting on the listing)
+                # forever; a link to /dev/zero would never end.
+                raise CheckpointError(f"{name}: not a regular file")
+            if info.st_size > MAX_CHECKPOINT_BYTES:
+                raise CheckpointError(f"{name}: {info.st_size / 1e6:.0f} MB is too large for a checkpoint")
+            with open(source, "rb") as f:
+                raw = f.read(MAX_CHECKPOINT_BYTES + 1)  # bounded, even if it grew meanwhile
+            if len(raw) > MAX_CHECKPOINT_BYTES:
+                raise CheckpointError(f"{name}: too large for a checkpoint")
     except OSError as e:
         raise CheckpointError(f"{name}: cannot read it ({e.strerror or e})") from None
     try:
@@ -188,7 +214,7 @@ def validate_name(name: str, reserved: set[str] | frozenset[str] = frozenset()) 
         raise ValueError("Give the model a name.")
     if "/" in stem or "\\" in stem or ".." in stem:
         raise ValueError("A name cannot contain '/', '\\' or '..'.")
-    if not _NAME_RE.match(stem):
+    if not _NAME_RE.fullmatch(stem):  # not .match: its "$" also matches before a final "\n"
         raise ValueError(
             "Use 1-64 letters, digits, '_', '-' or '.', starting with a letter or digit."
         )

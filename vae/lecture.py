@@ -641,6 +641,26 @@ def prior_samples(model: VAE, n: int, temperature: float = 1.0, seed: int = 0) -
 
 
 @dataclass(frozen=True, eq=False)
+class PriorDraws:
+    """``t (n, D)`` = temperature * eps, eps ~ N(0, I), and ``images (n, H, W[, C])`` =
+    sigmoid(decode(t)): the same draws as ``prior_samples`` with the same arguments."""
+
+    t: np.ndarray
+    images: np.ndarray
+
+
+def prior_draws(model: VAE, n: int, temperature: float = 1.0, seed: int = 0) -> PriorDraws:
+    """``prior_samples`` that also returns the codes (to show where each sample came from:
+    one component of the infinite mixture per code)."""
+    p = _param(model)
+    eps = _randn((int(n), model.latent_dim), _generator(seed, p.device), p)
+    t = float(temperature) * eps
+    with torch.no_grad():
+        images = _to_images(_decode(model, t))
+    return PriorDraws(t=t.cpu().numpy(), images=images)
+
+
+@dataclass(frozen=True, eq=False)
 class ManifoldGrid:
     """``image (n*H, n*W[, C])``: tile (row i, col j) decodes t with t[dims[0]] =
     ``coords[j]`` and t[dims[1]] = ``coords[n-1-i]`` (t[dims[1]] grows upwards, like a plot)

@@ -271,8 +271,9 @@ def fit(
             history.stopped_early = True
             break
         sched.step()
-        seconds = time.perf_counter() - t0
+        # .tolist() waits for the device, so the epoch time includes the queued GPU work.
         loss, recon, kl = (distributed.all_reduce_sum(sums) / n).tolist()
+        seconds = time.perf_counter() - t0
         test_elbo, test_recon, test_kl = _evaluate_on_rank0(model, test_x, cfg, device)
         model.train()
         stats = EpochStats(

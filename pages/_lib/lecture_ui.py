@@ -83,9 +83,13 @@ def dim_names(d: int) -> list[str]:
 
 def nchw(images: np.ndarray) -> np.ndarray:
     """``vae.lecture`` images ``(n, H, W)`` or ``(n, H, W, C)`` -> ``(n, C, H, W)`` for
-    ``shared.show_grid``."""
+    ``shared.show_grid``; model inputs already ``(n, C, H, W)`` pass through."""
     a = np.asarray(images)
-    return a[:, None] if a.ndim == 3 else a.transpose(0, 3, 1, 2)
+    if a.ndim == 3:
+        return a[:, None]
+    if a.shape[1] in (1, 3) and a.shape[3] not in (1, 3):
+        return a
+    return a.transpose(0, 3, 1, 2)
 
 
 def chw(image: np.ndarray) -> np.ndarray:
@@ -104,6 +108,16 @@ def image(img: np.ndarray, caption: str | None = None, width: int = 150) -> None
     if a.ndim == 3 and a.shape[0] not in (1, 3):
         a = chw(a)
     shared.show_image(a, caption, width=width)
+
+
+def strip(images: np.ndarray, captions: Sequence[str] | None = None, width: int = 76) -> None:
+    """``vae.lecture`` images side by side, one ``st.image`` entry each (upscaled crisply),
+    wrapping onto more rows on a narrow screen."""
+    from vae.images import to_display
+
+    a = nchw(images)
+    scale = max(1, width // max(a.shape[-2], a.shape[-1]))
+    st.image([to_display(im, scale) for im in a], caption=list(captions) if captions else None, width=width)
 
 
 def heatmap_trace(img: np.ndarray, **kw) -> go.BaseTraceType:
@@ -268,10 +282,16 @@ def pick_image(
 
     cols = st.columns([2.2, 1.6, 1.0, 1.0], vertical_alignment="bottom")
     with cols[0]:
-        source = st.radio(
-            label, sources, key=src_key, horizontal=True,
-            format_func={"test": "a test image", "upload": "your last upload"}.get,
-        )  # fmt: skip
+        if upload_ok:
+            source = st.radio(
+                label, sources, key=src_key, horizontal=True,
+                format_func={"test": "a test image", "upload": "your last upload"}.get,
+            )  # fmt: skip
+        else:
+            # No usable upload: a one-option radio would only puzzle; say how to get one.
+            source = "test"
+            st.markdown(f"**{label}**: a test image")
+            st.caption("Upload your own on **Your image** to use it here too.")
     if source == "test":
         index = int(cols[1].number_input(f"test image # (0-{n - 1})", 0, n - 1, step=1, key=idx_key))
         cols[2].button(

@@ -7,6 +7,8 @@ data; neither imports torch here (that lives in ``vae``).
 
 from __future__ import annotations
 
+import base64
+import io
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -248,17 +250,27 @@ def show_image(arr: np.ndarray, caption: str | None = None, width: int = 160) ->
 
 def show_grid(
     arr: np.ndarray, ncols: int, caption: str | None = None, width: int | str = "content",
-    scale: int | None = None,
+    scale: int | None = None, inline: bool = False, pad: int = 1,
 ) -> None:
     """Images ``(N, C, H, W)`` in [0, 1] tiled ``ncols`` wide and upscaled crisply (nearest
     neighbour: the browser would blur tiny images). ``scale`` defaults to about 4 px per pixel
-    for 28x28 images and more for small ones."""
+    for 28x28 images and more for small ones.
+
+    ``inline=True`` sends the PNG inside the page (a data: URL) instead of as a media file.
+    Use it in fragments that rerun every second: Streamlit deletes a run's media files when
+    the next run ends, so a slow browser would fetch a file that is already gone (blank image).
+    """
     from vae.images import tile_images
 
-    grid = tile_images(arr, ncols, pad=1)
+    grid = tile_images(arr, ncols, pad=pad)
     if scale is None:
         scale = max(2, 112 // max(arr.shape[-2], arr.shape[-1]))
-    st.image(to_display(grid, scale), caption=caption, width=width)
+    image = to_display(grid, scale)
+    if inline:
+        buf = io.BytesIO()
+        image.save(buf, format="PNG", optimize=False)
+        image = "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+    st.image(image, caption=caption, width=width)
 
 
 def upload_style(dataset: str) -> str:
@@ -277,3 +289,81 @@ def user_errors(*kinds: type[BaseException]) -> Iterator[None]:
         yield
     except handled as e:
         st.error(str(e))
+
+
+# --------------------------------------------------------------------------- live decoding
+
+# The latent vector a user last set on the Latent sliders page (the released slider values)
+# or pinned on the 2-D latent plane page: list[float] of length D. Plain session state, so it
+# survives page switches (a widget's own state is dropped while its page is not shown).
+# LATENT_VECTOR_MODEL_KEY holds ``Current.key`` of the model it belongs to: a latent only
+# means something to the decoder it came from, so use ``shared_latent(cur)`` to read it.
+LATENT_VECTOR_KEY = "latent_vector"
+LATENT_VECTOR_MODEL_KEY = "latent_vector_model"
+
+
+def shared_latent(cur: Current) -> np.ndarray | None:
+    """The latent in ``LATENT_VECTOR_KEY`` as float64 ``(D,)`` (the values exactly as set) if it
+    belongs to ``cur``'s model, else None."""
+    z = st.session_state.get(LATENT_VECTOR_KEY)
+    if st.session_state.get(LATENT_VECTOR_MODEL_KEY) != cur.key or z is None:
+        return None
+    z = np.asarray(z, dtype=np.float64).ravel()
+    return z if z.shape == (cur.config.latent_dim,) and np.isfinite(z).all() else None
+
+
+def remember_latent(cur: Current, z: np.ndarray | list[float]) -> None:
+    """Make ``z (D,)`` the latent other pages see for ``cur``'s model (``shared_latent``)."""
+    st.session_state[LATENT_VECTOR_KEY] = [float(v) for v in np.asarray(z).ravel()]
+    st.session_state[LATENT_VECTOR_MODEL_KEY] = cur.key
+
+
+@st.cache_data(show_spinner="Preparing the decoder for your browser…", max_entries=8)
+def _decoder_payload(key: str, _model: VAE) -> tuple[dict | None, str | None]:
+    from vae import export
+
+    try:
+        return export.export_payload(_model), None
+    except export.ExportError as e:
+        return None, str(e)
+
+
+def decoder_payload(cur: Current) -> tuple[dict | None, str | None]:
+    """``(payload, None)``: ``cur``'s decoder exported for the live widgets
+    (``pages/_lib/live_decoder.py``), built once per model file; ``(None, reason)`` when its
+    architecture cannot run in the browser (``vae.export.ExportError``): the page then
+    decodes on the server instead."""
+    return _decoder_payload(cur.key, cur.model)
+
+
+def dims_by_activity(split: TestSplit | None, d: int) -> tuple[list[int], np.ndarray | None]:
+    """Latent dimensions, most used first (average KL(q || p) over the test split, nats), and
+    those KLs ``(D,)``. Without test data every dimension counts the same: natural order."""
+    if split is None:
+        return list(range(d)), None
+    kl = inference.kl_per_dim(split.mu, split.logvar)
+    # Stable sort: ties (e.g. several dead dimensions) keep their natural order.
+    return [int(i) for i in np.argsort(-kl, kind="stable")], kl
+
+
+# --------------------------------------------------------------------------- navigation guard
+
+
+def _leave_pages_directory_mode() -> None:
+    """Streamlit 1.67 quirk, seen in a browser: with a ``pages/`` folder beside app.py, the
+    first request a fresh server gets decides the mode for every session. If it is a deep
+    link (``/latent_map``), Streamlit runs that page file alone (the old pages-directory
+    mode): app.py never runs, so no sidebar picker, no wide layout, file names as menu, and
+    ``st.navigation`` never gets the chance to switch the mode off. Every page imports this
+    module and the first run imports it first, so switch the mode off here and rerun: the
+    rerun goes through app.py and resolves the same URL."""
+    from streamlit.runtime.pages_manager import PagesManager
+    from streamlit.runtime.scriptrunner_utils.script_run_context import get_script_run_ctx
+
+    if PagesManager.uses_pages_directory:
+        PagesManager.uses_pages_directory = False
+        if get_script_run_ctx() is not None:
+            st.rerun()
+
+
+_leave_pages_directory_mode()

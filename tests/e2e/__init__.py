@@ -1,0 +1,1 @@
+"""Real-browser end-to-end tests: ``streamlit run app.py`` driven by headless Chromium."""

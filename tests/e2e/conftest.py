@@ -1,0 +1,352 @@
+"""Fixtures for the real-browser tests: one ``streamlit run app.py`` per test session, one
+headless Chromium, a fresh browser context (= a fresh Streamlit session) per test.
+
+The server gets its own temporary checkpoint folder (the bundled digits/MNIST models copied in,
+or a small digits model trained here when the bundled one is missing or unreadable), the real
+datasets (``tests/conftest.py``'s ``find_shared_data``) and ``OMP_NUM_THREADS=1``. It is stopped
+by its PID afterwards. Without Chromium or Playwright the whole suite skips with the reason,
+unless ``VAE_REQUIRE_BROWSER=1`` (CI), where it fails instead.
+
+Screenshots of every page land in ``tests/e2e/screenshots/`` (git-ignored, kept by CI).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO, find_shared_data
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+SCREENSHOTS = Path(__file__).resolve().parent / "screenshots"
+BUNDLED = ("digits_2d", "mnist_2d")
+DEFAULT_MODEL = "digits_2d"
+HEALTH_TIMEOUT_S = 60.0
+# The first session imports torch and encodes a test set: generous, the machine is shared.
+RUN_TIMEOUT_MS = 60_000
+VIEWPORT = {"width": 1400, "height": 1000}
+
+IDLE = '[data-testid="stApp"][data-test-script-state="notRunning"]'
+ERROR_SELECTORS = ('[data-testid="stException"]', '[data-testid="stAlertContentError"]')
+NAV_LINK = '[data-testid="stSidebarNavLink"]'
+
+# Counts script runs in the page, so a test can wait for "the rerun caused by my action has
+# finished" rather than for an idle state that may be the one before the rerun started.
+_RUN_COUNTER_JS = """
+(() => {
+  window.__stRuns = 0;
+  window.__stDone = 0;
+  new MutationObserver((records) => {
+    for (const r of records) {
+      const state = r.target.getAttribute("data-test-script-state");
+      if (state === r.oldValue) continue;
+      if (state === "running") window.__stRuns += 1;
+      else if (state === "notRunning") window.__stDone += 1;
+    }
+  }).observe(document, {subtree: true, attributes: true, attributeOldValue: true,
+                        attributeFilter: ["data-test-script-state"]});
+})();
+"""
+
+
+def _skip_or_fail(reason: str) -> None:
+    if os.environ.get("VAE_REQUIRE_BROWSER") == "1":
+        pytest.fail(reason, pytrace=False)
+    pytest.skip(reason)
+
+
+def chromium_path() -> str | None:
+    return CHROMIUM if Path(CHROMIUM).exists() else shutil.which("chromium")
+
+
+# --------------------------------------------------------------------------- the server
+
+
+@dataclass
+class Server:
+    url: str
+    pid: int
+    log: Path
+    checkpoints: Path
+
+    def log_tail(self, n: int = 60) -> str:
+        try:
+            return "\n".join(self.log.read_text(errors="replace").splitlines()[-n:])
+        except OSError:
+            return ""
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _readable(path: Path) -> bool:
+    from vae.checkpoints import CheckpointError, load_checkpoint
+
+    try:
+        load_checkpoint(path)
+    except CheckpointError:
+        return False
+    return True
+
+
+def prepare_checkpoints(folder: Path) -> list[str]:
+    """Copy the bundled digits/MNIST models that load into ``folder`` and name the digits one
+    the default; train a small digits model when the bundled one is missing or unreadable.
+    Returns notes on what was done (shown in the server log header)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    notes = []
+    for name in BUNDLED:
+        src = REPO / "checkpoints" / f"{name}.pt"
+        if not src.exists():
+            notes.append(f"{src.name}: not in the repo")
+        elif not _readable(src):
+            notes.append(f"{src.name}: in the repo but unreadable, not copied")
+        else:
+            shutil.copy2(src, folder / src.name)
+    if not (folder / f"{DEFAULT_MODEL}.pt").exists():
+        import torch
+
+        from vae.quickstart import train_quickstart
+
+        # One thread: on a busy 2-core machine two torch threads spin against each other
+        # (15 epochs: about 3 s with one thread, over 60 s with two under load).
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        t0 = time.perf_counter()
+        try:
+            train_quickstart(folder / f"{DEFAULT_MODEL}.pt", epochs=15)
+        finally:
+            torch.set_num_threads(threads)
+        notes.append(f"{DEFAULT_MODEL}.pt: trained here, 15 epochs ({time.perf_counter() - t0:.1f} s)")
+    (folder / "default.txt").write_text(DEFAULT_MODEL + "\n")
+    return notes
+
+
+def server_env(checkpoints: Path, data: Path | None) -> dict[str, str]:
+    env = {**os.environ, "VAE_CHECKPOINT_DIR": str(checkpoints), "OMP_NUM_THREADS": "1"}
+    if data is not None:
+        env["VAE_DATA_DIR"] = str(data)
+    env.pop("VAE_REQUIRE_BROWSER", None)
+    return env
+
+
+def wait_healthy(url: str, proc: subprocess.Popen, timeout: float = HEALTH_TIMEOUT_S) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"streamlit exited with code {proc.returncode}")
+        with contextlib.suppress(OSError):
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
+                if r.status == 200:
+                    return
+        time.sleep(0.2)
+    raise TimeoutError(f"{url}/_stcore/health did not answer within {timeout:.0f} s")
+
+
+def start_server(checkpoints: Path, log: Path, data: Path | None, port: int | None = None) -> tuple[subprocess.Popen, str]:
+    """``streamlit run app.py`` on 127.0.0.1; returns the process and its base URL once healthy."""
+    port = port or free_port()
+    url = f"http://127.0.0.1:{port}"
+    cmd = [
+        sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
+        "--server.port", str(port), "--server.address", "127.0.0.1",
+        "--browser.gatherUsageStats", "false",
+    ]  # fmt: skip
+    with open(log, "ab") as out:
+        proc = subprocess.Popen(
+            cmd, cwd=REPO, env=server_env(checkpoints, data), stdout=out, stderr=subprocess.STDOUT
+        )
+    try:
+        wait_healthy(url, proc)
+    except Exception:
+        stop_server(proc)
+        raise
+    return proc, url
+
+
+def stop_server(proc: subprocess.Popen) -> None:
+    """Terminate by PID, then kill if it does not go within 10 s."""
+    if proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def browser_available() -> str:
+    """Chromium's path; skips (or fails under VAE_REQUIRE_BROWSER=1) when it or Playwright is
+    missing."""
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        _skip_or_fail("e2e: playwright is not installed (pip install playwright)")
+    exe = chromium_path()
+    if not exe:
+        _skip_or_fail(f"e2e: chromium not found at {CHROMIUM} or on PATH")
+    return exe
+
+
+@pytest.fixture(scope="session")
+def app_server(browser_available: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """One ``streamlit run app.py`` for the whole session; yields its address."""
+    root = tmp_path_factory.mktemp("e2e_app")
+    checkpoints = root / "checkpoints"
+    log = root / "streamlit.log"
+    notes = prepare_checkpoints(checkpoints)
+    log.write_text("".join(f"[e2e fixture] {n}\n" for n in notes))
+    proc, url = start_server(checkpoints, log, find_shared_data())
+    server = Server(url=url, pid=proc.pid, log=log, checkpoints=checkpoints)
+    yield server
+    stop_server(proc)
+
+
+# --------------------------------------------------------------------------- the browser
+
+
+@pytest.fixture(scope="session")
+def browser(browser_available: str) -> Iterator[object]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        try:
+            b = p.chromium.launch(executable_path=browser_available, args=CHROMIUM_ARGS)
+        except Exception as err:  # a broken install: same policy as a missing one
+            _skip_or_fail(f"e2e: chromium failed to start: {err}")
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser, app_server: Server, request: pytest.FixtureRequest) -> Iterator[object]:
+    """A fresh browser context (so a fresh Streamlit session) on the app's home page, idle.
+    On failure the test's last view is saved as ``screenshots/FAILED-<test>.png`` and the
+    server log tail is printed."""
+    context = browser.new_context(viewport=VIEWPORT)
+    context.set_default_timeout(RUN_TIMEOUT_MS)
+    context.add_init_script(_RUN_COUNTER_JS)
+    pg = context.new_page()
+    pg.goto(app_server.url + "/")
+    wait_idle(pg)
+    pg.wait_for_selector(NAV_LINK)
+    yield pg
+    failed = getattr(request.node, "rep_call", None) is not None and request.node.rep_call.failed
+    if failed:
+        with contextlib.suppress(Exception):
+            screenshot(pg, f"FAILED-{request.node.name}")
+        print(f"\n--- streamlit log tail ---\n{app_server.log_tail()}")
+    context.close()
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item, call):
+    rep = yield
+    if rep.when == "call":
+        item.rep_call = rep
+    return rep
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def wait_idle(page, timeout_ms: int = RUN_TIMEOUT_MS) -> None:
+    """Until the app reports no script running."""
+    page.wait_for_selector(IDLE, timeout=timeout_ms)
+
+
+def runs(page) -> int:
+    """Script runs this page has started so far (see ``_RUN_COUNTER_JS``)."""
+    return page.evaluate("window.__stRuns")
+
+
+def wait_rerun(page, before: int, timeout_ms: int = RUN_TIMEOUT_MS) -> None:
+    """Until a run started after ``before = runs(page)`` has finished and the app is idle."""
+    page.wait_for_function(
+        """(before) => window.__stRuns > before && document.querySelector(
+            '[data-testid="stApp"][data-test-script-state="notRunning"]') !== null""",
+        arg=before,
+        timeout=timeout_ms,
+    )
+
+
+def act(page, action: Callable[[], object], timeout_ms: int = RUN_TIMEOUT_MS) -> None:
+    """Do ``action`` (a click, an upload, a key press) and wait for the rerun it causes."""
+    before = runs(page)
+    action()
+    wait_rerun(page, before, timeout_ms)
+
+
+def errors_on(page) -> list[str]:
+    """Texts of the error elements on the page (exceptions and st.error boxes)."""
+    out = []
+    for sel in ERROR_SELECTORS:
+        out += page.locator(sel).all_inner_texts()
+    return out
+
+
+def assert_no_error(page, where: str = "") -> None:
+    errs = errors_on(page)
+    assert not errs, f"error element(s) on {where or page.url}: {errs}"
+
+
+def open_page(page, title: str) -> None:
+    """Click the sidebar navigation link labelled ``title`` and wait for the page's run."""
+    link = page.locator(f'{NAV_LINK}:has(span[label="{title}"])')
+    act(page, link.click)
+
+
+def nav_titles(page) -> list[str]:
+    return [
+        e.get_attribute("label")
+        for e in page.locator(f"{NAV_LINK} span[label]").element_handles()
+    ]
+
+
+def screenshot(page, name: str) -> Path:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name)[:80]
+    path = SCREENSHOTS / f"{safe}.png"
+    page.screenshot(path=str(path), full_page=True)
+    return path
+
+
+def canvas_pixels(handle) -> list[int]:
+    """RGBA bytes of a <canvas> element handle (works inside the component's shadow root)."""
+    return handle.evaluate(
+        "c => Array.from(c.getContext('2d').getImageData(0, 0, c.width, c.height).data)"
+    )
+
+
+def image_sources(page, scope: str = "[data-testid=stMain]") -> list[str]:
+    """``src`` of every loaded <img> in ``scope`` (Streamlit media URLs or data: URLs)."""
+    return page.eval_on_selector_all(
+        f"{scope} [data-testid=stImage] img, {scope} [data-testid=stImageContainer] img",
+        "els => els.filter(e => e.complete && e.naturalWidth > 0).map(e => e.src)",
+    )
