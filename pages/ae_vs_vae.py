@@ -20,10 +20,10 @@ from vae.data import DatasetUnavailable, load_dataset
 PAGE = "ae_vs_vae"
 BUNDLED = {"ae": "mnist_ae_2d", "noisy_ae": "mnist_noisy_ae_2d", "vae": "mnist_2d"}
 TITLES = {"ae": "Plain autoencoder", "noisy_ae": "Autoencoder + noise", "vae": "VAE: noise + KL"}
-OBJECTIVES = {
-    "ae": r"\max\ \log p\big(x \mid t = m(x)\big)",
-    "noisy_ae": r"\max\ \mathbb{E}_{\varepsilon}\log p\big(x \mid m + s\odot\varepsilon\big)",
-    "vae": r"\max\ \mathbb{E}_{\varepsilon}\log p\big(x \mid m + s\odot\varepsilon\big) - \beta\,\mathrm{KL}\big(q(t\mid x)\,\|\,\mathcal{N}(0, I)\big)",
+OBJECTIVES = {  # two lines each, so the three columns line up
+    "ae": r"\begin{aligned}&\max\ \log p\big(x \mid t = m(x)\big)\\&\text{no noise, no KL}\end{aligned}",
+    "noisy_ae": r"\begin{aligned}&\max\ \mathbb{E}_{\varepsilon}\log p\big(x \mid m + s\odot\varepsilon\big)\\&\text{noise, no KL}\end{aligned}",
+    "vae": r"\begin{aligned}&\max\ \mathbb{E}_{\varepsilon}\log p\big(x \mid m + s\odot\varepsilon\big)\\&\quad - \beta\,\mathrm{KL}\big(q(t\mid x)\,\|\,\mathcal{N}(0, I)\big)\end{aligned}",
 }
 SOURCE_KEY = "aevae:source"
 TRAINED_KEY = "aevae:trained"  # the settings of the digits twins this session trained
@@ -87,9 +87,11 @@ ui.header(
   noise or the KL buy us?*
 * The **latent maps**: the plain autoencoder's codes sit anywhere, at any scale, with gaps;
   the dotted circle is where N(0, I) puts 95% of its codes. The VAE's codes fill that disc.
-* The **prior samples** row decodes the *same* 16 codes from N(0, I) with each decoder: the
-  autoencoders produce smudges and repeats, the VAE produces digits. Press **New prior
-  samples** to show it was not luck.
+* The **prior samples** row decodes the *same* 16 codes from N(0, I) with each decoder (the
+  stars on the maps). The VAE's codes fill the disc the stars come from, so its samples are
+  digits of every class. The autoencoders' codes were never asked to: the stars fall into
+  whatever happens to sit near the origin (repeats of a few classes) or into gaps
+  (smudges). Press **New prior samples** a few times to show it is not luck.
 * The noisy twin in the middle: noise alone makes the decoder robust around each code, but
   without the KL nothing keeps codes near the prior.
 * With the in-app twins, retrain the VAE with β = 4: smoother map, blurrier reconstructions.
@@ -183,15 +185,17 @@ for col, v in zip(cols, lecture.TWIN_VARIANTS, strict=True):
     with col:
         st.markdown(f"#### {TITLES[v]}")
         st.latex(OBJECTIVES[v])
-        spread = float(np.abs(view.mu).max())
         # The plain AE's q is a point (s = 0): its KL to the prior is infinite, not a number
         # worth showing. The noisy AE has an s, but nothing in its loss pulls q to the prior.
-        kl_text = {
-            "ae": r"\mathrm{KL} = \infty\ (\text{a point})",
-            "noisy_ae": rf"\mathrm{{KL}} = {view.kl:.1f}\ (\text{{not in the loss}})",
-            "vae": rf"\mathrm{{KL}} = {view.kl:.1f}",
+        kl_value, kl_help = {
+            "ae": ("∞", "t = m(x) exactly: a point has no density, its KL to N(0, I) is infinite."),
+            "noisy_ae": (f"{view.kl:.1f}", "Measured, but not part of this twin's loss."),
+            "vae": (f"{view.kl:.1f}", "The term the VAE pays to keep q near the prior."),
         }[v]
-        st.latex(rf"-\mathbb{{E}}\log p(x\mid t) = {view.recon:.1f},\quad " + kl_text)
+        k1, k2 = st.columns(2)
+        k1.metric("−E log p(x|t)", f"{view.recon:.1f}", help="Reconstruction term, nats per test image.")
+        k2.metric("KL(q ‖ N(0, I))", kl_value, help=kl_help)
+        spread = float(np.abs(view.mu).max())
         fig = go.Figure()
         ui.add_points(fig, view.mu, test_labels, label_names, opacity=0.5, size=4, showlegend=v == "vae")
         a = np.linspace(0, 2 * np.pi, 90)
@@ -199,20 +203,27 @@ for col, v in zip(cols, lecture.TWIN_VARIANTS, strict=True):
             x=2 * np.cos(a), y=2 * np.sin(a), mode="lines", name="N(0, I): 2σ",
             line={"color": "black", "width": 3, "dash": "dot"}, hoverinfo="skip", showlegend=v == "vae",
         ))  # fmt: skip
+        fig.add_trace(go.Scatter(
+            x=view.prior_t[:, 0], y=view.prior_t[:, 1], mode="markers", name="the 16 prior codes",
+            marker={"symbol": "star", "size": 11, "color": "gold", "line": {"color": "black", "width": 1}},
+            hoverinfo="skip", showlegend=v == "vae",
+        ))  # fmt: skip
         fig.update_yaxes(scaleanchor="x", scaleratio=1)
-        ui.classroom(fig, 380, title=f"codes m(x): up to |t| = {spread:.1f}",
+        ui.classroom(fig, 400, title=f"codes m(x): up to |t| = {spread:.1f}",
                      legend={"orientation": "h", "y": -0.12, "font": {"size": 12}})  # fmt: skip
         ui.plot(fig, key=f"aevae:map:{v}")
 
-st.markdown("##### Decoding the same 16 codes t ~ N(0, I)")
+st.markdown("##### Decoding the same 16 codes t ~ N(0, I) (the stars on the maps)")
 cols = st.columns(3, gap="medium")
 for col, v in zip(cols, lecture.TWIN_VARIANTS, strict=True):
     with col:
         ui.grid(views[v].prior_images, ncols=4, caption=f"{TITLES[v]}: prior samples")
 
 st.markdown(f"##### Reconstructions of test images #{first}–{first + N_RECON - 1}")
-ui.strip(images[first : first + N_RECON].astype(np.float32) / 255.0, ["x"] * N_RECON, width=64)
+originals = images[first : first + N_RECON].astype(np.float32) / 255.0
 cols = st.columns(3, gap="medium")
 for col, v in zip(cols, lecture.TWIN_VARIANTS, strict=True):
     with col:
-        ui.grid(views[v].recon_images, ncols=N_RECON, caption=f"{TITLES[v]}: decode(m(x))")
+        # Originals on top, reconstructions below: the eye compares along columns.
+        both = np.concatenate([ui.nchw(originals), ui.nchw(views[v].recon_images)])
+        ui.grid(both, ncols=N_RECON, caption=f"{TITLES[v]}: x (top), decode(m(x)) (bottom)")

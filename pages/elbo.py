@@ -18,20 +18,6 @@ K_MAX_CHOICES = (100, 1000, 5000)
 ALL_KS = (1, 3, 10, 30, 100, 300, 1000, 3000, 5000)
 
 
-def _zoom(g, frac: float = 1e-3, pad: float = 0.15) -> tuple[list[float], list[float]]:
-    """Axis ranges around where the posterior or q has mass (the grid itself also covers
-    the prior's bulk, which would leave a sharp posterior as a dot)."""
-    mask = (g.posterior > frac * g.posterior.max()) | (g.q_density > frac * g.q_density.max())
-    rows, cols = np.nonzero(mask)
-    if rows.size == 0:
-        return [g.extent[0], g.extent[1]], [g.extent[2], g.extent[3]]
-    x0, x1 = g.t0[cols.min()], g.t0[cols.max()]
-    y0, y1 = g.t1[rows.min()], g.t1[rows.max()]
-    half = max(x1 - x0, y1 - y0) * (0.5 + pad)  # square, so the two axes share a scale
-    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
-    return [cx - half, cx + half], [cy - half, cy + half]
-
-
 ui.header(
     "ELBO vs log p(x): the EM view",
     "We would like to maximise log p(x), but the integral over all codes is intractable. The "
@@ -132,11 +118,13 @@ if d == 2:
     st.subheader("The true posterior p(t|x) beside q(t|x)", divider="gray")
     n_grid = int(st.slider("grid points per axis", 41, 161, 101, step=20, key="elbo:grid",
                            help="The posterior is evaluated on an n × n grid: n² decodes."))  # fmt: skip
-    g = ui.compute("grid_posterior", cur.key, cur.model, pick.x, n=n_grid,
+    # The grid is fitted to the posterior (a coarse pass first): a confident encoder's q is
+    # far narrower than the prior, and a grid over the prior would miss it.
+    g = ui.compute("focused_grid_posterior", cur.key, cur.model, pick.x, n=n_grid,
                    spinner=f"Decoding {n_grid * n_grid:,} codes…")  # fmt: skip
-    xr, yr = _zoom(g)
+    xr, yr = list(g.extent[:2]), list(g.extent[2:])
     two = make_subplots(
-        rows=1, cols=2, horizontal_spacing=0.06, shared_yaxes=True,
+        rows=1, cols=2, horizontal_spacing=0.06,
         subplot_titles=("true posterior p(t|x) ∝ p(x|t) p(t)", "the encoder's q(t|x) = N(m, diag(s²))"),
     )  # fmt: skip
     for col, z in ((1, g.posterior), (2, g.q_density)):
@@ -151,8 +139,11 @@ if d == 2:
             marker={"symbol": "diamond", "size": 12, "color": ui.ORANGE, "line": {"color": "black", "width": 1}},
             hovertemplate="posterior mean (%{x:.2f}, %{y:.2f})<extra></extra>", showlegend=col == 1,
         ), row=1, col=col)  # fmt: skip
-    two.update_xaxes(range=xr, title="t<sub>1</sub>")
-    two.update_yaxes(range=yr, title="t<sub>2</sub>", row=1, col=1)
+    # constrain="domain": keep the exact square extent and shrink the panel instead of
+    # widening one panel's range (the two panels must show the same window).
+    two.update_xaxes(range=xr, title="t<sub>1</sub>", constrain="domain")
+    two.update_yaxes(range=yr, constrain="domain")
+    two.update_yaxes(title="t<sub>2</sub>", row=1, col=1)
     two.update_yaxes(scaleanchor="x", scaleratio=1, row=1, col=1)
     two.update_yaxes(scaleanchor="x2", scaleratio=1, row=1, col=2)
     # Only one copy of each legend entry (the ellipses were drawn on both panels).
@@ -173,7 +164,8 @@ if d == 2:
         rf"\mathrm{{KL}}\big(q\,\|\,p(t\mid x)\big) = \textstyle\sum_{{\text{{grid}}}} q \log \frac{{q}}{{p(t\mid x)}}\,\Delta t = {g.posterior_kl:.3f}\ \text{{nats}}"
     )
     st.caption(
-        f"Integrals are sums over a {n_grid}×{n_grid} grid of t (cell area {g.cell_area:.2g}). "
+        f"Integrals are sums over a {n_grid}×{n_grid} grid of t fitted around the posterior "
+        f"(cell area {g.cell_area:.2g}). "
         "A skewed or two-humped posterior is where a Gaussian q pays the most."
     )
 else:

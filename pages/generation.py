@@ -90,15 +90,19 @@ with left:
                 x=k * np.cos(a), y=k * np.sin(a), mode="lines", name=f"prior {k}σ",
                 line={"color": "#444", "dash": dash, "width": 2}, hoverinfo="skip",
             ))  # fmt: skip
+        # Numbers only while they stay readable; the hover always says which tile it is.
         fig.add_trace(go.Scatter(
-            x=draws.t[:, 0], y=draws.t[:, 1], mode="markers+text", name="the codes t_k",
-            text=[str(i + 1) for i in range(len(draws.t))], textposition="top center",
-            marker={"symbol": "star", "size": 14, "color": "gold", "line": {"color": "black", "width": 1}},
-            hovertemplate="t = (%{x:.2f}, %{y:.2f})<extra></extra>",
+            x=draws.t[:, 0], y=draws.t[:, 1], mode="markers+text" if n <= 16 else "markers",
+            name="the codes t_k", text=[str(i + 1) for i in range(len(draws.t))],
+            textposition="top center", textfont={"size": 13},
+            marker={"symbol": "star", "size": 13 if n <= 16 else 10, "color": "gold",
+                    "line": {"color": "black", "width": 1}},
+            hovertemplate="tile %{text}: t = (%{x:.2f}, %{y:.2f})<extra></extra>",
         ))  # fmt: skip
         fig.update_xaxes(range=[-3.5, 3.5], title="t<sub>1</sub>")
         fig.update_yaxes(range=[-3.5, 3.5], title="t<sub>2</sub>", scaleanchor="x", scaleratio=1)
-        ui.classroom(fig, 430, title="where the codes come from (numbered as the tiles)")
+        ui.classroom(fig, 470, title="where the codes come from" + (" (numbered as the tiles)" if n <= 16 else ""),
+                     legend={"orientation": "h", "y": -0.18, "font": {"size": 13}})  # fmt: skip
         ui.plot(fig, key="gen:codes")
 with right:
     cols = int(math.isqrt(n))
@@ -147,7 +151,8 @@ mc, mt = st.columns([2.2, 1], gap="large")
 with mc:
     ui.plot(fig, key="gen:manifold")
 with mt:
-    st.latex(r"t_{ij} = \big(\Phi^{-1}(u_j),\ \Phi^{-1}(u_i)\big),\quad u \in \{0.05, \dots, 0.95\}")
+    st.latex(r"t_{ij} = \big(\Phi^{-1}(u_j),\ \Phi^{-1}(u_i)\big)")
+    st.latex(r"u_j \in \{0.05, \dots, 0.95\}")
     st.markdown(
         f"Tile (row i, column j) decodes the code whose coordinates are the prior's "
         f"u-quantiles: {size} equally likely steps from 5% to 95% of N(0, 1) on each axis, "

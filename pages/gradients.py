@@ -113,8 +113,8 @@ with e2:
 left, right = st.columns([1.1, 1], gap="large")
 with left:
     st.latex(
-        rf"N = {n}:\quad \widehat{{\nabla}}_{{m_1}} = {r_mean[0]:+.2f}\ \text{{(reparam.)}}"
-        rf"\quad {s_mean[0]:+.2f}\ \text{{(score)}}"
+        rf"N = {n}:\qquad \widehat{{\nabla}}_{{m_1}} = {r_mean[0]:+.2f}\ \text{{(reparam.)}}"
+        rf"\quad\text{{vs}}\quad {s_mean[0]:+.2f}\ \text{{(score)}}"
     )
     st.dataframe(
         {

@@ -64,21 +64,27 @@ cosang = float(np.dot(t_a, t_b) / max(norm_a * norm_b, 1e-12))
 omega = float(np.degrees(np.arccos(np.clip(cosang, -1, 1))))
 
 st.subheader(f"From {a.title} to {b.title}", divider="gray")
+# Tiles as large as the row allows (a projector needs them big), wrapping beyond ~12 steps.
+tile = int(np.clip(1150 // n_steps, 64, 112))
 for m, label in METHODS.items():
     st.markdown(f"**{label}**")
-    ui.strip(paths[m].images, [f"α={al:.2f}" for al in alphas])
+    ui.strip(paths[m].images, [f"α={al:.2f}" for al in alphas], width=tile)
+
+q1, q2 = st.columns(2, gap="large")
+with q1:
+    st.latex(r"\text{line:}\quad t(\alpha) = (1-\alpha)\, m_A + \alpha\, m_B")
+    st.latex(
+        r"m_A = " + ui.vec_latex(t_a) + r",\quad m_B = " + ui.vec_latex(t_b)
+    )  # fmt: skip
+with q2:
+    st.latex(
+        r"\begin{aligned}\text{slerp:}\quad t(\alpha) &= \big((1-\alpha)\|m_A\| + \alpha\|m_B\|\big)\, u(\alpha)\\"
+        r"u(\alpha) &= \frac{\sin\!\big((1-\alpha)\Omega\big)\,\hat m_A + \sin(\alpha\Omega)\,\hat m_B}{\sin\Omega}\end{aligned}"
+    )
+    st.latex(rf"\|m_A\| = {norm_a:.2f},\quad \|m_B\| = {norm_b:.2f},\quad \Omega = \angle(m_A, m_B) = {omega:.0f}^\circ")
 
 left, right = st.columns([1, 1.2], gap="large")
 with left:
-    st.latex(r"\text{line:}\quad t(\alpha) = (1-\alpha)\, m_A + \alpha\, m_B")
-    st.latex(
-        r"\text{slerp:}\quad t(\alpha) = \big((1-\alpha)\|m_A\| + \alpha\|m_B\|\big)\,"
-        r"\frac{\sin\!\big((1-\alpha)\Omega\big)\,\hat m_A + \sin(\alpha\Omega)\,\hat m_B}{\sin\Omega}"
-    )
-    st.latex(
-        r"m_A = " + ui.vec_latex(t_a) + r",\ m_B = " + ui.vec_latex(t_b)
-        + rf",\quad \|m_A\| = {norm_a:.2f},\ \|m_B\| = {norm_b:.2f},\ \Omega = {omega:.0f}^\circ"
-    )  # fmt: skip
     # Clamp a remembered position when the number of steps shrinks.
     if int(st.session_state.get(POS_KEY, 0)) >= n_steps:
         st.session_state[POS_KEY] = n_steps - 1
@@ -127,6 +133,13 @@ with right:
         marker={"size": 16, "color": "black", "symbol": "circle-open", "line": {"width": 3}},
         textfont={"size": 20}, name="m_A, m_B", hoverinfo="skip",
     ))  # fmt: skip
+    # Zoom on the paths with their neighbourhood: the classes they cross matter, the rest
+    # of the test cloud would only make the paths small.
+    pts = np.vstack([proj.apply(paths[m].t) for m in METHODS])
+    lo, hi = pts.min(0), pts.max(0)
+    pad = max(0.6 * float((hi - lo).max()), 0.75)
+    fig.update_xaxes(range=[lo[0] - pad, hi[0] + pad])
+    fig.update_yaxes(range=[lo[1] - pad, hi[1] + pad])
     if d == 2:
         fig.update_xaxes(title="t<sub>1</sub>")
         fig.update_yaxes(title="t<sub>2</sub>", scaleanchor="x", scaleratio=1)

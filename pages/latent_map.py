@@ -112,7 +112,9 @@ rec = inference.reconstruct(cur.model, x, n_samples=8, seed=sel)
 
 fig = go.Figure(traces)
 where = np.flatnonzero(rows == sel)
-if d == 2:
+# A plain autoencoder has no posterior spread (t = m): its encoder's variance is never trained.
+has_posterior = cur.config.variant != "ae"
+if d == 2 and has_posterior:
     # q(t|x) of the selected image: contours at 1 and 2 standard deviations.
     for k, dash in ((2, "dot"), (1, "solid")):
         ex, ey = _ellipse(rec.mu, rec.std, k)
@@ -120,6 +122,7 @@ if d == 2:
             x=ex, y=ey, mode="lines", line={"color": "black", "width": 2, "dash": dash},
             name=f"q(t|x): {k} s.d.", hoverinfo="skip",
         ))  # fmt: skip
+if d == 2:  # the region the manifold grid beside the map covers
     fig.add_shape(
         type="rect", x0=-Q, y0=-Q, x1=Q, y1=Q, line={"color": "#888", "dash": "dash", "width": 1},
         layer="below",
@@ -132,6 +135,8 @@ if where.size:
         hoverinfo="skip",
     ))  # fmt: skip
 x_title, y_title = AXES[method]
+if d == 1:
+    y_title = "(a 1-D latent: no second axis)"
 fig.update_layout(
     height=620, margin={"l": 10, "r": 10, "t": 40, "b": 10}, clickmode="event+select",
     xaxis_title=x_title, yaxis_title=y_title, font_size=14, hoverlabel={"font_size": 15},
@@ -149,9 +154,10 @@ with map_col:
 if grid_col is not None:
     with grid_col:
         st.markdown("**What the decoder draws across the latent plane**")
-        # Tiny 8x8 digits read better on a coarser grid.
-        n_grid = 10 if max(cur.config.image_shape[1:]) <= 12 else 15
-        shared.show_grid(_manifold(cur.key, cur.model, n_grid), ncols=n_grid, width="stretch", pad=0)
+        # Tiny 8x8 digits read better on a coarser grid, with a thin line between tiles.
+        small = max(cur.config.image_shape[1:]) <= 12
+        n_grid = 10 if small else 15
+        shared.show_grid(_manifold(cur.key, cur.model, n_grid), ncols=n_grid, width="stretch", pad=int(small))
         st.caption(
             f"decode(t) on a {n_grid}x{n_grid} grid of t₁, t₂ from −1.64 to 1.64 (the prior's "
             "5%-95% quantiles): the dashed square on the map. Top right = large t₁ and t₂."
@@ -166,10 +172,12 @@ with c2:
 with c3:
     shared.show_grid(rec.samples, ncols=4, caption="decode(t), t ~ q(t|x): 8 samples", width="stretch")
     st.caption(f"ELBO ≈ {rec.elbo:.1f} nats · KL(q ‖ p) = {rec.kl:.2f} nats")
+    if not has_posterior:
+        st.caption("A plain autoencoder: t = m exactly, so these samples use an untrained spread.")
 with c4:
     dims = [f"t{i + 1}" for i in range(d)]
     bar = go.Figure(go.Bar(
-        x=dims, y=rec.mu, error_y={"type": "data", "array": rec.std, "thickness": 1.5, "width": 4},
+        x=dims, y=rec.mu, error_y={"type": "data", "array": rec.std, "thickness": 1.5, "width": 4, "visible": has_posterior},
         marker_color="#4f46e5", name="m ± s", hovertemplate="%{x}: m = %{y:.2f}<extra></extra>",
     ))  # fmt: skip
     bar.add_hrect(y0=-1, y1=1, fillcolor="#f97316", opacity=0.12, line_width=0)

@@ -112,7 +112,8 @@ with right:
             fig.update_yaxes(range=[m[1] - half, m[1] + half])
         fig.update_xaxes(title="t<sub>1</sub>", zeroline=True)
         fig.update_yaxes(title="t<sub>2</sub>", scaleanchor="x", scaleratio=1)
-        ui.classroom(fig, 470, title="zoomed on q(t|x)" if zoom else "the latent map: test images at their means")
+        ui.classroom(fig, 520, title="zoomed on q(t|x)" if zoom else "the latent map: test images at their means",
+                     legend={"orientation": "h", "y": -0.18, "font": {"size": 13}})  # fmt: skip
     else:
         # D > 2: each dimension as a column: q's mean ± 2 s as a bar, the draw as a star.
         names = ui.dim_names(d)

@@ -31,7 +31,7 @@ BASES = {
     "zero": "0, the prior mean",
     "sliders": "the Latent sliders vector",
 }
-PLANE_PX = 520  # fits beside the decoded image at 1400 px wide, with the sidebar open
+PLANE_PX = 480  # fits beside the decoded image at 1400 px wide, with the sidebar open
 IMAGE_PX = 240
 
 
@@ -43,10 +43,10 @@ st.title("2-D latent plane")
 cur = shared.require_model()
 d = cur.config.latent_dim
 st.markdown(
-    "Every point of this square is a latent vector z. Move your pointer over it and the decoder "
-    "draws that z **live, in your browser**; **click** to pin one. The dots are test images, each "
-    "at its encoder mean and coloured by label; the dashed circles hold most of the prior "
-    "N(0, I) (1 and 2 standard deviations)."
+    "Every point of this square is a latent vector z: move your pointer over it and the decoder "
+    "draws that z **live, in your browser**; **click** to pin one. Dots are test images at their "
+    "encoder means, coloured by label; dashed circles are the prior N(0, I) at 1 and 2 standard "
+    "deviations."
     + (f" This model has {d} latent dimensions: pick two to move along; the others stay fixed." if d > 2 else "")
 )  # fmt: skip
 if d < 2:
@@ -97,8 +97,8 @@ else:
     c_ext, _ = st.columns([1.3, 4])
     dx, dy, base_kind = 0, 1, "zero"
 extent = c_ext.segmented_control(
-    "Plane extent", EXTENTS, default=3, required=True, key="pl_extent",
-    format_func=lambda v: f"±{v} SD", help="Each axis spans ± this many prior standard deviations.",
+    "Plane extent (prior SD)", EXTENTS, default=3, required=True, key="pl_extent",
+    format_func=lambda v: f"±{v}", help="Each axis spans ± this many prior standard deviations.",
 )  # fmt: skip
 if dx == dy:
     st.warning("Pick two different dimensions for the two axes.")

@@ -18,7 +18,7 @@ from vae import inference
 # dimensions are all shown: collapsing one or two rows would only hide them.
 TOP = 8
 ALL_OPEN = 10
-RANGES = [2, 3, 4, 5]
+RANGES = [2, 3, 4]
 IMAGE_PX = 300  # the decoded image's longest side on screen: readable from the back row
 
 st.title("Latent sliders")
@@ -64,6 +64,12 @@ def _sample_prior() -> None:
     _command(rng.standard_normal(d).tolist())
 
 
+def _reset_to_test() -> None:
+    # Read the number input here, not when the button was drawn: a number typed just before
+    # the click is already in session state when callbacks run.
+    _command(_mean_of(int(ss[test_key])))
+
+
 mounting = live_key not in ss if payload else fallback_keys[0] not in ss
 if values_key not in ss or len(ss[values_key]) != d:
     ss[values_key] = _mean_of(0) if split is not None else [0.0] * d
@@ -75,18 +81,12 @@ if mounting:
         ss[values_key] = back.tolist()
 
 # --------------------------------------------------------------------------- controls
-c_range, c_prior, c_test = st.columns([1.1, 1.2, 2.2], gap="medium", vertical_alignment="bottom")
-with c_range:
-    r = st.segmented_control(
-        "Slider range", RANGES, default=3, required=True, key="sl_range",
-        format_func=lambda v: f"±{v} SD",
-        help="Each slider spans ± this many standard deviations of the prior N(0, 1). "
-        "Almost all of the prior's mass is within ±3.",
-    )  # fmt: skip
+c_prior, c_test, c_range = st.columns([1.25, 2.2, 1], gap="large", vertical_alignment="bottom")
 with c_prior:
     st.button(
         "Sample from the prior", icon=":material/casino:", key="sl_sample", on_click=_sample_prior,
         help="Draw a new z ~ N(0, I): what the VAE generates on its own.", width="stretch",
+        type="primary",
     )  # fmt: skip
     st.button(
         "Reset to 0, the prior mean", icon=":material/restart_alt:", key="sl_zero",
@@ -97,19 +97,26 @@ with c_test:
         st.caption("Without the test images, only the prior's samples and mean are available.")
     else:
         n = len(split.labels)
-        pick, thumb = st.columns([3, 1], vertical_alignment="bottom")
+        pick, thumb = st.columns([4, 1], gap="small", vertical_alignment="bottom")
         with pick:
             i = int(st.number_input(f"Test image # (0-{n - 1})", 0, n - 1, 0, step=1, key=test_key))
             st.button(
                 f"Reset to the mean of test image #{i}", icon=":material/image_search:",
-                key="sl_reset", on_click=lambda: _command(_mean_of(i)), width="stretch",
+                key="sl_reset", on_click=_reset_to_test, width="stretch",
                 help="Encode this test image and set every slider to its posterior mean m(x).",
             )  # fmt: skip
         with thumb:
             shared.show_image(
                 split.images[i].astype(np.float32) / 255.0,
-                split.label_names[split.labels[i]], width=72,
+                split.label_names[split.labels[i]], width=84,
             )  # fmt: skip
+with c_range:
+    r = st.segmented_control(
+        "Slider range (prior SD)", RANGES, default=3, required=True, key="sl_range",
+        format_func=lambda v: f"±{v}",
+        help="Each slider spans ± this many standard deviations of the prior N(0, 1). "
+        "Almost all of the prior's mass is within ±3.",
+    )  # fmt: skip
 
 shown = order if d <= ALL_OPEN else order[:TOP]
 collapsed = [] if d <= ALL_OPEN else order[TOP:]

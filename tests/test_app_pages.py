@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import shutil
 import time
+import zipfile
 
 import numpy as np
 import pytest
@@ -155,6 +156,75 @@ def test_train_page_trains_saves_and_selects_the_model(model_dir, tmp_path, monk
     # A later visit to the picker's key is the user's again (the pending choice was consumed).
     at.selectbox(key="model_name").set_value("tiny2d").run()
     assert at.selectbox(key="model_name").value == "tiny2d"
+
+
+def _train_until_finished(at: AppTest, timeout: float = 180) -> None:
+    at.button(key="train_start").click().run()
+    assert not at.exception, at.exception
+    end = time.monotonic() + timeout
+    while not (at.success or at.error or at.warning) and time.monotonic() < end:
+        time.sleep(0.5)
+        at.run()
+        assert not at.exception, at.exception
+
+
+def test_train_on_a_zip_of_my_images_then_map_it(model_dir, tmp_path, monkeypatch):
+    folder = tmp_path / "ckpts"
+    folder.mkdir()
+    shutil.copy(model_dir / "tiny2d.pt", folder / "tiny2d.pt")
+    monkeypatch.setenv("VAE_CHECKPOINT_DIR", str(folder))
+    rng = np.random.default_rng(0)
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for cls, box in (("circles", "ellipse"), ("squares", "rectangle")):
+            for i in range(12):
+                img = Image.new("L", (40, 40), 0)
+                r = int(rng.integers(8, 16))
+                getattr(ImageDraw.Draw(img), box)((20 - r, 20 - r, 20 + r, 20 + r), fill=255)
+                zf.writestr(f"shapes/{cls}/{i}.png", _png(np.asarray(img)))
+    at = _app("pages/train.py")
+    at.selectbox(key="train_dataset").set_value("zip").run()
+    assert at.button(key="train_start").disabled  # nothing uploaded yet
+    at.file_uploader(key="train_zip").set_value(("shapes.zip", buf.getvalue(), "application/zip")).run()
+    assert not at.exception and not at.error, _texts(at.error)
+    assert any("circles (" in c and "squares (" in c for c in _texts(at.caption))
+    at.slider(key="train_epochs_zip").set_value(2).run()
+    at.text_input(key="train_name").set_value("my-shapes").run()
+    _train_until_finished(at)
+    assert at.success and "my-shapes" in at.success[0].value, _texts(at.error)
+    assert load_checkpoint(folder / "user" / "my-shapes.pt").dataset == "custom"
+    # The test images travel in the checkpoint, so the map works without the zip.
+    at.switch_page("pages/latent_map.py").run()
+    assert not at.exception and not at.warning
+    assert any(s.startswith("Test image #0: ") for s in _texts(at.subheader))
+    assert "circles" in _figure(at, "map_chart:my-shapes:none")
+
+
+def test_train_without_network_says_what_to_do(models, tmp_path, monkeypatch):
+    import urllib.error
+
+    from vae import data
+
+    monkeypatch.setenv("VAE_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setenv("VAE_CHECKPOINT_DIR", str(tmp_path / "ckpts"))
+    shutil.copytree(models, tmp_path / "ckpts")
+
+    def offline(*args, **kwargs):
+        raise urllib.error.URLError("no network")
+
+    monkeypatch.setattr(data.urllib.request, "urlopen", offline)
+    at = _app("pages/train.py")
+    at.selectbox(key="train_dataset").set_value("fashion-mnist").run()
+    assert "downloads when training starts" in at.selectbox(key="train_dataset").format_func("fashion-mnist")
+    assert any("not on this machine" in i.value for i in at.info)
+    at.slider(key="train_epochs_fashion-mnist").set_value(1).run()
+    at.text_input(key="train_name").set_value("offline").run()
+    _train_until_finished(at)
+    assert not at.success and len(at.error) == 1
+    message = at.error[0].value
+    assert "did not finish" in message and "Could not download" in message and "VAE_DATA_DIR" in message
+    assert not (tmp_path / "ckpts" / "user" / "offline.pt").exists()
 
 
 # --------------------------------------------------------------------------- latent map

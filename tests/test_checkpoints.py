@@ -108,3 +108,10 @@ def test_validate_name_refuses_unsafe_names(bad):
 def test_validate_name_accepts_plain_names():
     assert validate_name("my-model_v2.pt") == "my-model_v2"
     assert validate_name(" class7 ") == "class7"
+
+
+def test_str_subclasses_in_metadata_are_stored_plain(tmp_path):
+    """torch.__version__ is a str subclass that weights_only refuses; saving must not let it in."""
+    path = save_checkpoint(tmp_path / "v.pt", _model(), dataset="digits", meta={"torch": torch.__version__})
+    meta = load_checkpoint(path).meta
+    assert meta["torch"] == str(torch.__version__) and type(meta["torch"]) is str

@@ -118,7 +118,7 @@ def test_cli_trains_on_a_folder_of_colour_images(tmp_path, capsys):
     assert recon.shape == (1, 3, 24, 20) and recon.min() >= 0 and recon.max() <= 1
 
 
-def test_cli_rejects_unknown_datasets_and_bad_sizes(capsys):
+def test_cli_rejects_unknown_datasets_and_bad_sizes(tmp_path, capsys):
     for bad in (["--dataset", "cifar"], ["--dataset", "folder:"], ["--image-size", "0"],
                 ["--image-size", "64x"], ["--image-channels", "2"]):  # fmt: skip
         with pytest.raises(SystemExit):
@@ -126,6 +126,10 @@ def test_cli_rejects_unknown_datasets_and_bad_sizes(capsys):
     args = train.build_parser().parse_args(["--dataset", "folder:/d", "--image-size", "64", "--out", "x"])
     assert args.image_size == (64, 64) and args.image_channels == 3
     assert train.build_parser().parse_args(["--image-size", "48x64", "--out", "x"]).image_size == (48, 64)
+    (tmp_path / "notes.txt").write_text("no images here")
+    out = tmp_path / "never.pt"
+    assert train.main(["--dataset", f"folder:{tmp_path}", "--out", str(out)]) == 2
+    assert "usable image" in capsys.readouterr().err and not out.exists()
 
 
 def test_conv_vae_for_64x64_colour_trains_a_step():

@@ -40,7 +40,7 @@ def test_job_finishes_and_saves_a_loadable_checkpoint(tmp_path):
     assert [h.epoch for h in snap.history] == [1, 2] and snap.progress == 1.0
     assert snap.originals.shape == snap.reconstructions.shape == (8, 1, 8, 8)
     assert snap.samples.shape == (16, 1, 8, 8)
-    assert 0 <= snap.reconstructions.min() and snap.reconstructions.max() <= 1
+    assert snap.reconstructions.min() >= 0 and snap.reconstructions.max() <= 1
     ckpt = load_checkpoint(out)
     assert len(ckpt.history) == 2 and ckpt.dataset == "digits"
     assert ckpt.meta["title"] == "t" and ckpt.meta["epochs_done"] == 2 and not ckpt.meta["stopped_early"]

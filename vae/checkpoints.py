@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import io
 import os
+import pickle
 import re
 import stat
 import tempfile
@@ -70,6 +71,11 @@ def _plain(value: Any) -> Any:
         return {str(k): _plain(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [_plain(v) for v in value]
+    # Subclasses of builtins (e.g. torch's TorchVersion, a str) would pickle as their class,
+    # which the weights_only loader rightly refuses: store the plain value.
+    for kind in (bool, int, float, str):
+        if isinstance(value, kind) and type(value) is not kind:
+            return kind(value)
     return value
 
 
@@ -170,11 +176,7 @@ def load_checkpoint(source: str | Path | bytes, map_location: str = "cpu") -> Ch
             warnings.simplefilter("ignore")  # torch's pickle-protocol notes are not for users
             payload = torch.load(io.BytesIO(raw), map_location=map_location, weights_only=True)
     except Exception as e:  # any failure here means "not a safe checkpoint"
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise CheckpointError(
-            f"{name}: not a readable checkpoint (corrupt, truncated, or it holds objects "
-            f"that are refused for safety: {first[:200]})"
-        ) from None
+        raise CheckpointError(f"{name}: not a readable checkpoint: {_unreadable_reason(e)}") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise CheckpointError(f"{name}: not a VAE Latent Explorer checkpoint")
     if payload.get("version") != FORMAT_VERSION:
@@ -199,6 +201,22 @@ def load_checkpoint(source: str | Path | bytes, map_location: str = "cpu") -> Ch
     except Exception as e:
         raise CheckpointError(f"{name}: its contents do not match its config ({e})") from None
     return ckpt
+
+
+def _unreadable_reason(e: Exception) -> str:
+    """Why ``torch.load(weights_only=True)`` refused a file, for users. Never repeats torch's
+    advice to retry with ``weights_only=False``: that would run the file's code."""
+    text = str(e)
+    found = re.search(r"GLOBAL ([\w.]+)", text)
+    if found:
+        return (
+            f"it asks to run Python code ({found.group(1)}), which is refused for safety: "
+            "it was not saved by this app, or it was tampered with"
+        )
+    if isinstance(e, pickle.UnpicklingError) or "weights_only" in text:
+        return "corrupt, truncated, or not a checkpoint at all"
+    first = text.strip().splitlines()[0].split(". ")[0] if text.strip() else type(e).__name__
+    return f"corrupt or truncated ({first[:120]})"
 
 
 def validate_name(name: str, reserved: set[str] | frozenset[str] = frozenset()) -> str:
@@ -254,7 +272,7 @@ def list_checkpoints(folder: str | Path) -> list[CheckpointEntry]:
                 continue  # temp files of an interrupted save
             try:
                 ckpt, err = load_checkpoint(path), None
-            except CheckpointError as e:
-                ckpt, err = None, str(e)
+            except CheckpointError as e:  # the entry names the file: keep only the reason
+                ckpt, err = None, str(e).removeprefix(f"{path.name}: ")
             entries.append(CheckpointEntry(path, path.stem, bundled, ckpt, err))
     return entries

@@ -624,6 +624,35 @@ def grid_posterior(
     )
 
 
+def focused_grid_posterior(
+    model: VAE,
+    x: ArrayLike,
+    n: int = 101,
+    coarse_n: int = 61,
+    q_radius: float = 4.0,
+    rel_mass: float = 1e-4,
+) -> GridPosterior:
+    """``grid_posterior`` on a grid fitted to where the posterior lives.
+
+    A trained encoder is often confident (s ~ 0.02 on MNIST) while the default extent spans
+    the prior's +-3: a 101-point grid then puts q in a few cells and the Riemann sums are
+    wrong. So: a coarse pass over the default extent finds the cells holding posterior
+    density above ``rel_mass`` of its peak; the fine grid covers those cells (padded by
+    one coarse cell) and q's mean +- ``q_radius`` s, as a square so both axes share a scale.
+    """
+    coarse = grid_posterior(model, x, n=coarse_n)
+    rows, cols = np.nonzero(coarse.posterior >= rel_mass * coarse.posterior.max())
+    step0 = coarse.t0[1] - coarse.t0[0]
+    step1 = coarse.t1[1] - coarse.t1[0]
+    lo = np.array([coarse.t0[cols.min()] - step0, coarse.t1[rows.min()] - step1])
+    hi = np.array([coarse.t0[cols.max()] + step0, coarse.t1[rows.max()] + step1])
+    lo = np.minimum(lo, coarse.mu - q_radius * coarse.std)
+    hi = np.maximum(hi, coarse.mu + q_radius * coarse.std)
+    centre, half = (lo + hi) / 2, float(np.max(hi - lo)) / 2
+    extent = (centre[0] - half, centre[0] + half, centre[1] - half, centre[1] + half)
+    return grid_posterior(model, x, extent=extent, n=n)
+
+
 # --------------------------------------------------------------------------------------
 # Generation
 # --------------------------------------------------------------------------------------
@@ -864,13 +893,15 @@ def train_twins(
 class TwinView:
     """One twin on a set of test images. ``mu (N, D)``: the encoder means; ``recon`` and
     ``kl``: test means of -E_q log p(x|t) (one seeded sample; t = m for the plain AE) and of
-    KL(q(t|x) || N(0, I)), nats; ``prior_images (n, H, W[, C])``: decoded t ~ N(0, I);
+    KL(q(t|x) || N(0, I)), nats; ``prior_t (n, D)``: codes drawn from N(0, I) and
+    ``prior_images (n, H, W[, C])`` their decodings (``prior_draws``);
     ``recon_images (k, H, W[, C])``: decode(m) of the images at ``recon_index``."""
 
     variant: str
     mu: np.ndarray
     recon: float
     kl: float
+    prior_t: np.ndarray
     prior_images: np.ndarray
     recon_images: np.ndarray
 
@@ -906,12 +937,14 @@ def twin_view(
         idx = torch.as_tensor([int(i) for i in recon_index], dtype=torch.long)
         recon_images = _to_images(model.decode(mu_all[idx])) if len(idx) else np.zeros((0,))
     n = max(1, x.shape[0])
+    prior = prior_draws(model, n_prior, seed=seed)
     return TwinView(
         variant=model.config.variant,
         mu=mu_all.float().cpu().numpy(),
         recon=recon / n,
         kl=kl / n,
-        prior_images=prior_samples(model, n_prior, seed=seed),
+        prior_t=prior.t,
+        prior_images=prior.images,
         recon_images=recon_images,
     )
 

@@ -25,7 +25,7 @@ import torch
 
 from vae import distributed
 from vae.checkpoints import save_checkpoint
-from vae.data import DATASETS, Dataset, load_dataset, load_image_folder
+from vae.data import DATASETS, Dataset, DatasetUnavailable, load_dataset, load_image_folder
 from vae.metrics import summarize
 from vae.model import ACTIVATIONS, ARCHITECTURES, VARIANTS, VAEConfig
 from vae.training import EpochStats, TrainConfig, fit
@@ -135,7 +135,12 @@ def main(argv: list[str] | None = None) -> int:
 def _train(args: argparse.Namespace, argv: list[str] | None, device: torch.device) -> int:
     main_rank, world = distributed.is_main(), distributed.world_size()
     # Every rank loads the same (deterministic) data: batches are sharded by index in fit.
-    dataset = load_data(args)
+    try:
+        dataset = load_data(args)
+    except (DatasetUnavailable, ValueError) as e:  # missing files, no usable images, ...
+        if main_rank:
+            print(f"error: {e}", file=sys.stderr)
+        return 2
     info = DATASETS.get(args.dataset)
     model_config = VAEConfig(
         image_shape=dataset.image_shape,

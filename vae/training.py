@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import math
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -24,6 +25,9 @@ from vae import distributed
 from vae.data import Dataset, binarize, to_float
 from vae.losses import elbo_terms
 from vae.model import VAE, VAEConfig
+
+
+_INIT_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -109,7 +113,8 @@ def describe_device(device: torch.device | str) -> str:
         return f"GPU: {torch.cuda.get_device_name(device)}"
     if device.type == "mps":
         return "Apple GPU (MPS)"
-    return f"CPU ({torch.get_num_threads()} threads)"
+    n = torch.get_num_threads()
+    return f"CPU ({n} thread{'s' if n != 1 else ''})"
 
 
 @torch.no_grad()
@@ -209,9 +214,10 @@ def fit(
     device = pick_device(str(device) if device is not None else None)
     if world > 1 and device.type == "cuda" and device.index is None:
         device = torch.device("cuda", distributed.local_rank())
-    # Parameter init from a local generator: fork_rng keeps the global state untouched.
+    # Parameter init from the seed: fork_rng keeps the global state untouched, and the lock
+    # makes that true with several trainings in one server (fork_rng is not thread-safe).
     # Same seed on every rank, so replicas start equal (DDP also broadcasts rank 0's).
-    with torch.random.fork_rng(devices=[]):
+    with _INIT_LOCK, torch.random.fork_rng(devices=[]):
         torch.manual_seed(cfg.seed)
         model = VAE(model_config)
     model.to(device).train()
