@@ -149,7 +149,8 @@ else:
     if trained is None:
         st.info(
             f"Press **Train the three twins**: {epochs} epochs each on 1,437 digits, a few "
-            "seconds per twin on a laptop CPU. They are kept for everyone on this server.",
+            "seconds per twin on a laptop (about half a minute for all three on a busy "
+            "2-core server). They are then kept for everyone using this server.",
             icon=":material/model_training:",
         )
         st.stop()
@@ -197,16 +198,16 @@ for col, v in zip(cols, lecture.TWIN_VARIANTS, strict=True):
         k2.metric("KL(q ‖ N(0, I))", kl_value, help=kl_help)
         spread = float(np.abs(view.mu).max())
         fig = go.Figure()
-        ui.add_points(fig, view.mu, test_labels, label_names, opacity=0.5, size=4, showlegend=v == "vae")
+        ui.add_points(fig, view.mu, test_labels, label_names, opacity=0.5, size=4)
         a = np.linspace(0, 2 * np.pi, 90)
         fig.add_trace(go.Scatter(
             x=2 * np.cos(a), y=2 * np.sin(a), mode="lines", name="N(0, I): 2σ",
-            line={"color": "black", "width": 3, "dash": "dot"}, hoverinfo="skip", showlegend=v == "vae",
+            line={"color": "black", "width": 3, "dash": "dot"}, hoverinfo="skip",
         ))  # fmt: skip
         fig.add_trace(go.Scatter(
             x=view.prior_t[:, 0], y=view.prior_t[:, 1], mode="markers", name="the 16 prior codes",
             marker={"symbol": "star", "size": 11, "color": "gold", "line": {"color": "black", "width": 1}},
-            hoverinfo="skip", showlegend=v == "vae",
+            hoverinfo="skip",
         ))  # fmt: skip
         fig.update_yaxes(scaleanchor="x", scaleratio=1)
         ui.classroom(fig, 400, title=f"codes m(x): up to |t| = {spread:.1f}",

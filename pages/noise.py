@@ -176,10 +176,12 @@ if st.toggle("Animate ε (then press ▶ under the plot)", key=ANIMATE_KEY):
                 marker={"symbol": "star", "size": 24, "color": "gold", "line": {"color": "black", "width": 1.5}},
             )  # fmt: skip
 
-        lo = np.minimum(walk.t.min(0), walk.mu - 2.2 * walk.std) - 0.3
-        hi = np.maximum(walk.t.max(0), walk.mu + 2.2 * walk.std) + 0.3
-        anim.update_xaxes(range=[lo[0], hi[0]], title="t<sub>1</sub>", row=1, col=1)
-        anim.update_yaxes(range=[lo[1], hi[1]], title="t<sub>2</sub>", row=1, col=1)
+        # A square window scaled to q (s can be ~0.02 on a trained model).
+        half = max(2.5 * float(walk.std.max()), 1.2 * float(np.abs(walk.t - walk.mu).max()), 0.05)
+        anim.update_xaxes(range=[walk.mu[0] - half, walk.mu[0] + half], title="t<sub>1</sub>",
+                          constrain="domain", row=1, col=1)  # fmt: skip
+        anim.update_yaxes(range=[walk.mu[1] - half, walk.mu[1] + half], title="t<sub>2</sub>",
+                          scaleanchor="x", scaleratio=1, constrain="domain", row=1, col=1)  # fmt: skip
     else:
         names = ui.dim_names(d)
         anim.add_trace(go.Scatter(
@@ -209,7 +211,7 @@ if st.toggle("Animate ε (then press ▶ under the plot)", key=ANIMATE_KEY):
     play = {"frame": {"duration": 120, "redraw": True}, "transition": {"duration": 0}, "fromcurrent": True}
     anim.update_layout(
         updatemenus=[{
-            "type": "buttons", "direction": "left", "x": 0.0, "y": -0.08, "xanchor": "left", "yanchor": "top",
+            "type": "buttons", "direction": "left", "x": 0.0, "y": -0.2, "xanchor": "left", "yanchor": "top",
             "buttons": [
                 {"label": "▶ play", "method": "animate", "args": [None, play]},
                 {"label": "❚❚ pause", "method": "animate",
@@ -217,7 +219,7 @@ if st.toggle("Animate ε (then press ▶ under the plot)", key=ANIMATE_KEY):
             ],
         }],
         sliders=[{
-            "x": 0.22, "len": 0.78, "y": -0.04, "currentvalue": {"prefix": "frame k = "},
+            "x": 0.22, "len": 0.78, "y": -0.16, "currentvalue": {"prefix": "frame k = "},
             "steps": [
                 {"label": str(k), "method": "animate",
                  "args": [[str(k)], {"frame": {"duration": 0, "redraw": True}, "mode": "immediate"}]}
@@ -225,8 +227,7 @@ if st.toggle("Animate ε (then press ▶ under the plot)", key=ANIMATE_KEY):
             ],
         }],
     )  # fmt: skip
-    ui.classroom(anim, 520, showlegend=False)
-    anim.update_layout(margin={"l": 10, "r": 10, "t": 40, "b": 90})
+    ui.classroom(anim, 600, showlegend=False, margin={"l": 10, "r": 10, "t": 40, "b": 150})
     ui.plot(anim, key="noise:animation")
     if zero_std or not walk.std.any():
         st.caption("With s = 0 the star does not move and the image does not change: no noise reaches the decoder.")

@@ -232,7 +232,7 @@ with c_text:
         ss[clears_key] = ss.get(clears_key, 0) + 1
         st.rerun()
     if b2.button(
-        "Open on the Latent sliders page",
+        "Open in Latent sliders",
         icon=":material/tune:",
         key="pl_to_sliders",
         width="stretch",

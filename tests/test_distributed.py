@@ -71,6 +71,7 @@ def _run_both(tmp_path, args: list[str]):
     return one, two
 
 
+@pytest.mark.slow
 def test_two_processes_match_one_autoencoder_to_rounding(tmp_path):
     args = [*COMMON, "--variant", "ae", "--epochs", "3"]
     one, two = _run_both(tmp_path, args)
@@ -86,6 +87,7 @@ def test_two_processes_match_one_autoencoder_to_rounding(tmp_path):
         assert e2["test_elbo"] == pytest.approx(e1["test_elbo"], abs=1e-4)
 
 
+@pytest.mark.slow
 def test_two_processes_match_one_vae_within_noise(tmp_path):
     # A model whose latents are in use (KL > 0), so the per-rank noise matters.
     args = ["--dataset", "digits", "--hidden", "256,128", "--batch-size", "32", "--lr", "3e-3",

@@ -30,16 +30,20 @@ def lecture_ckpts(tmp_path_factory) -> Path:
     from vae.model import VAEConfig
     from vae.training import TrainConfig, fit
 
-    # One thread: on a busy 2-core machine, two torch threads were several times slower.
-    torch.set_num_threads(1)
     folder = tmp_path_factory.mktemp("lecture_ckpts")
     data = load_dataset("digits")
     specs = {"digits2d": (2, "vae"), "digits5d": (5, "vae")}
     specs.update({name: (2, variant) for name, variant in TWINS.items()})
-    for name, (dim, variant) in specs.items():
-        cfg = VAEConfig(image_shape=(1, 8, 8), latent_dim=dim, hidden=(64,), variant=variant)
-        model, _ = fit(cfg, TrainConfig(epochs=6, batch_size=64, lr=3e-3), data, device="cpu")
-        save_checkpoint(folder / f"{name}.pt", model, dataset="digits")
+    # One thread while training: on a busy 2-core machine, two were several times slower.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        for name, (dim, variant) in specs.items():
+            cfg = VAEConfig(image_shape=(1, 8, 8), latent_dim=dim, hidden=(64,), variant=variant)
+            model, _ = fit(cfg, TrainConfig(epochs=6, batch_size=64, lr=3e-3), data, device="cpu")
+            save_checkpoint(folder / f"{name}.pt", model, dataset="digits")
+    finally:
+        torch.set_num_threads(threads)
     (folder / "default.txt").write_text("digits2d\n")
     return folder
 

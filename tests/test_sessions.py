@@ -95,19 +95,14 @@ def test_two_users_training_at_once_each_get_their_own_checkpoint(tmp_path):
     assert sorted(p.name for p in (tmp_path / "user").iterdir()) == ["alice.pt", "bob.pt"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG in vae/training.py fit(): parameter init seeds torch's process-global RNG "
-    "(fork_rng + manual_seed) without a lock, so two jobs initialising at the same time take "
-    "each other's random numbers; the result then differs from the same training run alone "
-    "(and from the CLI command stored in the checkpoint). Remove this mark once fit() holds a "
-    "lock around its init (or builds the model from a local generator).",
-)
 def test_concurrent_trainings_are_reproducible(tmp_path, monkeypatch):
     """Two jobs that initialise their models at the same moment must still train exactly as
-    each would alone. The moment is forced: job a seeds the RNG, then job b seeds it, then a
-    builds its model, then b (each wait gives up after 3 s, so a fit() that serialises its
-    init just runs one job after the other)."""
+    each would alone (and as the CLI command stored in their checkpoints would).
+
+    fit() seeds torch's process-global RNG to build the model; without its lock, two jobs
+    took each other's random numbers. The worst interleaving is forced here: job a seeds,
+    then job b seeds, then a builds its model, then b. Each wait gives up after 2 s, so with
+    the lock in place (b cannot seed while a holds it) the jobs simply run one after the other."""
     specs = {
         "a": TrainConfig(epochs=1, batch_size=256, seed=0),
         "b": TrainConfig(epochs=1, batch_size=256, seed=1),
@@ -121,12 +116,12 @@ def test_concurrent_trainings_are_reproducible(tmp_path, monkeypatch):
     def interleaved_vae(config):  # called by fit() right after it seeded the global RNG
         if threading.current_thread().name == "train-a":
             a_seeded.set()
-            b_seeded.wait(3)
+            b_seeded.wait(2)
             model = real_vae(config)
             a_built.set()
             return model
         b_seeded.set()
-        a_built.wait(3)
+        a_built.wait(2)
         return real_vae(config)
 
     monkeypatch.setattr(training, "VAE", interleaved_vae)

@@ -5,10 +5,25 @@ from __future__ import annotations
 import argparse
 import time
 
-from vae.checkpoints import CheckpointError, load_checkpoint
-from vae.data import DatasetUnavailable, load_dataset
+from vae.checkpoints import Checkpoint, CheckpointError, load_checkpoint
+from vae.data import DATASETS, Dataset, DatasetUnavailable, load_dataset
 from vae.metrics import summarize
 from vae.training import pick_device
+
+
+def dataset_for(ckpt: Checkpoint, data_dir: str | None = None) -> Dataset:
+    """The checkpoint's dataset; for a user's own images, the test split stored in its meta
+    (the images themselves are not kept), so the figures are on that split."""
+    if ckpt.dataset in DATASETS:
+        return load_dataset(ckpt.dataset, data_dir=data_dir)
+    stored = ckpt.meta.get("test_set")
+    if not stored:
+        raise DatasetUnavailable(
+            f"the checkpoint was trained on {ckpt.dataset!r}, which is not a known dataset, "
+            "and it holds no test images to evaluate on"
+        )
+    x, y = stored["images"], stored["labels"]
+    return Dataset(ckpt.dataset, x, y, x, y, tuple(stored["label_names"]), ckpt.model_config.likelihood)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -21,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     try:
         ckpt = load_checkpoint(args.checkpoint)
-        dataset = load_dataset(ckpt.dataset, data_dir=args.data_dir)
+        dataset = dataset_for(ckpt, args.data_dir)
     except (CheckpointError, DatasetUnavailable) as e:
         print(f"error: {e}")
         return 2

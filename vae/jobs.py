@@ -310,8 +310,13 @@ def cli_command(
     """The ``python -m vae.train`` command that trains the same model (stored in the
     checkpoint's meta, shown on the Home page), so a student can redo it outside the app."""
     cfg, tc = model_config, train_config
+    if dataset not in DATASETS:  # a user's zip: the CLI reads it as a folder dataset
+        c, h, w = cfg.image_shape
+        dataset_args = ["--dataset", "folder:YOUR_IMAGES.zip", "--image-size", f"{h}x{w}", "--image-channels", c]
+    else:
+        dataset_args = ["--dataset", dataset]
     args = [
-        "--dataset", dataset, "--latent-dim", cfg.latent_dim, "--arch", cfg.architecture,
+        *dataset_args, "--latent-dim", cfg.latent_dim, "--arch", cfg.architecture,
         "--hidden", ",".join(map(str, cfg.hidden)), "--variant", cfg.variant,
         "--epochs", tc.epochs, "--batch-size", tc.batch_size, "--lr", tc.lr, "--beta", tc.beta,
         "--seed", tc.seed, "--iw-k", IW_K, "--iw-n", IW_N,

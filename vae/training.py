@@ -26,7 +26,6 @@ from vae.data import Dataset, binarize, to_float
 from vae.losses import elbo_terms
 from vae.model import VAE, VAEConfig
 
-
 _INIT_LOCK = threading.Lock()
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -51,23 +52,9 @@ IDLE = '[data-testid="stApp"][data-test-script-state="notRunning"]'
 ERROR_SELECTORS = ('[data-testid="stException"]', '[data-testid="stAlertContentError"]')
 NAV_LINK = '[data-testid="stSidebarNavLink"]'
 
-# Counts script runs in the page, so a test can wait for "the rerun caused by my action has
-# finished" rather than for an idle state that may be the one before the rerun started.
-_RUN_COUNTER_JS = """
-(() => {
-  window.__stRuns = 0;
-  window.__stDone = 0;
-  new MutationObserver((records) => {
-    for (const r of records) {
-      const state = r.target.getAttribute("data-test-script-state");
-      if (state === r.oldValue) continue;
-      if (state === "running") window.__stRuns += 1;
-      else if (state === "notRunning") window.__stDone += 1;
-    }
-  }).observe(document, {subtree: true, attributes: true, attributeOldValue: true,
-                        attributeFilter: ["data-test-script-state"]});
-})();
-"""
+# Requests to anything but this machine are aborted before they leave the browser (and
+# recorded: the app should not make any).
+OFF_LOOPBACK = re.compile(r"^(?!(?:https?|wss?)://(?:127\.0\.0\.1|localhost)(?::\d+)?/)[a-z]+://")
 
 
 def _skip_or_fail(reason: str) -> None:
@@ -231,6 +218,43 @@ def app_server(browser_available: str, tmp_path_factory: pytest.TempPathFactory)
 # --------------------------------------------------------------------------- the browser
 
 
+class RunTracker:
+    """Script runs seen on a page's Streamlit websocket (``ForwardMsg`` frames decoded with
+    Streamlit's own protobuf classes). The DOM's ``data-test-script-state`` cannot tell "my
+    rerun finished" from "my rerun has not started yet", and a quick run may never show
+    "running" in the DOM at all (React batches the two updates)."""
+
+    def __init__(self) -> None:
+        from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+
+        self._msg = ForwardMsg
+        self.started = 0  # new_session: a run (full or fragment) began
+        self.finished = 0  # script_finished, not the "stopped early for a rerun" kind
+        self.fragment_finished = 0
+
+    def attach(self, page) -> None:  # noqa: ANN001
+        def on_ws(ws) -> None:  # noqa: ANN001
+            if "/_stcore/stream" in ws.url:
+                ws.on("framereceived", self._frame)
+
+        page.on("websocket", on_ws)
+
+    def _frame(self, payload: str | bytes) -> None:
+        if not isinstance(payload, bytes):
+            return
+        msg = self._msg.FromString(payload)
+        kind = msg.WhichOneof("type")
+        if kind == "new_session":
+            self.started += 1
+        elif kind == "script_finished":
+            status = msg.script_finished
+            if status == self._msg.FINISHED_FRAGMENT_RUN_SUCCESSFULLY:
+                self.fragment_finished += 1
+            elif status != self._msg.FINISHED_EARLY_FOR_RERUN:
+                self.finished += 1
+
+
+
 @pytest.fixture(scope="session")
 def browser(browser_available: str) -> Iterator[object]:
     from playwright.sync_api import sync_playwright
@@ -249,12 +273,16 @@ def page(browser, app_server: Server, request: pytest.FixtureRequest) -> Iterato
     """A fresh browser context (so a fresh Streamlit session) on the app's home page, idle.
     On failure the test's last view is saved as ``screenshots/FAILED-<test>.png`` and the
     server log tail is printed."""
+    blocked: list[str] = []
     context = browser.new_context(viewport=VIEWPORT)
     context.set_default_timeout(RUN_TIMEOUT_MS)
-    context.add_init_script(_RUN_COUNTER_JS)
+    context.route(OFF_LOOPBACK, lambda route: (blocked.append(route.request.url), route.abort()))
     pg = context.new_page()
+    pg.vae_runs = RunTracker()
+    pg.vae_runs.attach(pg)
+    pg.vae_blocked = blocked
     pg.goto(app_server.url + "/")
-    wait_idle(pg)
+    wait_rerun(pg, 0)
     pg.wait_for_selector(NAV_LINK)
     yield pg
     failed = getattr(request.node, "rep_call", None) is not None and request.node.rep_call.failed
@@ -282,18 +310,23 @@ def wait_idle(page, timeout_ms: int = RUN_TIMEOUT_MS) -> None:
 
 
 def runs(page) -> int:
-    """Script runs this page has started so far (see ``_RUN_COUNTER_JS``)."""
-    return page.evaluate("window.__stRuns")
+    """Full script runs this page has finished so far (see ``RunTracker``)."""
+    return page.vae_runs.finished
+
+
+def started(page) -> int:
+    """Script runs (full or fragment) the server has started for this page so far."""
+    return page.vae_runs.started
 
 
 def wait_rerun(page, before: int, timeout_ms: int = RUN_TIMEOUT_MS) -> None:
-    """Until a run started after ``before = runs(page)`` has finished and the app is idle."""
-    page.wait_for_function(
-        """(before) => window.__stRuns > before && document.querySelector(
-            '[data-testid="stApp"][data-test-script-state="notRunning"]') !== null""",
-        arg=before,
-        timeout=timeout_ms,
-    )
+    """Until a full run finished after ``before = runs(page)``, and the app shows idle."""
+    deadline = time.monotonic() + timeout_ms / 1000
+    while page.vae_runs.finished <= before:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"no script run finished within {timeout_ms / 1000:.0f} s")
+        page.wait_for_timeout(20)  # lets Playwright deliver the websocket events
+    wait_idle(page, timeout_ms)
 
 
 def act(page, action: Callable[[], object], timeout_ms: int = RUN_TIMEOUT_MS) -> None:

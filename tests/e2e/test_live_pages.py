@@ -9,7 +9,7 @@ import re
 
 import pytest
 
-from .conftest import act, assert_no_error, canvas_pixels, open_page, runs, screenshot
+from .conftest import act, assert_no_error, canvas_pixels, open_page, screenshot, started
 
 pytestmark = pytest.mark.e2e
 
@@ -39,7 +39,7 @@ def test_slider_drag_paints_live_and_release_reaches_python(page) -> None:  # no
     dim = slider.get_attribute("data-dim")
     decodes0 = int(canvas.get_attribute("data-decode-count") or 0)
     before = canvas_pixels(handle)
-    runs_before = runs(page)
+    started_before = started(page)
 
     box = slider.bounding_box()
     y = box["y"] + box["height"] / 2
@@ -53,7 +53,7 @@ def test_slider_drag_paints_live_and_release_reaches_python(page) -> None:  # no
     assert _differ(before, during) > 0, "the canvas did not change while dragging"
     assert _differ(during, later) > 0, "the canvas stopped following the drag"
     assert int(canvas.get_attribute("data-decode-count")) >= decodes0 + 3
-    assert runs(page) == runs_before, "Python reran before the slider was released"
+    assert started(page) == started_before, "Python reran before the slider was released"
     timings = page.evaluate("window.__vaeTimings.slice(-10)")
     assert timings and max(timings) < 100, f"event -> painted took {timings} ms"
 
@@ -78,7 +78,7 @@ def test_plane_decodes_under_the_pointer_and_click_pins(page) -> None:  # noqa: 
     decoded = page.locator("canvas[data-testid=vae-plane-decoded]").element_handle()
     coords = page.locator("[data-testid=vae-plane-coords]")
     box = plane.bounding_box()
-    runs_before = runs(page)
+    started_before = started(page)
 
     def at(fx: float, fy: float) -> tuple[float, float]:
         return box["x"] + box["width"] * fx, box["y"] + box["height"] * fy
@@ -92,7 +92,7 @@ def test_plane_decodes_under_the_pointer_and_click_pins(page) -> None:  # noqa: 
     assert _differ(first, second) > 0, "the decoded image did not follow the pointer"
     # Bottom-left to top-right: both plotted coordinates grow (y points up).
     assert z_second[0] > z_first[0] and z_second[1] > z_first[1], (z_first, z_second)
-    assert runs(page) == runs_before, "hovering must not rerun the script"
+    assert started(page) == started_before, "hovering must not rerun the script"
 
     act(page, lambda: page.mouse.click(*at(0.8, 0.2)))
     pinned = json.loads(page.locator("[data-testid=vae-plane-pinned]").get_attribute("data-pinned"))

@@ -109,7 +109,7 @@ def test_corrupt_upload_gives_the_apps_own_message(page, tmp_path) -> None:  # n
 
 def test_resample_eps_changes_the_samples(page) -> None:  # noqa: ANN001
     open_page(page, "Noise ε: the reparameterization trick")
-    seed = page.get_by_label("noise seed")
+    seed = page.get_by_role("spinbutton", name="noise seed")
     table = page.locator("[data-testid=stMain] .katex-html")
 
     def state() -> tuple[str, list[str], list[str]]:
