@@ -118,10 +118,20 @@ with c_range:
         "Almost all of the prior's mass is within ±3.",
     )  # fmt: skip
 
+if d <= 2:
+    order = list(range(d))  # z0 then z1, as on the plane's axes: nothing to rank
 shown = order if d <= ALL_OPEN else order[:TOP]
 collapsed = [] if d <= ALL_OPEN else order[TOP:]
-labels = {i: f"z{i}" if kl is None else f"z{i} · {kl[i]:.1f}" for i in range(d)}
-if kl is not None and d > 1:
+# The KL after each name explains the order; with nothing ranked it would be noise.
+labels = {i: f"z{i}" if kl is None or d <= 2 else f"z{i} · {kl[i]:.1f}" for i in range(d)}
+if kl is not None and kl.max() < 0.05:
+    st.info(
+        "This model's decoder ignores its latent vector: every dimension's KL is about 0 (a "
+        "*posterior collapse*), so the sliders barely change the image. Train longer, or with "
+        "KL warm-up, to get a model whose latent space is worth exploring.",
+        icon=":material/info:",
+    )
+elif kl is not None and d > 2:
     st.caption(
         "Sliders are sorted by how much the model uses each dimension: the number after z is "
         "its average KL(q(z|x) ‖ p(z)) over the test images, in nats. Near 0 means the decoder "

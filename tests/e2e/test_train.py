@@ -23,13 +23,14 @@ def test_two_epoch_digits_training_finishes_and_is_selectable(page) -> None:  # 
     open_page(page, "Train a model")
     main = page.locator("[data-testid=stMain]")
     dataset = main.locator("[data-testid=stSelectbox]").filter(has_text="Dataset")
-    assert "digits" in dataset.text_content().lower(), dataset.text_content()
+    assert dataset.get_by_role("combobox").input_value().startswith("Digits")
 
     epochs = _slider(page, "Epochs")
     epochs.focus()
     act(page, lambda: page.keyboard.press("Home"))  # 1 epoch
     act(page, lambda: page.keyboard.press("ArrowRight"))  # 2 epochs
-    assert epochs.get_attribute("aria-valuenow") == "2"
+    assert epochs.input_value() == "2"
+    assert page.locator("[data-testid=stSlider]").filter(has_text="Epochs").get_by_test_id("stSliderThumbValue").inner_text() == "2"
 
     name = f"e2e-{uuid.uuid4().hex[:8]}"
     box = main.get_by_label("Model name")
@@ -54,9 +55,10 @@ def test_two_epoch_digits_training_finishes_and_is_selectable(page) -> None:  # 
 
     # The sidebar picker has selected it, and lists it among the models.
     picker = page.locator("[data-testid=stSidebar] [data-testid=stSelectbox]")
-    assert name in picker.text_content()
-    picker.locator("[data-baseweb=select]").click()
-    options = page.locator("[role=option]").all_inner_texts()
+    assert picker.get_by_role("combobox").input_value().startswith(f"{name} (digits, 2-D")
+    picker.get_by_role("button", name="Open").click()
+    page.get_by_role("option").first.wait_for()
+    options = page.get_by_role("option").all_inner_texts()
     page.keyboard.press("Escape")
     assert any(o.startswith(f"{name} (digits, 2-D · yours)") for o in options), options
     assert any(o.startswith("digits_2d") for o in options), options
