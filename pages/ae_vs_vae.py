@@ -8,13 +8,15 @@ bundled digits in a few seconds (cached for every user of the server).
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
 from pages._lib import lecture_ui as ui
 from pages._lib import shared
-from vae import inference, lecture
+from vae import inference, jobs, lecture
 from vae.data import DatasetUnavailable, load_dataset
 
 PAGE = "ae_vs_vae"
@@ -50,16 +52,27 @@ def _trained_twins() -> dict[tuple, dict[str, object]]:
     return {}
 
 
+@st.cache_resource
+def _store_lock() -> threading.Lock:
+    """One lock per server (a page's module code reruns every run, so it can't hold one)."""
+    return threading.Lock()
+
+
 def _train(settings: tuple[int, float, int], on_done) -> dict[str, object]:
     # One torch thread: on a small shared CPU, more threads were several times slower.
     inference.limit_threads()
     epochs, beta, seed = settings
-    models = lecture.train_twins(load_dataset("digits"), latent_dim=2, epochs=epochs, beta=beta,
-                                 seed=seed, on_done=on_done)  # fmt: skip
     store = _trained_twins()
-    while len(store) >= MAX_TRAINED:  # keep memory bounded: forget the oldest settings
-        store.pop(next(iter(store)))
-    store[settings] = models
+    # A training slot: a class pressing the button at once queues like any other training.
+    with jobs.training_slot():
+        if settings in store:  # another session trained these while we waited
+            return store[settings]
+        models = lecture.train_twins(load_dataset("digits"), latent_dim=2, epochs=epochs,
+                                     beta=beta, seed=seed, on_done=on_done)  # fmt: skip
+    with _store_lock():  # sessions trim the shared store concurrently
+        while len(store) >= MAX_TRAINED:  # keep memory bounded: forget the oldest settings
+            store.pop(next(iter(store)))
+        store[settings] = models
     return models
 
 

@@ -23,6 +23,8 @@ import shlex
 import threading
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -50,6 +52,30 @@ QUEUED, RUNNING, DONE, STOPPED, FAILED = "queued", "running", "done", "stopped",
 FINISHED = frozenset({DONE, STOPPED, FAILED})
 
 _SLOTS = threading.BoundedSemaphore(MAX_CONCURRENT_TRAININGS)
+
+
+def _release_gpu_memory() -> None:
+    """Hand the CUDA cache back after a training, so an idle server holds no GPU memory
+    that the next user (or another process) could use."""
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+@contextmanager
+def training_slot() -> Iterator[None]:
+    """Hold one of the server's training slots for a training run outside a TrainingJob
+    (e.g. the lecture's twins), so every training obeys the same concurrency limit."""
+    global _active
+    _SLOTS.acquire()
+    with _active_lock:
+        _active += 1
+    try:
+        yield
+    finally:
+        with _active_lock:
+            _active -= 1
+        _release_gpu_memory()
+        _SLOTS.release()
 _active_lock = threading.Lock()
 _active = 0  # jobs holding a slot right now
 
@@ -228,6 +254,7 @@ class TrainingJob:
             finally:
                 with _active_lock:
                     _active -= 1
+                _release_gpu_memory()
                 _SLOTS.release()
         except DatasetUnavailable as e:
             self._set(status=FAILED, phase="failed", error=str(e))

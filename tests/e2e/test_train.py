@@ -33,7 +33,7 @@ def test_two_epoch_digits_training_finishes_and_is_selectable(page) -> None:  # 
     assert page.locator("[data-testid=stSlider]").filter(has_text="Epochs").get_by_test_id("stSliderThumbValue").inner_text() == "2"
 
     name = f"e2e-{uuid.uuid4().hex[:8]}"
-    box = main.get_by_label("Model name")
+    box = main.get_by_role("textbox", name="Model name")
     box.fill(name)
     act(page, lambda: box.press("Enter"))
     act(page, main.get_by_role("button", name=re.compile(r"^\S*\s*Train$")).click)
