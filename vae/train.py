@@ -10,7 +10,7 @@ with ``--image-size 64 --image-channels 3`` for 64x64 colour, e.g. with ``--arch
 Several processes or machines: run the same command under torchrun, e.g.
 ``torchrun --nproc_per_node 4 -m vae.train ...`` (one GPU per process, NCCL; gloo on CPUs).
 ``--batch-size`` stays the global batch, split across the processes; rank 0 prints, scores
-and writes the one checkpoint. See docs/training-at-scale.md.
+and writes the one checkpoint. See the README, "Training at scale".
 """
 
 from __future__ import annotations

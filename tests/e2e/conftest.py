@@ -146,10 +146,12 @@ def wait_healthy(url: str, proc: subprocess.Popen, timeout: float = HEALTH_TIMEO
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"streamlit exited with code {proc.returncode}")
-        with contextlib.suppress(OSError):
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
-                if r.status == 200:
-                    return
+        with (
+            contextlib.suppress(OSError),
+            urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r,
+        ):
+            if r.status == 200:
+                return
         time.sleep(0.2)
     raise TimeoutError(f"{url}/_stcore/health did not answer within {timeout:.0f} s")
 
