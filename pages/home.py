@@ -25,10 +25,10 @@ if ckpt.meta.get("title"):
 c1, c2, c3, c4 = st.columns(4)
 c1.metric("Dataset", cur.dataset)
 c2.metric("Latent dimensions", cfg.latent_dim)
-c3.metric("Architecture", f"{cfg.architecture.upper()} · {cfg.likelihood}")
+c3.metric("Architecture", cfg.architecture.upper())
 if "test_elbo" in m:
     c4.metric("Test ELBO (nats / image)", f"{m['test_elbo']:.2f}")
-details = []
+details = [f"likelihood: **{cfg.likelihood}**"]
 if "log_px" in m:
     details.append(
         f"log p(x) ≥ **{m['log_px']:.2f}** nats (importance sampling, k = {m.get('log_px_k')}, "
