@@ -4,11 +4,16 @@ The entry point builds the navigation and the model picker (shared by every page
 chosen model survives page switches), then runs the page the user opened.
 """
 
+from pathlib import Path
+
 import streamlit as st
 
 from pages._lib import shared
 
-st.set_page_config(page_title="VAE Latent Explorer", page_icon=":material/blur_on:", layout="wide")
+# A local icon: a Material icon name would make every browser fetch the favicon from a font
+# CDN, which fails offline and leaves the classroom network.
+ICON = str(Path(__file__).parent / "pages" / "_lib" / "favicon.png")
+st.set_page_config(page_title="VAE Latent Explorer", page_icon=ICON, layout="wide")
 
 PAGES = {
     "Start": [

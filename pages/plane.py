@@ -63,6 +63,10 @@ from_sliders = shared.shared_latent(cur)
 clears_key = f"pl_clears:{cur.name}"
 
 
+def _clear_pin() -> None:
+    ss[clears_key] = ss.get(clears_key, 0) + 1  # part of the plane's nonce: a new one unpins
+
+
 def _dim_name(i: int) -> str:
     return f"z{i}" if kl is None else f"z{i}  ·  KL {kl[i]:.1f} nats"
 
@@ -206,6 +210,13 @@ if pinned is None:
     st.stop()
 
 pinned = np.asarray(pinned, dtype=np.float64)
+# Everything slow first, then the elements: the heading and its images arrive together.
+server_image = inference.decode(cur.model, pinned[None])[0]
+near = None
+if split is not None:
+    # The test image whose mean is closest to the pinned latent, in all D dimensions.
+    near = int(np.argmin(((split.mu - pinned) ** 2).sum(axis=1)))
+    dist = float(np.sqrt(((split.mu[near] - pinned) ** 2).sum()))
 where = f"z{dx} = {fmt(pinned[dx])}, z{dy} = {fmt(pinned[dy])}"
 st.subheader(
     f"Pinned at z = ({', '.join(fmt(v) for v in pinned)})" if d == 2 else f"Pinned at {where}",
@@ -213,13 +224,8 @@ st.subheader(
 )
 c_img, c_near, c_text = st.columns([1, 1, 2.2], gap="medium")
 with c_img:
-    shared.show_image(
-        inference.decode(cur.model, pinned[None])[0], "decoded on the server (PyTorch)", width=180
-    )
-if split is not None:
-    # The test image whose mean is closest to the pinned latent, in all D dimensions.
-    near = int(np.argmin(((split.mu - pinned) ** 2).sum(axis=1)))
-    dist = float(np.sqrt(((split.mu[near] - pinned) ** 2).sum()))
+    shared.show_image(server_image, "decoded on the server (PyTorch)", width=180)
+if near is not None:
     with c_near:
         shared.show_image(
             split.images[near].astype(np.float32) / 255.0,
@@ -235,9 +241,10 @@ with c_text:
         )
     st.code("z = [" + ", ".join(f"{v:+.3f}" for v in pinned) + "]", language=None, wrap_lines=True)
     b1, b2 = st.columns(2)
-    if b1.button("Clear the pin", icon=":material/close:", key="pl_clear", width="stretch"):
-        ss[clears_key] = ss.get(clears_key, 0) + 1
-        st.rerun()
+    b1.button(
+        "Clear the pin", icon=":material/close:", key="pl_clear", width="stretch",
+        on_click=_clear_pin,
+    )  # fmt: skip
     if b2.button(
         "Open in Latent sliders",
         icon=":material/tune:",

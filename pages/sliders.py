@@ -185,5 +185,8 @@ with st.expander(
     st.caption(
         "This vector is also available on the **2-D latent plane** page, which can hold the "
         "other dimensions at these values while you explore two of them."
+        if d > 2
+        else "On the **2-D latent plane** page these two dimensions are a map: hover over it "
+        "to decode every z at once, next to where the test images land."
     )
     st.page_link("pages/plane.py", label="Open the 2-D latent plane", icon=":material/grid_on:")

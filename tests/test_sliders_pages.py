@@ -3,8 +3,9 @@
 The browser half (the live component) is simulated the way ``tests/test_live_decoder.py``
 does it: what Python sends is read off the component's proto, and what the browser reports on
 release / click is written into the component's session state. Models: tiny ones trained here
-on scikit-learn's digits (a 2-D MLP, a 6-D conv, a 12-D MLP for the collapsed dimensions) and
-an RGB conv on a synthetic "folder" dataset whose test images live in the checkpoint.
+on scikit-learn's digits (a 2-D MLP, a 6-D conv, a 12-D MLP for the collapsed dimensions), an
+RGB conv on a synthetic "folder" dataset whose test images live in the checkpoint, and the 6-D
+conv again as a model whose test images are nowhere to be found.
 """
 
 from __future__ import annotations
@@ -68,9 +69,13 @@ def _shapes_dataset() -> Dataset:
 def model_dir(tmp_path_factory):
     folder = tmp_path_factory.mktemp("checkpoints")
     data = load_dataset("digits")
+    trained = {}
     for name, cfg in MODELS.items():
         model, history = fit(cfg, TrainConfig(epochs=8, batch_size=128, lr=3e-3), data, "cpu")
         save_checkpoint(folder / f"{name}.pt", model, dataset="digits", history=history.to_list())
+        trained[name] = model
+    # A model whose test images this app cannot get (its folder dataset is gone).
+    save_checkpoint(folder / "nodata6.pt", trained["conv6"], dataset="folder:gone")
     shapes = _shapes_dataset()
     cfg = VAEConfig(
         image_shape=(3, 12, 12), latent_dim=3, architecture="conv", conv_channels=(4, 8), hidden=(16,)
@@ -231,6 +236,28 @@ def test_rgb_model_with_its_own_test_images(models):
     plane = _sent(at, "pl_live:rgb3")
     assert plane["label_names"] == {"0": "red", "1": "green", "2": "blue"}
     assert len(plane["points_xy"]) == 2 * 40
+
+
+def test_without_test_images_all_dimensions_count_the_same(models):
+    from pages._lib import shared
+
+    assert shared.dims_by_activity(None, 4) == ([0, 1, 2, 3], None)
+    at = _app("pages/sliders.py", model="nodata6")
+    assert any("does not have" in w.value for w in at.warning)  # said once, by test_split
+    sent = _sent(at, "sl_live:nodata6")
+    assert sent["dims"] == list(range(6)) and sent["values"] == [0.0] * 6
+    assert sent["labels"] == {str(i): f"z{i}" for i in range(6)}
+    assert at.button(key="sl_sample") and not [b for b in at.button if b.key == "sl_reset"]
+    at.button(key="sl_sample").click().run()
+    assert not at.exception and len(set(_numbers(at))) == 6
+    at.switch_page("pages/plane.py").run()
+    assert not at.exception, at.exception
+    plane = _sent(at, "pl_live:nodata6")
+    assert plane["points_xy"] == [] and plane["dims"] == [0, 1]
+    assert at.selectbox(key="pl_base:nodata6").options == [
+        "0, the prior mean",
+        "the Latent sliders vector",
+    ]
 
 
 # --------------------------------------------------------------------------- fallback

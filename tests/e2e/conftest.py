@@ -21,7 +21,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -156,14 +156,18 @@ def wait_healthy(url: str, proc: subprocess.Popen, timeout: float = HEALTH_TIMEO
     raise TimeoutError(f"{url}/_stcore/health did not answer within {timeout:.0f} s")
 
 
-def start_server(checkpoints: Path, log: Path, data: Path | None, port: int | None = None) -> tuple[subprocess.Popen, str]:
-    """``streamlit run app.py`` on 127.0.0.1; returns the process and its base URL once healthy."""
+def start_server(
+    checkpoints: Path, log: Path, data: Path | None, port: int | None = None,
+    extra_args: Sequence[str] = (),
+) -> tuple[subprocess.Popen, str]:
+    """``streamlit run app.py`` on 127.0.0.1 (``extra_args``: more ``--section.option value``
+    flags); returns the process and its base URL once healthy."""
     port = port or free_port()
     url = f"http://127.0.0.1:{port}"
     cmd = [
         sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
         "--server.port", str(port), "--server.address", "127.0.0.1",
-        "--browser.gatherUsageStats", "false",
+        "--browser.gatherUsageStats", "false", *extra_args,
     ]  # fmt: skip
     with open(log, "ab") as out:
         proc = subprocess.Popen(

@@ -59,11 +59,6 @@ def test_every_page_opens_from_the_navigation(page) -> None:  # noqa: ANN001
     assert not problems, "\n".join(problems)
 
 
-@pytest.mark.xfail(
-    reason="app.py: page_icon=':material/blur_on:' makes the browser fetch the favicon from "
-    "fonts.gstatic.com (offline classrooms get a failed request; use an emoji or a local file)",
-    strict=False,
-)
 def test_the_app_requests_nothing_outside_this_machine(page) -> None:  # noqa: ANN001
     """Every request a page makes goes to the app's own server (the fixture aborts and records
     any other before it leaves the browser)."""
