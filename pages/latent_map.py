@@ -175,7 +175,7 @@ with c3:
     if not has_posterior:
         st.caption("A plain autoencoder: t = m exactly, so these samples use an untrained spread.")
 with c4:
-    dims = [f"t{i + 1}" for i in range(d)]
+    dims = [shared.t_name(i) for i in range(d)]
     bar = go.Figure(go.Bar(
         x=dims, y=rec.mu, error_y={"type": "data", "array": rec.std, "thickness": 1.5, "width": 4, "visible": has_posterior},
         marker_color="#4f46e5", name="m ± s", hovertemplate="%{x}: m = %{y:.2f}<extra></extra>",

@@ -43,8 +43,8 @@ st.title("2-D latent plane")
 cur = shared.require_model()
 d = cur.config.latent_dim
 st.markdown(
-    "Every point of this square is a latent vector z: move your pointer over it and the decoder "
-    "draws that z **live, in your browser**; **click** to pin one. Dots are test images at their "
+    "Every point of this square is a latent vector t: move your pointer over it and the decoder "
+    "draws that t **live, in your browser**; **click** to pin one. Dots are test images at their "
     "encoder means, coloured by label; dashed circles are the prior N(0, I) at 1 and 2 standard "
     "deviations."
     + (f" This model has {d} latent dimensions: pick two to move along; the others stay fixed." if d > 2 else "")
@@ -68,7 +68,7 @@ def _clear_pin() -> None:
 
 
 def _dim_name(i: int) -> str:
-    return f"z{i}" if kl is None else f"z{i}  ·  KL {kl[i]:.1f} nats"
+    return shared.t_name(i) if kl is None else f"{shared.t_name(i)}  ·  KL {kl[i]:.1f} nats"
 
 
 # --------------------------------------------------------------------------- controls
@@ -159,7 +159,7 @@ else:
     map_col, ctl_col = st.columns([3, 2], gap="large")
     with ctl_col:
         x = st.slider(
-            f"z{dx}",
+            shared.t_name(dx),
             -r,
             r,
             float(np.clip(base[dx], -r, r)),
@@ -167,7 +167,7 @@ else:
             key=f"pl_fbx:{cur.name}:{nonce_base}",
         )
         y = st.slider(
-            f"z{dy}",
+            shared.t_name(dy),
             -r,
             r,
             float(np.clip(base[dy], -r, r)),
@@ -191,11 +191,12 @@ else:
             line={"color": "#31333f", "dash": "dash", "width": 1.5}, hoverinfo="skip",
         ))  # fmt: skip
     fig.add_trace(go.Scatter(
-        x=[x], y=[y], mode="markers", name="z", marker={"size": 16, "color": "#4f46e5", "line": {"color": "white", "width": 2}},
+        x=[x], y=[y], mode="markers", name="t", marker={"size": 16, "color": "#4f46e5", "line": {"color": "white", "width": 2}},
     ))  # fmt: skip
     fig.update_layout(
         height=PLANE_PX, width=PLANE_PX + 140, margin={"l": 10, "r": 10, "t": 10, "b": 10},
-        xaxis={"range": [-r, r], "title": f"z{dx}"}, yaxis={"range": [-r, r], "title": f"z{dy}", "scaleanchor": "x"},
+        xaxis={"range": [-r, r], "title": shared.t_name(dx)},
+        yaxis={"range": [-r, r], "title": shared.t_name(dy), "scaleanchor": "x"},
         font={"size": 15}, legend={"itemsizing": "constant"},
     )  # fmt: skip
     with map_col:
@@ -217,9 +218,9 @@ if split is not None:
     # The test image whose mean is closest to the pinned latent, in all D dimensions.
     near = int(np.argmin(((split.mu - pinned) ** 2).sum(axis=1)))
     dist = float(np.sqrt(((split.mu[near] - pinned) ** 2).sum()))
-where = f"z{dx} = {fmt(pinned[dx])}, z{dy} = {fmt(pinned[dy])}"
+where = f"{shared.t_name(dx)} = {fmt(pinned[dx])}, {shared.t_name(dy)} = {fmt(pinned[dy])}"
 st.subheader(
-    f"Pinned at z = ({', '.join(fmt(v) for v in pinned)})" if d == 2 else f"Pinned at {where}",
+    f"Pinned at t = ({', '.join(fmt(v) for v in pinned)})" if d == 2 else f"Pinned at {where}",
     divider="gray",
 )
 c_img, c_near, c_text = st.columns([1, 1, 2.2], gap="medium")
@@ -239,7 +240,7 @@ with c_text:
         st.markdown(
             "The server decodes the same latent with PyTorch: it should match the browser's image."
         )
-    st.code("z = [" + ", ".join(f"{v:+.3f}" for v in pinned) + "]", language=None, wrap_lines=True)
+    st.code("t = [" + ", ".join(f"{v:+.3f}" for v in pinned) + "]", language=None, wrap_lines=True)
     b1, b2 = st.columns(2)
     b1.button(
         "Clear the pin", icon=":material/close:", key="pl_clear", width="stretch",

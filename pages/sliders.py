@@ -23,7 +23,7 @@ IMAGE_PX = 300  # the decoded image's longest side on screen: readable from the 
 
 st.title("Latent sliders")
 st.markdown(
-    "Every image this VAE can draw comes from a short list of numbers, the **latent vector z**. "
+    "Every image this VAE can draw comes from a short list of numbers, the **latent vector t**. "
     "Each slider below sets one of them, in units of the prior's standard deviation (0 is the "
     "prior mean); the decoder redraws the image **while you drag**, right in your browser. "
     "Find out what each dimension controls: thickness, slant, which digit, a smile…"
@@ -85,7 +85,7 @@ c_prior, c_test, c_range = st.columns([1.25, 2.2, 1], gap="large", vertical_alig
 with c_prior:
     st.button(
         "Sample from the prior", icon=":material/casino:", key="sl_sample", on_click=_sample_prior,
-        help="Draw a new z ~ N(0, I): what the VAE generates on its own.", width="stretch",
+        help="Draw a new t ~ N(0, I): what the VAE generates on its own.", width="stretch",
         type="primary",
     )  # fmt: skip
     st.button(
@@ -119,11 +119,14 @@ with c_range:
     )  # fmt: skip
 
 if d <= 2:
-    order = list(range(d))  # z0 then z1, as on the plane's axes: nothing to rank
+    order = list(range(d))  # t₁ then t₂, as on the plane's axes: nothing to rank
 shown = order if d <= ALL_OPEN else order[:TOP]
 collapsed = [] if d <= ALL_OPEN else order[TOP:]
 # The KL after each name explains the order; with nothing ranked it would be noise.
-labels = {i: f"z{i}" if kl is None or d <= 2 else f"z{i} · {kl[i]:.1f}" for i in range(d)}
+labels = {
+    i: shared.t_name(i) if kl is None or d <= 2 else f"{shared.t_name(i)} · {kl[i]:.1f}"
+    for i in range(d)
+}
 if kl is not None and kl.max() < 0.05:
     st.info(
         "This model's decoder ignores its latent vector: every dimension's KL is about 0 (a "
@@ -133,8 +136,8 @@ if kl is not None and kl.max() < 0.05:
     )
 elif kl is not None and d > 2:
     st.caption(
-        "Sliders are sorted by how much the model uses each dimension: the number after z is "
-        "its average KL(q(z|x) ‖ p(z)) over the test images, in nats. Near 0 means the decoder "
+        "Sliders are sorted by how much the model uses each dimension: the number after t₁, t₂, … "
+        "is its average KL(q(t|x) ‖ p(t)) over the test images, in nats. Near 0 means the decoder "
         "ignores that dimension; try one and see."
     )
 
@@ -178,15 +181,15 @@ else:
 
 # --------------------------------------------------------------------------- the numbers
 with st.expander(
-    "The latent vector z as numbers (updated when you release a slider)",
+    "The latent vector t as numbers (updated when you release a slider)",
     icon=":material/data_array:",
 ):
-    st.code("z = [" + ", ".join(f"{v:+.3f}" for v in z) + "]", language=None, wrap_lines=True)
+    st.code("t = [" + ", ".join(f"{v:+.3f}" for v in z) + "]", language=None, wrap_lines=True)
     st.caption(
         "This vector is also available on the **2-D latent plane** page, which can hold the "
         "other dimensions at these values while you explore two of them."
         if d > 2
         else "On the **2-D latent plane** page these two dimensions are a map: hover over it "
-        "to decode every z at once, next to where the test images land."
+        "to decode every t at once, next to where the test images land."
     )
     st.page_link("pages/plane.py", label="Open the 2-D latent plane", icon=":material/grid_on:")

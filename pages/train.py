@@ -73,9 +73,14 @@ def _curves(history) -> go.Figure:
                 row=1, col=col,
             )  # fmt: skip
     fig.update_xaxes(title_text="epoch", rangemode="tozero" if len(epochs) < 2 else "normal")
+    # The legend sits in the top margin, above the subplot titles (container coordinates: the
+    # same place whatever the height), so it never covers a title or a curve.
     fig.update_layout(
-        height=300, margin={"l": 10, "r": 10, "t": 40, "b": 10},
-        legend={"orientation": "h", "y": 1.22, "x": 1, "xanchor": "right"},
+        height=330, margin={"l": 10, "r": 10, "t": 72, "b": 10},
+        legend={
+            "orientation": "h", "yref": "container", "y": 1, "yanchor": "top",
+            "x": 0.5, "xanchor": "center",
+        },
     )  # fmt: skip
     return fig
 

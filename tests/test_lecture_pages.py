@@ -100,7 +100,7 @@ def test_noise_page(monkeypatch, lecture_ckpts):
     assert r"t = g(\varepsilon, x, \phi) = m + s \odot \varepsilon" in tex
     assert r"\operatorname{diag}(s^2)" in tex
     table = at.dataframe[0].value
-    assert list(table["dim"]) == ["t1", "t2"]
+    assert list(table["dim"]) == ["t₁", "t₂"]
     np.testing.assert_allclose(table["t = m + s ⊙ ε"], table["m"] + table["s ⊙ ε"], atol=2e-3)
     assert ["16 draws t ~ q(t|x), decoded (the first is the star)"] in _captions(at)
     assert len(_charts(at)) == 1  # the latent map with q's ellipses

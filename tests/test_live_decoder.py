@@ -1,7 +1,8 @@
 """pages/_lib/live_decoder.py, the Python half of the live widgets, under Streamlit's AppTest.
 
 The browser half is tested in test_live_decoder_browser.py; here the "browser" is simulated by
-writing component state the way setStateValue would, and the data sent is read off the proto.
+writing component state the way setStateValue("event", {...}) would (one value per user
+action), and the data sent is read off the proto.
 """
 
 from __future__ import annotations
@@ -90,8 +91,9 @@ def test_sliders_first_run_sends_weights_and_returns_values(payload: dict) -> No
 def test_sliders_release_state_is_returned_and_weights_not_resent(payload: dict) -> None:
     at, sent = _run(sliders_app, payload)
     cmd = sent["cmd"]
-    # What the browser reports on release (setStateValue latent / cmd / model_id).
-    at.session_state["sl"] = {"latent": [1.0, 2.0, -3.0], "cmd": cmd, "model_id": payload["id"]}
+    # What the browser reports on release: one "event" holding latent, cmd and model_id.
+    release = {"action": "release", "latent": [1.0, 2.0, -3.0], "cmd": cmd}
+    at.session_state["sl"] = {"event": {**release, "model_id": payload["id"]}}
     at.run()
     assert at.session_state["out"] == [1.0, 2.0, -3.0]
     assert at.session_state["kept"] == [1.0, 2.0, -3.0]
@@ -106,10 +108,14 @@ def test_sliders_release_state_is_returned_and_weights_not_resent(payload: dict)
     assert at.session_state["out"] == [0.0, 0.0, 0.25]
     assert _sent(at)["cmd"] != cmd
 
-    # The browser lost the weights and cleared model_id: they are sent again.
-    at.session_state["sl"] = {"latent": [1.0, 2.0, -3.0], "cmd": cmd, "model_id": None}
+    # The browser lost the weights and cleared model_id: they are sent again, and the values
+    # the event kept still count.
+    at.session_state["nonce"] = 0
+    at.session_state["values"] = [0.5, -0.5, 1.0]
+    at.session_state["sl"] = {"event": {**release, "action": "weights", "model_id": None}}
     at.run()
     assert _sent(at)["model"]["weights_b64"] == payload["weights_b64"]
+    assert at.session_state["out"] == [1.0, 2.0, -3.0]
 
 
 def test_bad_arguments_raise_before_rendering(payload: dict) -> None:
@@ -140,8 +146,13 @@ def test_plane_data_and_pin(payload: dict) -> None:
     assert sent["label_colors"] == {"3": "#ff0000"}
     assert sent["extent"] == [-3.0, 3.0, -2.0, 2.0]
     assert sent["pinned_xy"] is None
-    pinned = {"pinned": [0.1, -1.0, 0.5], "pinned_xy": [0.5, -1.0], "cmd": sent["cmd"]}
-    at.session_state["pl"] = {**pinned, "model_id": payload["id"]}
+    pin = {
+        "action": "pin",
+        "pinned": [0.1, -1.0, 0.5],
+        "pinned_xy": [0.5, -1.0],
+        "cmd": sent["cmd"],
+    }
+    at.session_state["pl"] = {"event": {**pin, "model_id": payload["id"]}}
     at.run()
     assert at.session_state["out"] == [0.1, -1.0, 0.5]
     again = _sent(at)

@@ -141,7 +141,7 @@ def test_slider_ui_paints_during_drag_and_reports_on_release(page) -> None:  # n
         "model": payload,
         "dims": [2, 0],
         "collapsed": [1, 3, 4],
-        "labels": {"2": "z2 (most active)"},
+        "labels": {"2": "t₃ (most active)"},
         "values": [0.0, 0.5, 0.0, 0.0, -1.0],
         "cmd": "c1",
         "range_sd": 3.0,
@@ -174,6 +174,12 @@ def test_slider_ui_paints_during_drag_and_reports_on_release(page) -> None:  # n
     assert dims == ["2", "0", "1", "3", "4"]
     collapsed = page.get_by_test_id("vae-collapsed-dims")
     assert collapsed.locator("[data-testid=vae-slider]").count() == 3
+    # The lecture's names: 1-based t with subscripts (data-dim stays the 0-based index).
+    names = page.locator(".vae-dim-label").evaluate_all("els => els.map(e => e.textContent)")
+    assert names == ["t₃ (most active)", "t₁", "t₂", "t₄", "t₅"]
+    chips = page.locator(".vae-chip-dim").evaluate_all("els => els.map(e => e.textContent)")
+    assert chips == ["t₁", "t₂", "t₃", "t₄", "t₅"]
+    assert page.locator(".vae-vector-head").text_content() == "latent vector t"
     canvas = page.get_by_test_id("vae-live-canvas")
     assert canvas.evaluate("c => [c.width, c.height]") == [16, 16]
 
@@ -201,9 +207,11 @@ def test_slider_ui_paints_during_drag_and_reports_on_release(page) -> None:  # n
     assert page.evaluate("window.__calls.length") == 0, "state sent before release"
     assert page.evaluate("window.__vaeTimings.length") >= 1
     page.mouse.up()
-    calls = dict(page.evaluate("window.__calls"))
-    assert calls["cmd"] == "c1" and calls["model_id"] == payload["id"]
-    latent = calls["latent"]
+    # One state value per release (each setStateValue is a rerun of its own).
+    ((key, event),) = page.evaluate("window.__calls")
+    assert key == "event" and event["action"] == "release"
+    assert event["cmd"] == "c1" and event["model_id"] == payload["id"]
+    latent = event["latent"]
     assert len(latent) == 5 and latent[2] > 0.5
     assert latent[0] == 0.0 and latent[4] == -1.0  # untouched dims keep their values
     shown = page.locator("[data-testid=vae-slider-value][data-dim='2']").get_attribute("data-value")
@@ -260,5 +268,40 @@ def test_missing_weights_are_requested_from_python(page) -> None:  # noqa: ANN00
         }""",
         data,
     )
-    assert calls == [["model_id", None]]
+    assert calls == [["event", {"action": "weights", "model_id": None}]]
     assert page.get_by_test_id("vae-live-sliders").get_attribute("data-ready") == "false"
+
+
+def test_plane_pin_is_one_event_with_the_lecture_names(page) -> None:  # noqa: ANN001
+    """A click pins: the browser reports ONE ``event`` (pinned, pinned_xy, cmd, model_id), so
+    no rerun can see a pin without its command; the readouts name dimensions t₁, t₂, …"""
+    payload = export_decoder(_model(CONFIGS["conv_28x20_crop"])).to_payload()
+    data = {
+        "mode": "plane", "key": "p", "model": payload, "points_xy": [0.0, 0.0, 1.0, -1.0],
+        "point_labels": [0, 1], "points_hash": "h", "label_colors": {}, "label_names": {},
+        "dims": [2, 0], "base_latent": [0.25, 0.5, 0.0], "extent": [-3.0, 3.0, -3.0, 3.0],
+        "cmd": "c1", "pinned_xy": None, "plane_px": 300, "image_px": 100, "invert": False,
+    }  # fmt: skip
+    page.evaluate(
+        """(data) => {
+            const host = document.createElement("div");
+            document.body.replaceChildren(host);
+            const root = host.attachShadow({mode: "open"});
+            window.__calls = [];
+            window.__liveDecoder({data, parentElement: root, key: "k3", name: "n",
+                setStateValue: (k, v) => window.__calls.push([k, v]), setTriggerValue: () => {}});
+        }""",
+        data,
+    )
+    plane = page.get_by_test_id("vae-plane-canvas")
+    box = plane.bounding_box()
+    page.mouse.click(box["x"] + box["width"] * 0.75, box["y"] + box["height"] * 0.25)
+    ((key, event),) = page.evaluate("window.__calls")
+    assert key == "event" and event["action"] == "pin"
+    assert event["cmd"] == "c1" and event["model_id"] == payload["id"]
+    x, y = event["pinned_xy"]
+    assert x == pytest.approx(1.5, abs=0.05) and y == pytest.approx(1.5, abs=0.05)
+    assert event["pinned"] == pytest.approx([y, 0.5, x])  # dims (2, 0); t₂ from base_latent
+    coords = page.get_by_test_id("vae-plane-coords").text_content()
+    assert coords.startswith("t₃ +1.5") and "t₁ +1.5" in coords
+    assert page.get_by_test_id("vae-plane-pinned").text_content().startswith("pinned: t₃ +1.5")

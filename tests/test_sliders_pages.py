@@ -128,15 +128,16 @@ def _sent(at: AppTest, key: str) -> dict:
 
 
 def _numbers(at: AppTest) -> list[float]:
-    """The latent vector the page prints, ``z = [+0.123, ...]``."""
-    (text,) = [c.value for c in at.code if c.value.startswith("z = [")]
+    """The latent vector the page prints, ``t = [+0.123, ...]``."""
+    (text,) = [c.value for c in at.code if c.value.startswith("t = [")]
     return [float(v) for v in re.findall(r"[-+]\d+\.\d+", text)]
 
 
 def _release(at: AppTest, key: str, latent: list[float]) -> None:
     """What the browser reports when the user releases a slider (see live_decoder.js)."""
     sent = _sent(at, key)
-    at.session_state[key] = {"latent": latent, "cmd": sent["cmd"], "model_id": sent["model"]["id"]}
+    event = {"action": "release", "latent": latent, "cmd": sent["cmd"]}
+    at.session_state[key] = {"event": {**event, "model_id": sent["model"]["id"]}}
     at.run()
     assert not at.exception, at.exception
 
@@ -169,7 +170,8 @@ def test_sliders_sort_by_kl_and_sample_from_the_prior(models, encoded):
     sent = _sent(at, "sl_live:conv6")
     kl = inference.kl_per_dim(*encoded["conv6"])
     assert sent["dims"] == [int(i) for i in np.argsort(-kl, kind="stable")]
-    assert sent["labels"][str(sent["dims"][0])] == f"z{sent['dims'][0]} · {kl[sent['dims'][0]]:.1f}"
+    top = sent["dims"][0]
+    assert sent["labels"][str(top)] == f"t{'₁₂₃₄₅₆'[top]} · {kl[top]:.1f}"  # 1-based, as lectured
     before = sent["values"]
     seen = [before]
     for _ in range(2):
@@ -242,11 +244,12 @@ def test_without_test_images_all_dimensions_count_the_same(models):
     from pages._lib import shared
 
     assert shared.dims_by_activity(None, 4) == ([0, 1, 2, 3], None)
+    assert [shared.t_name(i) for i in (0, 1, 9, 11)] == ["t₁", "t₂", "t₁₀", "t₁₂"]
     at = _app("pages/sliders.py", model="nodata6")
     assert any("does not have" in w.value for w in at.warning)  # said once, by test_split
     sent = _sent(at, "sl_live:nodata6")
     assert sent["dims"] == list(range(6)) and sent["values"] == [0.0] * 6
-    assert sent["labels"] == {str(i): f"z{i}" for i in range(6)}
+    assert sent["labels"] == {str(i): f"t{'₁₂₃₄₅₆'[i]}" for i in range(6)}
     assert at.button(key="sl_sample") and not [b for b in at.button if b.key == "sl_reset"]
     at.button(key="sl_sample").click().run()
     assert not at.exception and len(set(_numbers(at))) == 6
@@ -299,7 +302,7 @@ def test_plane_falls_back_to_sliders_and_a_map(no_export):
     x_slider = next(s for s in at.slider if s.key.startswith("pl_fbx:mlp2:"))
     x_slider.set_value(1.5).run()
     assert not at.exception, at.exception
-    assert any(h.value.startswith("Pinned at z = (+1.50, ") for h in at.subheader)
+    assert any(h.value.startswith("Pinned at t = (+1.50, ") for h in at.subheader)
     assert "decoded on the server (PyTorch)" in _captions(at)
 
 
@@ -317,13 +320,13 @@ def test_plane_2d_shows_points_and_reports_a_pin(models, encoded):
     assert not at.subheader  # nothing pinned yet
 
     # The browser reports a click at (0.5, -1.25).
-    at.session_state["pl_live:mlp2"] = {
-        "pinned": [0.5, -1.25], "pinned_xy": [0.5, -1.25], "cmd": sent["cmd"],
+    at.session_state["pl_live:mlp2"] = {"event": {
+        "action": "pin", "pinned": [0.5, -1.25], "pinned_xy": [0.5, -1.25], "cmd": sent["cmd"],
         "model_id": sent["model"]["id"],
-    }  # fmt: skip
+    }}  # fmt: skip
     at.run()
     assert not at.exception, at.exception
-    assert [h.value for h in at.subheader] == ["Pinned at z = (+0.50, −1.25)"]
+    assert [h.value for h in at.subheader] == ["Pinned at t = (+0.50, −1.25)"]
     assert "decoded on the server (PyTorch)" in _captions(at)
     assert any(c.startswith("nearest test image: #") for c in _captions(at))
     assert _numbers(at) == [0.5, -1.25]
@@ -337,10 +340,10 @@ def test_plane_pin_opens_on_the_sliders_page(models):
     at = _app("pages/plane.py", model="conv6")
     sent = _sent(at, "pl_live:conv6")
     pinned = [0.5, 0.1, 0.2, 0.3, 0.4, -1.0]
-    at.session_state["pl_live:conv6"] = {
-        "pinned": pinned, "pinned_xy": [pinned[d] for d in sent["dims"]], "cmd": sent["cmd"],
-        "model_id": sent["model"]["id"],
-    }  # fmt: skip
+    at.session_state["pl_live:conv6"] = {"event": {
+        "action": "pin", "pinned": pinned, "pinned_xy": [pinned[d] for d in sent["dims"]],
+        "cmd": sent["cmd"], "model_id": sent["model"]["id"],
+    }}  # fmt: skip
     at.run()
     at.button(key="pl_to_sliders").click().run()
     assert not at.exception, at.exception

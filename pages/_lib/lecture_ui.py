@@ -75,7 +75,7 @@ def vec_latex(v: Sequence[float] | np.ndarray, fmt: str = "{:+.2f}", max_rows: i
 
 
 def dim_names(d: int) -> list[str]:
-    return [f"t{i + 1}" for i in range(d)]
+    return [shared.t_name(i) for i in range(d)]
 
 
 # --------------------------------------------------------------------------- images

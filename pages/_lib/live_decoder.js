@@ -6,7 +6,9 @@
 //  2. The component UIs (mode "sliders" and mode "plane"), mounted by pages/_lib/live_decoder.py
 //     through st.components.v2. Dragging decodes on every `input` / `pointermove` event and
 //     paints the canvas in the same task, so the image follows the pointer with no server trip.
-//     Python only hears about the *released* value (setStateValue), i.e. one rerun per gesture.
+//     Python only hears about the *released* value, as ONE setStateValue("event", {...}) per
+//     user action: each setStateValue call triggers a rerun of its own, so an action split over
+//     several keys would reach Python half-applied (see "Component state" in live_decoder.py).
 //
 // Test hooks (set when this module is evaluated):
 //   window.__vaeDecode(payload, z)   -> Float32Array (C*H*W, CHW order, sigmoid applied)
@@ -556,6 +558,13 @@ function el(tag, attrs = {}, children = []) {
 }
 
 const MINUS = "\u2212";
+const SUBSCRIPT_DIGITS = "\u2080\u2081\u2082\u2083\u2084\u2085\u2086\u2087\u2088\u2089";
+
+/** The lecture's name for latent dimension d (0-based index): t\u2081, t\u2082, ... (t = m + s \u2299 \u03b5). */
+function tName(d) {
+  return `t${String(d + 1).replace(/\d/g, (c) => SUBSCRIPT_DIGITS[c])}`;
+}
+
 function fmt(v, digits = 2) {
   const s = Math.abs(v).toFixed(digits);
   return (v < 0 && Number(s) !== 0 ? MINUS : "+") + s;
@@ -606,6 +615,13 @@ class BaseView {
     this.model = null;
     this.modelId = null;
     this.api = null;
+    this.lastEvent = null; // the last event reported to Python
+  }
+
+  /** Report one user action to Python: a single state value, hence a single rerun. */
+  report(action, fields) {
+    this.lastEvent = { action, ...fields, model_id: this.modelId };
+    this.api.setStateValue("event", this.lastEvent);
   }
 
   /** Resolve data.model into a compiled model; asks Python for the weights when needed. */
@@ -623,11 +639,12 @@ class BaseView {
     if (!model) {
       this.model = null;
       // Python left the weights out because this browser said it had them, but it doesn't
-      // (reload, cache eviction): clearing model_id makes the next run send them again.
+      // (reload, cache eviction): clearing model_id makes the next run send them again. The
+      // last action's values stay in the event, so Python's result does not change.
       this.setBusy("loading model\u2026");
       if (!this.requestedWeights) {
         this.requestedWeights = true;
-        this.api.setStateValue("model_id", null);
+        this.api.setStateValue("event", { ...(this.lastEvent || {}), action: "weights", model_id: null });
       }
       return false;
     }
@@ -692,7 +709,7 @@ class SlidersView extends BaseView {
           this.title,
           this.list,
           this.more,
-          el("div", { className: "vae-vector-head", text: "latent vector z" }),
+          el("div", { className: "vae-vector-head" }, ["latent vector ", el("span", { className: "vae-sym", text: "t" })]),
           this.vector,
         ]),
       ]),
@@ -740,7 +757,7 @@ class SlidersView extends BaseView {
     const r = data.range_sd;
     const addRow = (dim, list) => {
       const id = `vae-${data.key || "live"}-z${dim}`.replace(/[^A-Za-z0-9_-]/g, "_");
-      const label = (data.labels && data.labels[dim]) || `z${dim}`;
+      const label = (data.labels && data.labels[dim]) || tName(dim);
       const input = el("input", {
         type: "range",
         id,
@@ -780,7 +797,7 @@ class SlidersView extends BaseView {
     this.chips = [];
     for (let d = 0; d < D; d++) {
       const chip = el("span", { className: "vae-chip", "data-dim": d }, [
-        el("span", { className: "vae-chip-dim", text: `${d}` }),
+        el("span", { className: "vae-chip-dim", text: tName(d) }),
         el("span", { className: "vae-chip-val" }),
       ]);
       this.chips.push(chip);
@@ -852,10 +869,7 @@ class SlidersView extends BaseView {
     if (!this.model) return;
     for (const c of this.chips) c.classList.remove("vae-active");
     for (const row of this.rows.values()) row.row.classList.remove("vae-active");
-    // One setStateValue per key; Streamlit batches them into a single rerun.
-    this.api.setStateValue("latent", Array.from(this.z));
-    this.api.setStateValue("cmd", this.appliedCmd);
-    this.api.setStateValue("model_id", this.modelId);
+    this.report("release", { latent: Array.from(this.z), cmd: this.appliedCmd });
   }
 }
 
@@ -1053,9 +1067,9 @@ class PlaneView extends BaseView {
     g.globalAlpha = 0.65;
     g.font = `600 13px ${font}`;
     g.textAlign = "right";
-    g.fillText(`z${d.dims[0]} \u2192`, this.cssW - 8, this.cssH - 8);
+    g.fillText(`${tName(d.dims[0])} \u2192`, this.cssW - 8, this.cssH - 8);
     g.textAlign = "left";
-    g.fillText(`\u2191 z${d.dims[1]}`, 8, 18);
+    g.fillText(`\u2191 ${tName(d.dims[1])}`, 8, 18);
     g.globalAlpha = 1;
     this.background = bg;
   }
@@ -1109,8 +1123,8 @@ class PlaneView extends BaseView {
     const [a, b] = this.data.dims;
     this.coords.innerHTML = "";
     this.coords.append(
-      el("span", { className: "vae-coord", text: `z${a} ${fmt(xy[0])}` }),
-      el("span", { className: "vae-coord", text: `z${b} ${fmt(xy[1])}` }),
+      el("span", { className: "vae-coord", text: `${tName(a)} ${fmt(xy[0])}` }),
+      el("span", { className: "vae-coord", text: `${tName(b)} ${fmt(xy[1])}` }),
     );
     this.coords.dataset.latent = JSON.stringify(Array.from(z));
     this.drawOverlay();
@@ -1167,16 +1181,13 @@ class PlaneView extends BaseView {
     this.pinned = [xy[0], xy[1]];
     this.drawOverlay();
     this.renderPinned();
-    this.api.setStateValue("pinned", Array.from(this.latentAt(xy)));
-    this.api.setStateValue("pinned_xy", this.pinned);
-    this.api.setStateValue("cmd", this.appliedCmd);
-    this.api.setStateValue("model_id", this.modelId);
+    this.report("pin", { pinned: Array.from(this.latentAt(xy)), pinned_xy: this.pinned, cmd: this.appliedCmd });
   }
 
   renderPinned() {
     const [a, b] = this.data.dims;
     if (this.pinned) {
-      this.pinnedText.textContent = `pinned: z${a} ${fmt(this.pinned[0])}, z${b} ${fmt(this.pinned[1])}`;
+      this.pinnedText.textContent = `pinned: ${tName(a)} ${fmt(this.pinned[0])}, ${tName(b)} ${fmt(this.pinned[1])}`;
       this.pinnedText.dataset.pinned = JSON.stringify(this.pinned);
     } else {
       this.pinnedText.textContent = "click the plane to pin a point";

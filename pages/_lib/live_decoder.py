@@ -17,13 +17,18 @@ Commands from Python: ``values`` (sliders) / ``pinned`` reset (plane) are applie
 browser only when ``(nonce, values)`` changes, so the user's drag state survives reruns. Bump
 ``nonce`` for every button click ("sample from the prior", "reset to the mean of image 7").
 
-Component state (``st.session_state[key]``, a flat dict; prefer the return value)
--------------------------------------------------------------------------------
-sliders: ``latent`` list[float] (D,) at the last release; ``cmd`` the command id it refers
-to; ``model_id`` the payload id the browser holds. plane: ``pinned`` list[float] (D,),
-``pinned_xy`` [x, y] in the plotted dims, ``cmd``, ``model_id``. The return values already
-combine state and the latest command. Widget state is dropped when the widget is not rendered
-(other pages): pass ``persist_to="some_key"`` to copy the result into plain session state.
+Component state (``st.session_state[key]["event"]``; prefer the return value)
+-----------------------------------------------------------------------------
+The browser reports each user action as ONE state value, ``event``: every ``setStateValue``
+call is a rerun of its own, so separate keys would let a rerun see half an action (a pin
+without the command it answers, which hid the pin). sliders: ``{"action": "release", "latent":
+(D,) floats at the release, "cmd": the command id they refer to, "model_id": the payload id the
+browser holds}``. plane: ``{"action": "pin", "pinned": (D,) floats, "pinned_xy": [x, y] in the
+plotted dims, "cmd", "model_id"}``. ``{"action": "weights", "model_id": None, ...}`` (the other
+fields of the view's last action kept, if it made one) asks for the weights again; it does not
+call ``on_change``. The return values already combine the event and the latest command. Widget
+state is dropped when the widget is not rendered (other pages): pass ``persist_to="some_key"``
+to copy the result into plain session state.
 
 Bandwidth: the payload is ~4/3 x 4 bytes per decoder parameter (~2.9 MB for the default MNIST
 MLP, ~4.6 MB for the default 28x28 conv). Once the browser reports (``model_id``) that it has
@@ -39,11 +44,13 @@ Sliders: ``canvas[data-testid=vae-live-canvas]`` (native C x H x W pixels, CSS-u
 ``data-decode-count`` increments per paint); ``input[data-testid=vae-slider][data-dim=d]``;
 ``output[data-testid=vae-slider-value][data-dim=d]`` (``data-value`` raw number);
 ``details[data-testid=vae-collapsed-dims]``; ``[data-testid=vae-latent-vector]`` (``data-latent``
-JSON of the full z). Plane: ``canvas[data-testid=vae-plane-canvas]`` (``data-extent`` JSON
+JSON of the full t). Plane: ``canvas[data-testid=vae-plane-canvas]`` (``data-extent`` JSON
 [xmin, xmax, ymin, ymax] spans the whole canvas box, y up; ``data-dims``; focusable: arrows
 move, Enter pins); ``canvas[data-testid=vae-plane-decoded]``; ``[data-testid=vae-plane-coords]``
-(``data-latent`` JSON of z under the pointer); ``[data-testid=vae-plane-pinned]``
+(``data-latent`` JSON of t under the pointer); ``[data-testid=vae-plane-pinned]``
 (``data-pinned`` JSON [x, y]); ``[data-testid=vae-plane-legend]``.
+Dimensions are 0-based in data and ``data-dim`` attributes, and shown 1-based as the lecture
+writes them (t₁, t₂, …; ``tName`` in the JS, ``shared.t_name`` in Python).
 Window: ``window.__vaeTimings`` (number[] ms, input event -> canvas painted, last 5000),
 ``window.__vaeDecode(payload, z) -> Float32Array`` (C*H*W, CHW, sigmoid applied),
 ``window.__vaeBench(payload, z, n) -> {n, mean_ms, median_ms, max_ms}``.
@@ -78,6 +85,18 @@ def _noop() -> None:
     """State keys need an ``on_<key>_change`` callback to be declared; this one does nothing."""
 
 
+def _event_callback(key: str, on_change: Callable[[], None] | None) -> Callable[[], None]:
+    """``on_event_change``: the user's ``on_change`` for user actions, not weight requests."""
+    if on_change is None:
+        return _noop
+
+    def callback() -> None:
+        if _event(key).get("action") != "weights":
+            on_change()
+
+    return callback
+
+
 def payload_nbytes(export_payload: Mapping[str, Any]) -> int:
     """Approximate bytes sent to the browser for this payload (JSON)."""
     return len(json.dumps(export_payload))
@@ -95,15 +114,19 @@ def _check_payload(payload: Mapping[str, Any]) -> int:
     return int(payload["latent_dim"])
 
 
-def _state(key: str) -> Mapping[str, Any]:
-    """This component's state from the last browser event ({} before the first one)."""
-    value = st.session_state.get(key)
-    return value if isinstance(value, Mapping) else {}
+def _as_event(state: Any) -> Mapping[str, Any]:
+    event = state.get("event") if isinstance(state, Mapping) else None
+    return event if isinstance(event, Mapping) else {}
+
+
+def _event(key: str) -> Mapping[str, Any]:
+    """The browser's last ``event`` for this component ({} before the first one)."""
+    return _as_event(st.session_state.get(key))
 
 
 def _browser_model(payload: Mapping[str, Any], key: str) -> dict[str, Any]:
     """The payload, minus the weights when this browser already reported having them."""
-    if _state(key).get("model_id") == payload["id"]:
+    if _event(key).get("model_id") == payload["id"]:
         return {k: v for k, v in payload.items() if k != "weights_b64"}
     return dict(payload)
 
@@ -163,9 +186,10 @@ def latent_sliders(
     all. ``collapsed_dims``: shown under a closed <details> (default: every dimension not in
     ``dims``). ``values``: the latent ``(D,)`` to show (default zeros), applied on first mount
     and whenever ``(nonce, values)`` changes. ``labels``: per-dimension label text indexed by
-    dimension (sequence of length D or {dim: text}), default ``"z{d}"``. ``range_sd``: slider
-    bounds are ±range_sd (latent units = prior standard deviations). ``image_px``: target size of
-    the image's longest side in CSS px (integer upscaling). ``invert``: draw 1 as black.
+    dimension (sequence of length D or {dim: text}), default the lecture's ``t₁``, ``t₂``, ….
+    ``range_sd``: slider bounds are ±range_sd (latent units = prior standard deviations).
+    ``image_px``: target size of the image's longest side in CSS px (integer upscaling).
+    ``invert``: draw 1 as black.
 
     Returns the latent ``(D,)`` the user released last, or ``values`` if a newer command
     (changed ``nonce``/``values``) came after that release. ``on_change`` runs (as a widget
@@ -204,15 +228,10 @@ def latent_sliders(
         "invert": bool(invert),
         "title": title,
     }
-    result = _component(
-        key=key,
-        data=data,
-        on_latent_change=on_change or _noop,
-        on_cmd_change=_noop,
-        on_model_id_change=_noop,
-    )
-    latent = result.get("latent")
-    out = latent if result.get("cmd") == cmd and _valid_latent(latent, d) else vals
+    result = _component(key=key, data=data, on_event_change=_event_callback(key, on_change))
+    event = _as_event(result)
+    latent = event.get("latent")
+    out = latent if event.get("cmd") == cmd and _valid_latent(latent, d) else vals
     out = [float(v) for v in out]
     if persist_to:
         st.session_state[persist_to] = out
@@ -286,9 +305,8 @@ def latent_plane(
     base = _vector(base_latent, d, "base_latent")
     ext = _extent(extent)
     cmd = _cmd_id("plane", nonce)
-    state = _state(key)
-    same_cmd = state.get("cmd") == cmd
-    pinned_xy = state.get("pinned_xy") if same_cmd else None
+    before = _event(key)
+    pinned_xy = before.get("pinned_xy") if before.get("cmd") == cmd else None
     points_hash = hashlib.blake2b(
         json.dumps([flat, labels_list]).encode(), digest_size=6
     ).hexdigest()
@@ -310,19 +328,11 @@ def latent_plane(
         "image_px": int(image_px),
         "invert": bool(invert),
     }
-    result = _component(
-        key=key,
-        data=data,
-        on_pinned_change=on_change or _noop,
-        on_pinned_xy_change=_noop,
-        on_cmd_change=_noop,
-        on_model_id_change=_noop,
-    )
-    pinned = result.get("pinned")
+    result = _component(key=key, data=data, on_event_change=_event_callback(key, on_change))
+    event = _as_event(result)
+    pinned = event.get("pinned")
     out = (
-        [float(v) for v in pinned]
-        if result.get("cmd") == cmd and _valid_latent(pinned, d)
-        else None
+        [float(v) for v in pinned] if event.get("cmd") == cmd and _valid_latent(pinned, d) else None
     )
     if persist_to:
         st.session_state[persist_to] = out

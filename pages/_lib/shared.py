@@ -300,6 +300,16 @@ def user_errors(*kinds: type[BaseException]) -> Iterator[None]:
 # means something to the decoder it came from, so use ``shared_latent(cur)`` to read it.
 LATENT_VECTOR_KEY = "latent_vector"
 LATENT_VECTOR_MODEL_KEY = "latent_vector_model"
+_SUBSCRIPT_DIGITS = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
+
+
+def t_name(dim: int) -> str:
+    """The lecture's name for latent dimension ``dim`` (0-based index): ``t₁``, ``t₂``, … ``t₁₀``.
+
+    The lecture writes the latent as t = m + s ⊙ ε and numbers its coordinates from 1; every
+    user-visible label uses this (``tName`` in ``live_decoder.js`` is the same in the browser).
+    """
+    return "t" + str(int(dim) + 1).translate(_SUBSCRIPT_DIGITS)
 
 
 def shared_latent(cur: Current) -> np.ndarray | None:

@@ -9,7 +9,15 @@ import re
 
 import pytest
 
-from .conftest import act, assert_no_error, canvas_pixels, open_page, screenshot, started
+from .conftest import (
+    RUN_TIMEOUT_MS,
+    act,
+    assert_no_error,
+    canvas_pixels,
+    open_page,
+    screenshot,
+    started,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -57,16 +65,19 @@ def test_slider_drag_paints_live_and_release_reaches_python(page) -> None:  # no
     timings = page.evaluate("window.__vaeTimings.slice(-10)")
     assert timings and max(timings) < 100, f"event -> painted took {timings} ms"
 
+    before_release = started(page)
     act(page, page.mouse.up)
     released = json.loads(page.locator("[data-testid=vae-latent-vector]").get_attribute("data-latent"))
     value = float(page.locator(f"output[data-testid=vae-slider-value][data-dim='{dim}']").get_attribute("data-value"))
     assert released[int(dim)] == pytest.approx(value)
     assert value > 0.5, f"dragged to 80% of a ±range slider, got {value}"
-    # Python got the released vector: the page prints it (expander "The latent vector z ...").
-    page.locator("[data-testid=stExpander] summary", has_text="latent vector z").click()
-    code = page.locator("[data-testid=stExpander] [data-testid=stCode]", has_text="z = [").first
+    # Python got the released vector: the page prints it (expander "The latent vector t ...").
+    page.locator("[data-testid=stExpander] summary", has_text="latent vector t").click()
+    code = page.locator("[data-testid=stExpander] [data-testid=stCode]", has_text="t = [").first
     shown = _signed(code.inner_text())
     assert shown == pytest.approx(released, abs=1e-3)
+    # One release, one state value, one rerun (never a run with half the release in it).
+    assert started(page) == before_release + 1
     assert_no_error(page)
     screenshot(page, "sliders-after-drag")
 
@@ -94,12 +105,20 @@ def test_plane_decodes_under_the_pointer_and_click_pins(page) -> None:  # noqa: 
     assert z_second[0] > z_first[0] and z_second[1] > z_first[1], (z_first, z_second)
     assert started(page) == started_before, "hovering must not rerun the script"
 
+    before_click = started(page)
     act(page, lambda: page.mouse.click(*at(0.8, 0.2)))
     pinned = json.loads(page.locator("[data-testid=vae-plane-pinned]").get_attribute("data-pinned"))
     assert pinned == pytest.approx(z_second[:2], abs=0.05)
-    # Python decoded the pinned point: its heading and the server-side image are on the page.
-    heading = page.locator("[data-testid=stMain] h3", has_text="Pinned at").first.inner_text()
-    assert _signed(heading)[:2] == pytest.approx(pinned, abs=0.01)
-    assert page.locator("[data-testid=stImage]", has_text="decoded on the server").count() == 1
+    assert page.locator("[data-testid=vae-plane-pinned]").inner_text().startswith("pinned: t₁ ")
+    # Python decoded the pinned point: its heading and the server-side image appear on the page
+    # (waited for, not read at once: a slow machine may still be painting the rerun's output).
+    heading = page.locator("[data-testid=stMain] h3", has_text="Pinned at t = (").first
+    heading.wait_for(timeout=RUN_TIMEOUT_MS)
+    server = page.locator("[data-testid=stImage]", has_text="decoded on the server")
+    server.first.wait_for(timeout=RUN_TIMEOUT_MS)
+    assert _signed(heading.inner_text())[:2] == pytest.approx(pinned, abs=0.01)
+    assert server.count() == 1
+    # One click, one state value, one rerun: no run saw the pin without its command.
+    assert started(page) == before_click + 1
     assert_no_error(page)
     screenshot(page, "plane-pinned")

@@ -47,6 +47,15 @@ def test_two_epoch_digits_training_finishes_and_is_selectable(page) -> None:  # 
     curves.locator(".scatterlayer .trace").first.wait_for()
     titles = curves.locator(".annotation-text").all_text_contents()
     assert any("ELBO" in t for t in titles) and any("KL" in t for t in titles), titles
+    # The train/test legend covers no subplot title.
+    legend = curves.locator(".legend").bounding_box()
+    for title in curves.locator(".annotation").all():
+        box = title.bounding_box()
+        apart = (
+            legend["y"] + legend["height"] <= box["y"] or box["y"] + box["height"] <= legend["y"]
+            or legend["x"] + legend["width"] <= box["x"] or box["x"] + box["width"] <= legend["x"]
+        )  # fmt: skip
+        assert apart, f"the legend {legend} overlaps the subplot title {title.inner_text()!r} {box}"
     # Two epochs: each of the 6 curves (3 panels x train/test) has 2 markers.
     markers = curves.locator(".scatterlayer .trace .points path.point").count()
     assert markers == 12, f"{markers} curve markers for 2 epochs x 6 curves"
