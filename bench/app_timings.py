@@ -29,18 +29,15 @@ import time
 import urllib.request
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    "--no-first-run",
-]  # fmt: skip
+from _common import REPO  # puts the repo root on sys.path
+
+from tests.browser import launch_chromium
+
 IDLE = '[data-testid="stApp"][data-test-script-state="notRunning"]'
 
 
 def _copy_checkpoints(src: Path | None, dest: Path) -> list[str]:
     """Copy the usable checkpoints (and default.txt) of ``src`` into ``dest``."""
-    sys.path.insert(0, str(REPO))
     from vae.checkpoints import list_checkpoints
 
     src = src or REPO / "checkpoints"
@@ -117,7 +114,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="vae-bench-") as tmp, sync_playwright() as pw:
         folder = Path(tmp)
         models = _copy_checkpoints(args.checkpoints, folder)
-        browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        browser = launch_chromium(pw)
         page = browser.new_page(viewport={"width": 1440, "height": 2000})
         env = {**os.environ, "VAE_CHECKPOINT_DIR": str(folder)}
         cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(args.port),

@@ -567,10 +567,11 @@ async def browser_phase(
     ArrowRight on a slider of the component (3 of 4) or an upload through the file chooser."""
     from playwright.async_api import async_playwright
 
-    from tests.e2e.conftest import CHROMIUM_ARGS, IDLE, OFF_LOOPBACK, RunTracker, chromium_path
+    from tests.browser import launch_chromium
+    from tests.e2e.conftest import IDLE, OFF_LOOPBACK, RunTracker
 
     async with async_playwright() as p:
-        browser = await p.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
+        browser = await launch_chromium(p)
         loop = asyncio.get_running_loop()
 
         async def after_run(page, before: int) -> None:  # noqa: ANN001

@@ -41,21 +41,10 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
+from _common import REPO  # puts the repo root on sys.path
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
+from tests.browser import launch_chromium
+
 IDLE = '[data-testid="stApp"][data-test-script-state="notRunning"]'
 READY = '[data-testid="vae-live-sliders"][data-ready="true"]'
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -178,7 +167,7 @@ def chromium(width: int = 1400, height: int = 900) -> Iterator[object]:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        browser = launch_chromium(p)
         try:
             yield browser.new_page(viewport={"width": width, "height": height})
         finally:

@@ -157,22 +157,17 @@ else:
     r = float(extent)
     nonce_base = f"{dx}:{dy}:{base_kind}:{test_i}"  # a new slice starts at its base values
     map_col, ctl_col = st.columns([3, 2], gap="large")
-    with ctl_col:
-        x = st.slider(
-            shared.t_name(dx),
-            -r,
-            r,
-            float(np.clip(base[dx], -r, r)),
-            0.01,
-            key=f"pl_fbx:{cur.name}:{nonce_base}",
-        )
-        y = st.slider(
-            shared.t_name(dy),
-            -r,
-            r,
-            float(np.clip(base[dy], -r, r)),
-            0.01,
-            key=f"pl_fby:{cur.name}:{nonce_base}",
+    with ctl_col:  # one slider per axis, starting at the base clipped to the extent
+        x, y = (
+            st.slider(
+                shared.t_name(dim),
+                -r,
+                r,
+                float(np.clip(base[dim], -r, r)),
+                0.01,
+                key=f"pl_fb{axis}:{cur.name}:{nonce_base}",
+            )
+            for dim, axis in ((dx, "x"), (dy, "y"))
         )
     pinned = base.copy()
     pinned[[dx, dy]] = x, y

@@ -1,11 +1,16 @@
-"""Shared fixtures: where the real datasets are, and tiny models made by the tests."""
+"""Shared fixtures and helpers: where the real datasets are, seeded untrained models, and the
+AppTest navigation fix for the page tests."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from vae.model import VAE, VAEConfig
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -29,3 +34,32 @@ def shared_data() -> Path:
             pytest.fail(reason)
         pytest.skip(reason)
     return path
+
+
+def seeded_model(cfg: VAEConfig, seed: int = 0) -> VAE:
+    """An untrained ``VAE(cfg)`` in eval mode, its weights fixed by ``torch.manual_seed(seed)``."""
+    import torch
+
+    from vae.model import VAE
+
+    torch.manual_seed(seed)
+    return VAE(cfg).eval()
+
+
+@pytest.fixture
+def navigation_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """AppTest quirk (Streamlit 1.67): every ``at.run()`` resets
+    ``PagesManager.uses_pages_directory`` and, because a ``pages/`` folder sits beside app.py,
+    runs after the first one execute the page file *alone* (MPA v1): no app.py, so no sidebar
+    model picker. The real server sets the flag to False at the first ``st.navigation`` and
+    keeps it; do the same here. Page-test modules use it for every test with
+    ``pytestmark = pytest.mark.usefixtures("navigation_only")``."""
+    from streamlit.runtime import pages_manager
+    from streamlit.testing.v1 import app_test
+
+    class NavigationOnly(pages_manager.PagesManager):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            pages_manager.PagesManager.uses_pages_directory = False
+
+    monkeypatch.setattr(app_test, "PagesManager", NavigationOnly)

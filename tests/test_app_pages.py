@@ -14,8 +14,7 @@ import zipfile
 import numpy as np
 import pytest
 from PIL import Image, ImageDraw
-from streamlit.runtime import pages_manager
-from streamlit.testing.v1 import AppTest, app_test
+from streamlit.testing.v1 import AppTest
 
 from vae.checkpoints import load_checkpoint, save_checkpoint
 from vae.data import load_dataset, read_idx
@@ -27,20 +26,9 @@ APP = "../app.py"  # AppTest resolves it against this file
 TIMEOUT = 60
 
 
-@pytest.fixture(autouse=True)
-def _navigation_only(monkeypatch):
-    """AppTest quirk (Streamlit 1.67): every ``at.run()`` resets
-    ``PagesManager.uses_pages_directory`` and, because a ``pages/`` folder sits beside app.py,
-    runs after the first one execute the page file *alone* (MPA v1): no app.py, so no sidebar
-    model picker. The real server sets the flag to False at the first ``st.navigation`` and
-    keeps it; do the same here."""
-
-    class NavigationOnly(pages_manager.PagesManager):
-        def __init__(self, *args, **kwargs):
-            super().__init__(*args, **kwargs)
-            pages_manager.PagesManager.uses_pages_directory = False
-
-    monkeypatch.setattr(app_test, "PagesManager", NavigationOnly)
+# AppTest quirk (Streamlit 1.67): keep runs after the first on ``st.navigation`` (app.py with
+# its sidebar), not on the page file alone; see ``navigation_only`` in tests/conftest.py.
+pytestmark = pytest.mark.usefixtures("navigation_only")
 
 
 @pytest.fixture(scope="session")

@@ -9,6 +9,7 @@ import pytest
 import torch
 from torch import nn
 
+from tests.conftest import seeded_model
 from vae.export import (
     FORMAT,
     DecoderExport,
@@ -44,11 +45,6 @@ CONFIGS = {
 }
 
 
-def _model(cfg: VAEConfig, seed: int = 0) -> VAE:
-    torch.manual_seed(seed)
-    return VAE(cfg).eval()
-
-
 def _weighted_modules(decoder: nn.Module) -> list[nn.Module]:
     return [
         m for m in decoder.modules() if isinstance(m, (nn.Linear, nn.Conv2d, nn.ConvTranspose2d))
@@ -57,7 +53,7 @@ def _weighted_modules(decoder: nn.Module) -> list[nn.Module]:
 
 @pytest.mark.parametrize("name", sorted(CONFIGS))
 def test_weights_round_trip_equal_state_dict(name: str) -> None:
-    model = _model(CONFIGS[name])
+    model = seeded_model(CONFIGS[name])
     exp = export_decoder(model)
     flat = np.frombuffer(exp.weights, dtype="<f4")  # the documented byte format, read directly
     layers = [layer for layer in exp.layers if "w" in layer]
@@ -79,7 +75,7 @@ def test_weights_round_trip_equal_state_dict(name: str) -> None:
 @pytest.mark.parametrize("name", sorted(CONFIGS))
 def test_numpy_decode_matches_torch(name: str) -> None:
     cfg = CONFIGS[name]
-    model = _model(cfg)
+    model = seeded_model(cfg)
     exp = export_decoder(model)
     z = torch.randn(16, cfg.latent_dim, generator=torch.Generator().manual_seed(1)) * 2
     with torch.no_grad():
@@ -92,14 +88,14 @@ def test_numpy_decode_matches_torch(name: str) -> None:
 
 
 def test_crop_is_exported_for_28x20() -> None:
-    exp = export_decoder(_model(CONFIGS["conv_28x20_crop"]))
+    exp = export_decoder(seeded_model(CONFIGS["conv_28x20_crop"]))
     crops = [layer for layer in exp.layers if layer["op"] == "crop2d"]
     assert len(crops) == 1 and crops[0]["in_shape"] == [1, 32, 24]
     assert crops[0]["out_shape"] == [1, 28, 20]
 
 
 def test_payload_is_json_and_round_trips() -> None:
-    model = _model(CONFIGS["conv_rgb_16x16"])
+    model = seeded_model(CONFIGS["conv_rgb_16x16"])
     exp = export_decoder(model)
     payload = json.loads(json.dumps(exp.to_payload()))  # what the browser receives
     assert payload["format"] == FORMAT
@@ -109,7 +105,7 @@ def test_payload_is_json_and_round_trips() -> None:
     z = np.random.default_rng(0).normal(size=(4, 5))
     np.testing.assert_array_equal(decode_exported_numpy(payload, z), decode_exported_numpy(exp, z))
     # The id is a content hash: other weights, other id.
-    assert export_decoder(_model(CONFIGS["conv_rgb_16x16"], seed=1)).id != exp.id
+    assert export_decoder(seeded_model(CONFIGS["conv_rgb_16x16"], seed=1)).id != exp.id
     stripped = {k: v for k, v in payload.items() if k != "weights_b64"}
     with pytest.raises(ExportError):
         DecoderExport.from_payload(stripped)

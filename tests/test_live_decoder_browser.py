@@ -8,8 +8,6 @@ Skips when Playwright or Chromium is missing, unless ``VAE_REQUIRE_BROWSER=1`` (
 
 from __future__ import annotations
 
-import os
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,25 +15,16 @@ import numpy as np
 import pytest
 import torch
 
+from tests.browser import CHROMIUM, chromium_path, launch_chromium, skip_or_fail
+from tests.conftest import seeded_model
 from vae.export import export_decoder
-from vae.model import VAE, VAEConfig
+from vae.model import VAEConfig
 
 pytestmark = pytest.mark.e2e
 
 REPO = Path(__file__).resolve().parent.parent
 JS = REPO / "pages" / "_lib" / "live_decoder.js"
 CSS = REPO / "pages" / "_lib" / "live_decoder.css"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 # Real-size models (speed matters), except the RGB one, which checks the channel handling.
 CONFIGS = {
@@ -60,27 +49,21 @@ CONFIGS = {
 }
 
 
-def _skip_or_fail(reason: str) -> None:
-    if os.environ.get("VAE_REQUIRE_BROWSER") == "1":
-        pytest.fail(reason)
-    pytest.skip(reason)
-
-
 @pytest.fixture(scope="module")
 def page() -> Iterator[object]:
     """A blank Chromium page with live_decoder.js imported as an ES module."""
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
-        _skip_or_fail("playwright is not installed")
-    executable = CHROMIUM if Path(CHROMIUM).exists() else shutil.which("chromium")
+        skip_or_fail("playwright is not installed")
+    executable = chromium_path()
     if not executable:
-        _skip_or_fail(f"chromium not found at {CHROMIUM} or on PATH")
+        skip_or_fail(f"chromium not found at {CHROMIUM} or on PATH")
     with sync_playwright() as p:
         try:
-            browser = p.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+            browser = launch_chromium(p, executable)
         except Exception as err:  # a broken install: same policy as a missing one
-            _skip_or_fail(f"chromium failed to start: {err}")
+            skip_or_fail(f"chromium failed to start: {err}")
         pg = browser.new_page(viewport={"width": 900, "height": 700})
         pg.set_content("<!doctype html><html><body></body></html>")
         # Import from a blob URL, as Streamlit does, and keep the default export for mounting.
@@ -95,15 +78,10 @@ def page() -> Iterator[object]:
         browser.close()
 
 
-def _model(cfg: VAEConfig) -> VAE:
-    torch.manual_seed(0)
-    return VAE(cfg).eval()
-
-
 @pytest.mark.parametrize("name", list(CONFIGS))
 def test_js_decoder_matches_torch(page, name: str) -> None:  # noqa: ANN001
     cfg = CONFIGS[name]
-    model = _model(cfg)
+    model = seeded_model(cfg)
     payload = export_decoder(model).to_payload()
     z = torch.randn(20, cfg.latent_dim, generator=torch.Generator().manual_seed(7)) * 1.5
     with torch.no_grad():
@@ -122,7 +100,7 @@ def test_js_decoder_matches_torch(page, name: str) -> None:  # noqa: ANN001
 def test_js_decoder_is_fast_enough_for_dragging(page, name: str) -> None:  # noqa: ANN001
     """One frame is 16 ms; decoding must leave room for painting. Best of 3 medians, so a
     busy CI machine does not make it flaky."""
-    payload = export_decoder(_model(CONFIGS[name])).to_payload()
+    payload = export_decoder(seeded_model(CONFIGS[name])).to_payload()
     z = [0.3] * CONFIGS[name].latent_dim
     medians = [
         page.evaluate("([p, z]) => window.__vaeBench(p, z, 15).median_ms", [payload, z])
@@ -134,7 +112,7 @@ def test_js_decoder_is_fast_enough_for_dragging(page, name: str) -> None:  # noq
 def test_slider_ui_paints_during_drag_and_reports_on_release(page) -> None:  # noqa: ANN001
     """Mount the sliders like components v2 does, drag with the real mouse."""
     cfg = CONFIGS["conv_rgb_16x16"]
-    payload = export_decoder(_model(cfg)).to_payload()
+    payload = export_decoder(seeded_model(cfg)).to_payload()
     data = {
         "mode": "sliders",
         "key": "t",
@@ -238,7 +216,7 @@ def test_slider_ui_paints_during_drag_and_reports_on_release(page) -> None:  # n
 def test_missing_weights_are_requested_from_python(page) -> None:  # noqa: ANN001
     """Python strips weights_b64 once the browser reported the model; if the browser lost
     it (new tab, cache eviction), the component clears model_id so the next run resends."""
-    payload = export_decoder(_model(CONFIGS["conv_28x20_crop"])).to_payload()
+    payload = export_decoder(seeded_model(CONFIGS["conv_28x20_crop"])).to_payload()
     stripped = {k: v for k, v in payload.items() if k != "weights_b64"}
     stripped["id"] = "not-cached-" + payload["id"]
     data = {
@@ -275,7 +253,7 @@ def test_missing_weights_are_requested_from_python(page) -> None:  # noqa: ANN00
 def test_plane_pin_is_one_event_with_the_lecture_names(page) -> None:  # noqa: ANN001
     """A click pins: the browser reports ONE ``event`` (pinned, pinned_xy, cmd, model_id), so
     no rerun can see a pin without its command; the readouts name dimensions t₁, t₂, …"""
-    payload = export_decoder(_model(CONFIGS["conv_28x20_crop"])).to_payload()
+    payload = export_decoder(seeded_model(CONFIGS["conv_28x20_crop"])).to_payload()
     data = {
         "mode": "plane", "key": "p", "model": payload, "points_xy": [0.0, 0.0, 1.0, -1.0],
         "point_labels": [0, 1], "points_hash": "h", "label_colors": {}, "label_names": {},

@@ -17,8 +17,7 @@ import numpy as np
 import pytest
 import streamlit as st
 import torch
-from streamlit.runtime import pages_manager
-from streamlit.testing.v1 import AppTest, app_test
+from streamlit.testing.v1 import AppTest
 
 from vae import export, inference
 from vae.checkpoints import load_checkpoint, save_checkpoint
@@ -37,17 +36,9 @@ MODELS = {
 }
 
 
-@pytest.fixture(autouse=True)
-def _navigation_only(monkeypatch):
-    """AppTest quirk (Streamlit 1.67), as in test_app_pages.py: keep runs after the first on
-    ``st.navigation`` (app.py with its sidebar), not on the page file alone."""
-
-    class NavigationOnly(pages_manager.PagesManager):
-        def __init__(self, *args, **kwargs):
-            super().__init__(*args, **kwargs)
-            pages_manager.PagesManager.uses_pages_directory = False
-
-    monkeypatch.setattr(app_test, "PagesManager", NavigationOnly)
+# AppTest quirk (Streamlit 1.67): keep runs after the first on ``st.navigation`` (app.py with
+# its sidebar), not on the page file alone; see ``navigation_only`` in tests/conftest.py.
+pytestmark = pytest.mark.usefixtures("navigation_only")
 
 
 def _shapes_dataset() -> Dataset:

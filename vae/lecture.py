@@ -161,20 +161,20 @@ class NoiseSamples:
     mean_image: np.ndarray
 
 
-def noise_samples(
-    model: VAE, x: ArrayLike, n: int, seed: int = 0, zero_std: bool = False
-) -> NoiseSamples:
-    """Draw ``n`` codes t = eps * s + m from q(t|x) and decode them.
-
-    ``zero_std=True`` (or a ``variant="ae"`` model) sets s = 0: the plain autoencoder's
-    deterministic code t = m, so every row of ``t`` equals ``mu`` (``eps`` is still drawn,
-    so the same seed shows the same noise being switched off).
-    """
+def _sampling_params(model: VAE, x: ArrayLike, zero_std: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """``mu, std`` of q(t|x) for the reparameterization demos; ``std`` is 0 with ``zero_std``
+    or for a ``variant="ae"`` model."""
     mu, logvar = _posterior_params(model, x)
     std = torch.exp(0.5 * logvar)
     if zero_std or model.config.variant == "ae":
         std = torch.zeros_like(std)
-    eps = _randn((int(n), mu.shape[0]), _generator(seed, mu.device), mu)
+    return mu, std
+
+
+def _reparameterized(
+    model: VAE, mu: torch.Tensor, std: torch.Tensor, eps: torch.Tensor
+) -> NoiseSamples:
+    """t = mu + eps * std for each row of ``eps``, decoded, with the decoded mean."""
     scaled = eps * std
     t = mu + scaled
     with torch.no_grad():
@@ -189,6 +189,20 @@ def noise_samples(
         images=images,
         mean_image=mean_image,
     )
+
+
+def noise_samples(
+    model: VAE, x: ArrayLike, n: int, seed: int = 0, zero_std: bool = False
+) -> NoiseSamples:
+    """Draw ``n`` codes t = eps * s + m from q(t|x) and decode them.
+
+    ``zero_std=True`` (or a ``variant="ae"`` model) sets s = 0: the plain autoencoder's
+    deterministic code t = m, so every row of ``t`` equals ``mu`` (``eps`` is still drawn,
+    so the same seed shows the same noise being switched off).
+    """
+    mu, std = _sampling_params(model, x, zero_std)
+    eps = _randn((int(n), mu.shape[0]), _generator(seed, mu.device), mu)
+    return _reparameterized(model, mu, std, eps)
 
 
 def eps_walk(d: int, n_frames: int, seed: int = 0, step: float | None = None) -> np.ndarray:
@@ -823,25 +837,9 @@ def noise_walk(
     """``noise_samples`` along a smooth ``eps_walk`` instead of independent draws: frame k
     is t_k = m + s * eps_k, each eps_k exactly N(0, I), consecutive ones close (an animation
     of the reparameterization trick). ``zero_std`` as in ``noise_samples``."""
-    mu, logvar = _posterior_params(model, x)
-    std = torch.exp(0.5 * logvar)
-    if zero_std or model.config.variant == "ae":
-        std = torch.zeros_like(std)
+    mu, std = _sampling_params(model, x, zero_std)
     eps = torch.as_tensor(eps_walk(mu.shape[0], n_frames, seed)).to(mu.device, mu.dtype)
-    scaled = eps * std
-    t = mu + scaled
-    with torch.no_grad():
-        images = _to_images(_decode(model, t))
-        mean_image = _to_images(model.decode(mu[None]))[0]
-    return NoiseSamples(
-        mu=mu.cpu().numpy(),
-        std=std.cpu().numpy(),
-        eps=eps.cpu().numpy(),
-        scaled_eps=scaled.cpu().numpy(),
-        t=t.cpu().numpy(),
-        images=images,
-        mean_image=mean_image,
-    )
+    return _reparameterized(model, mu, std, eps)
 
 
 TWIN_VARIANTS: tuple[str, ...] = ("ae", "noisy_ae", "vae")

@@ -27,19 +27,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.browser import CHROMIUM, chromium_path, launch_chromium, skip_or_fail
 from tests.conftest import REPO, find_shared_data
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 SCREENSHOTS = Path(__file__).resolve().parent / "screenshots"
 BUNDLED = ("digits_2d", "mnist_2d")
 DEFAULT_MODEL = "digits_2d"
@@ -55,16 +45,6 @@ NAV_LINK = '[data-testid="stSidebarNavLink"]'
 # Requests to anything but this machine are aborted before they leave the browser (and
 # recorded: the app should not make any).
 OFF_LOOPBACK = re.compile(r"^(?!(?:https?|wss?)://(?:127\.0\.0\.1|localhost)(?::\d+)?/)[a-z]+://")
-
-
-def _skip_or_fail(reason: str) -> None:
-    if os.environ.get("VAE_REQUIRE_BROWSER") == "1":
-        pytest.fail(reason, pytrace=False)
-    pytest.skip(reason)
-
-
-def chromium_path() -> str | None:
-    return CHROMIUM if Path(CHROMIUM).exists() else shutil.which("chromium")
 
 
 # --------------------------------------------------------------------------- the server
@@ -200,10 +180,10 @@ def browser_available() -> str:
     try:
         import playwright.sync_api  # noqa: F401
     except ImportError:
-        _skip_or_fail("e2e: playwright is not installed (pip install playwright)")
+        skip_or_fail("e2e: playwright is not installed (pip install playwright)", pytrace=False)
     exe = chromium_path()
     if not exe:
-        _skip_or_fail(f"e2e: chromium not found at {CHROMIUM} or on PATH")
+        skip_or_fail(f"e2e: chromium not found at {CHROMIUM} or on PATH", pytrace=False)
     return exe
 
 
@@ -267,9 +247,9 @@ def browser(browser_available: str) -> Iterator[object]:
 
     with sync_playwright() as p:
         try:
-            b = p.chromium.launch(executable_path=browser_available, args=CHROMIUM_ARGS)
+            b = launch_chromium(p, browser_available)
         except Exception as err:  # a broken install: same policy as a missing one
-            _skip_or_fail(f"e2e: chromium failed to start: {err}")
+            skip_or_fail(f"e2e: chromium failed to start: {err}", pytrace=False)
         yield b
         b.close()
 
