@@ -115,3 +115,11 @@ def test_str_subclasses_in_metadata_are_stored_plain(tmp_path):
     path = save_checkpoint(tmp_path / "v.pt", _model(), dataset="digits", meta={"torch": torch.__version__})
     meta = load_checkpoint(path).meta
     assert meta["torch"] == str(torch.__version__) and type(meta["torch"]) is str
+
+
+def test_plain_metadata_values_keep_their_types(tmp_path):
+    meta = {"flag": True, "n": 3, "x": 0.5, "s": "a", "none": None, "nested": [False, (1, 2)]}
+    path = save_checkpoint(tmp_path / "t.pt", _model(), dataset="digits", meta=meta)
+    got = load_checkpoint(path).meta
+    assert got == {"flag": True, "n": 3, "x": 0.5, "s": "a", "none": None, "nested": [False, [1, 2]]}
+    assert type(got["flag"]) is bool and type(got["nested"][0]) is bool

@@ -73,8 +73,10 @@ def _plain(value: Any) -> Any:
         return [_plain(v) for v in value]
     # Subclasses of builtins (e.g. torch's TorchVersion, a str) would pickle as their class,
     # which the weights_only loader rightly refuses: store the plain value.
+    if value is None or type(value) in (bool, int, float, str):
+        return value
     for kind in (bool, int, float, str):
-        if isinstance(value, kind) and type(value) is not kind:
+        if isinstance(value, kind):
             return kind(value)
     return value
 
