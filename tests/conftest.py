@@ -63,3 +63,26 @@ def navigation_only(monkeypatch: pytest.MonkeyPatch) -> None:
             pages_manager.PagesManager.uses_pages_directory = False
 
     monkeypatch.setattr(app_test, "PagesManager", NavigationOnly)
+
+
+@pytest.fixture(scope="session")
+def chromium_browser():
+    """One Playwright and one headless Chromium for the whole session. Playwright's sync API
+    refuses a second instance while one is running in the same thread, so every browser test
+    (tests/e2e and tests/test_live_decoder_browser.py) shares this one."""
+    from tests.browser import CHROMIUM, chromium_path, launch_chromium, skip_or_fail
+
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        skip_or_fail("playwright is not installed (pip install playwright)", pytrace=False)
+    executable = chromium_path()
+    if not executable:
+        skip_or_fail(f"chromium not found at {CHROMIUM} or on PATH", pytrace=False)
+    with sync_playwright() as p:
+        try:
+            browser = launch_chromium(p, executable)
+        except Exception as err:  # a broken install: same policy as a missing one
+            skip_or_fail(f"chromium failed to start: {err}", pytrace=False)
+        yield browser
+        browser.close()

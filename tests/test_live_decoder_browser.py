@@ -15,7 +15,6 @@ import numpy as np
 import pytest
 import torch
 
-from tests.browser import CHROMIUM, chromium_path, launch_chromium, skip_or_fail
 from tests.conftest import seeded_model
 from vae.export import export_decoder
 from vae.model import VAEConfig
@@ -50,32 +49,20 @@ CONFIGS = {
 
 
 @pytest.fixture(scope="module")
-def page() -> Iterator[object]:
+def page(chromium_browser) -> Iterator[object]:  # noqa: ANN001
     """A blank Chromium page with live_decoder.js imported as an ES module."""
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        skip_or_fail("playwright is not installed")
-    executable = chromium_path()
-    if not executable:
-        skip_or_fail(f"chromium not found at {CHROMIUM} or on PATH")
-    with sync_playwright() as p:
-        try:
-            browser = launch_chromium(p, executable)
-        except Exception as err:  # a broken install: same policy as a missing one
-            skip_or_fail(f"chromium failed to start: {err}")
-        pg = browser.new_page(viewport={"width": 900, "height": 700})
-        pg.set_content("<!doctype html><html><body></body></html>")
-        # Import from a blob URL, as Streamlit does, and keep the default export for mounting.
-        pg.evaluate(
-            """async (js) => {
-                const url = URL.createObjectURL(new Blob([js], {type: "text/javascript"}));
-                window.__liveDecoder = (await import(url)).default;
-            }""",
-            JS.read_text(encoding="utf-8"),
-        )
-        yield pg
-        browser.close()
+    pg = chromium_browser.new_page(viewport={"width": 900, "height": 700})
+    pg.set_content("<!doctype html><html><body></body></html>")
+    # Import from a blob URL, as Streamlit does, and keep the default export for mounting.
+    pg.evaluate(
+        """async (js) => {
+            const url = URL.createObjectURL(new Blob([js], {type: "text/javascript"}));
+            window.__liveDecoder = (await import(url)).default;
+        }""",
+        JS.read_text(encoding="utf-8"),
+    )
+    yield pg
+    pg.close()
 
 
 @pytest.mark.parametrize("name", list(CONFIGS))

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser import CHROMIUM, chromium_path, launch_chromium, skip_or_fail
+from tests.browser import CHROMIUM, chromium_path, skip_or_fail
 from tests.conftest import REPO, find_shared_data
 
 SCREENSHOTS = Path(__file__).resolve().parent / "screenshots"
@@ -242,16 +242,9 @@ class RunTracker:
 
 
 @pytest.fixture(scope="session")
-def browser(browser_available: str) -> Iterator[object]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        try:
-            b = launch_chromium(p, browser_available)
-        except Exception as err:  # a broken install: same policy as a missing one
-            skip_or_fail(f"e2e: chromium failed to start: {err}", pytrace=False)
-        yield b
-        b.close()
+def browser(browser_available: str, chromium_browser: object) -> object:
+    """The session's shared Chromium (see ``tests/conftest.py``)."""
+    return chromium_browser
 
 
 @pytest.fixture
