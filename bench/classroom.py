@@ -9,7 +9,7 @@ the messages a browser sends and fetches what a browser fetches, but renders not
 2. a switch to **Latent sliders** (the sidebar link: a rerun with that page's hash);
 3. then, until the phase ends, one action every ``--interval`` s (uniform ±50 % jitter):
    the 1st, 3rd and 4th of every four actions **release a slider** of the live decoder component (the
-   ``{latent, cmd, model_id}`` widget state the component sends on ``change``), the 2nd
+   ``{event: {action, latent, cmd, model_id}}`` widget state the component sends on ``change``), the 2nd
    switches to **Your image**, **uploads** a new PNG through ``/_stcore/upload_file`` (as the
    file chooser does), waits for the reconstruction, fetches the new images and switches back.
 
@@ -440,13 +440,14 @@ class Student:
         d = self.rng.choice(data["dims"])
         r = data["range_sd"]
         z[d] = round(min(r, max(-r, z[d] + self.rng.choice((-1, 1)) * data["step"] * self.rng.randint(1, 60))), 2)
-        state = {"latent": z, "cmd": data["cmd"], "model_id": data["model"]["id"]}
+        event = {"action": "release", "latent": z, "cmd": data["cmd"], "model_id": data["model"]["id"]}
+        state = {"event": event}
         w = WidgetState(id=self.sliders.id, json_value=json.dumps(state))
         t0 = time.perf_counter()
         run = await self.rerun(SLIDERS, [w])
         await self.fetch_images(run)
         elapsed = time.perf_counter() - t0
-        want = "z = [" + ", ".join(f"{v:+.3f}" for v in z) + "]"
+        want = "t = [" + ", ".join(f"{v:+.3f}" for v in z) + "]"
         if want not in run.codes:
             raise RuntimeError(f"released {want}, the page printed {run.codes}")
         if "weights_b64" in json.loads(run.bidi.json)["model"]:
