@@ -27,7 +27,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser import CHROMIUM, chromium_path, skip_or_fail
+from tests.browser import chromium_path
 from tests.conftest import REPO, find_shared_data
 
 SCREENSHOTS = Path(__file__).resolve().parent / "screenshots"
@@ -174,17 +174,10 @@ def stop_server(proc: subprocess.Popen) -> None:
 
 
 @pytest.fixture(scope="session")
-def browser_available() -> str:
-    """Chromium's path; skips (or fails under VAE_REQUIRE_BROWSER=1) when it or Playwright is
-    missing."""
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        skip_or_fail("e2e: playwright is not installed (pip install playwright)", pytrace=False)
-    exe = chromium_path()
-    if not exe:
-        skip_or_fail(f"e2e: chromium not found at {CHROMIUM} or on PATH", pytrace=False)
-    return exe
+def browser_available(chromium_browser: object) -> str:
+    """Chromium's path, once the shared browser started (``tests/conftest.py`` skips, or fails
+    under VAE_REQUIRE_BROWSER=1, when it or Playwright is missing)."""
+    return chromium_path()
 
 
 @pytest.fixture(scope="session")
