@@ -78,7 +78,7 @@ def _train(settings: tuple[int, float, int], on_done) -> dict[str, object]:
 
 @st.cache_data(show_spinner="Loading the test images…", max_entries=4)
 def _test_images(dataset: str) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
-    data = load_dataset(dataset, download=False)
+    data = load_dataset(dataset)  # downloaded once if missing; offline, a clear message
     return data.test_x[:N_MAP].numpy(), data.test_y[:N_MAP].numpy(), data.label_names
 
 

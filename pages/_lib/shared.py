@@ -197,9 +197,11 @@ class TestSplit:
     logvar: np.ndarray  # (N, D)
 
 
-@st.cache_data(show_spinner="Encoding the test set…", max_entries=16)
+@st.cache_data(show_spinner="Encoding the test set (the first time, downloading it)…", max_entries=16)
 def _encode_split(key: str, dataset: str, _model: VAE) -> TestSplit:
-    data = load_dataset(dataset, download=False)
+    # Downloads a missing dataset once (checksummed, atomic); offline it fails at once with
+    # DatasetUnavailable, which test_split turns into a message saying where to put the files.
+    data = load_dataset(dataset)
     x, y = data.test_x[:MAX_POINTS], data.test_y[:MAX_POINTS]
     mu, logvar = inference.encode(_model, x)
     return TestSplit(x.numpy(), y.numpy(), data.label_names, mu, logvar)
