@@ -104,7 +104,7 @@ extent = c_ext.segmented_control(
     "Plane extent (prior SD)", EXTENTS, default=3, required=True, key="pl_extent",
     format_func=lambda v: f"±{v}", help="Each axis spans ± this many prior standard deviations.",
 )  # fmt: skip
-if kl is not None and kl.max() < 0.05:
+if shared.posterior_collapsed(kl):
     st.info(
         "This model's decoder ignores its latent vector (every dimension's KL is about 0, a "
         "*posterior collapse*): the test images all sit at the centre and the image barely "

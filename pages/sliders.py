@@ -127,7 +127,7 @@ labels = {
     i: shared.t_name(i) if kl is None or d <= 2 else f"{shared.t_name(i)} · {kl[i]:.1f}"
     for i in range(d)
 }
-if kl is not None and kl.max() < 0.05:
+if shared.posterior_collapsed(kl):
     st.info(
         "This model's decoder ignores its latent vector: every dimension's KL is about 0 (a "
         "*posterior collapse*), so the sliders barely change the image. Train longer, or with "

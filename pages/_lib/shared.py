@@ -348,6 +348,15 @@ def decoder_payload(cur: Current) -> tuple[dict | None, str | None]:
     return _decoder_payload(cur.key, cur.model)
 
 
+# Below this average KL (nats) in every dimension, the decoder ignores the latent vector.
+COLLAPSE_KL = 0.05
+
+
+def posterior_collapsed(kl: np.ndarray | None) -> bool:
+    """True when every latent dimension's average KL is about 0 (a posterior collapse)."""
+    return kl is not None and float(kl.max()) < COLLAPSE_KL
+
+
 def dims_by_activity(split: TestSplit | None, d: int) -> tuple[list[int], np.ndarray | None]:
     """Latent dimensions, most used first (average KL(q || p) over the test split, nats), and
     those KLs ``(D,)``. Without test data every dimension counts the same: natural order."""
