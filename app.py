@@ -8,7 +8,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from pages._lib import shared
+from pages._lib import models
 
 # A local icon: a Material icon name would make every browser fetch the favicon from a font
 # CDN, which fails offline and leaves the classroom network.
@@ -39,5 +39,5 @@ PAGES = {
 }
 
 page = st.navigation(PAGES)
-shared.sidebar_model_picker()
+models.sidebar_model_picker()
 page.run()

@@ -38,7 +38,7 @@ IDLE = '[data-testid="stApp"][data-test-script-state="notRunning"]'
 
 def _copy_checkpoints(src: Path | None, dest: Path) -> list[str]:
     """Copy the usable checkpoints (and default.txt) of ``src`` into ``dest``."""
-    from vae.checkpoints import list_checkpoints
+    from vae.core.checkpoints import list_checkpoints
 
     src = src or REPO / "checkpoints"
     names = []

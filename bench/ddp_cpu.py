@@ -27,7 +27,7 @@ from pathlib import Path
 
 from _common import REPO
 
-from vae.checkpoints import load_checkpoint
+from vae.core.checkpoints import load_checkpoint
 
 
 def find_data() -> Path | None:

@@ -7,7 +7,7 @@ Run it on any machine with an NVIDIA GPU (a few minutes on one GPU)::
 1. One batch, fp32: loss and every gradient of the same model, batch and noise on CPU and
    on CUDA (TF32 off) agree to 1e-4 relative; an MLP, a conv model and a 64x64 RGB conv
    model. The bf16-autocast loss is shown against them too (to 5e-2).
-2. Training: ``vae.training.fit`` for a few epochs on an MNIST subset on the CPU, on CUDA
+2. Training: ``vae.core.fit.fit`` for a few epochs on an MNIST subset on the CPU, on CUDA
    in fp32 (``TrainConfig.amp=False``) and on CUDA with bf16 autocast (``amp=True``): the
    final test ELBO agrees with the CPU's within ``--tol`` nats (noise differs between the
    devices' generators, so not bit for bit); seconds per epoch for each.
@@ -35,10 +35,11 @@ from pathlib import Path
 import torch
 from _common import REPO, data_dir
 
-from vae.data import Dataset, load_dataset, to_float
-from vae.losses import elbo_terms
-from vae.model import VAE, VAEConfig
-from vae.training import TrainConfig, describe_device, fit
+from vae.core.device import describe_device
+from vae.core.fit import TrainConfig, fit
+from vae.core.losses import elbo_terms
+from vae.core.model import VAE, VAEConfig
+from vae.data.registry import Dataset, load_dataset, to_float
 
 MLP = VAEConfig(image_shape=(1, 28, 28), latent_dim=20, hidden=(400,))  # bench/train_mnist.py's
 CONV = VAEConfig(image_shape=(1, 28, 28), latent_dim=20, architecture="conv", conv_channels=(32, 64), hidden=(256,))
@@ -164,7 +165,7 @@ def ddp_compare(tmp: Path) -> None:
                 return
             outs.append(out)
             print(f"    {nproc} process(es): {time.perf_counter() - t0:.1f} s wall")
-        from vae.checkpoints import load_checkpoint
+        from vae.core.checkpoints import load_checkpoint
 
         one, two = (load_checkpoint(o) for o in outs)
         if variant == "ae":
@@ -211,7 +212,7 @@ def main() -> int:
     rgb = torch.rand(64, 3, 64, 64, generator=torch.Generator().manual_seed(2))
     one_batch(RGB64, rgb, device, amp_ok)
 
-    print(f"\n2. training with vae.training.fit (final test ELBO within {args.tol:g} nat of the CPU's)")
+    print(f"\n2. training with vae.core.fit.fit (final test ELBO within {args.tol:g} nat of the CPU's)")
     train_compare(MLP, subset(mnist, args.train_n, args.test_n), args.epochs, device, amp_ok, args.tol)
     train_compare(CONV, subset(mnist, args.conv_train_n, args.test_n), args.epochs, device, amp_ok, args.tol)
 

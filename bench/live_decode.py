@@ -50,7 +50,7 @@ READY = '[data-testid="vae-live-sliders"][data-ready="true"]'
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 # The comparison page: what a page without the live component does. It imports the app's own
-# decoding (``vae.inference``), so server-side work is exactly what the fallback would do.
+# decoding (``vae.app.inference``), so server-side work is exactly what the fallback would do.
 NATIVE_PAGE = textwrap.dedent(
     """
     import os
@@ -60,9 +60,9 @@ NATIVE_PAGE = textwrap.dedent(
     import numpy as np
     import streamlit as st
 
-    from vae import inference
-    from vae.checkpoints import load_checkpoint
-    from vae.images import to_display
+    from vae.app import inference
+    from vae.core.checkpoints import load_checkpoint
+    from vae.data.upload import to_display
 
 
     @st.cache_resource
@@ -185,7 +185,7 @@ def wait_idle(page, timeout_ms: int = 120_000) -> None:  # noqa: ANN001
 
 def _bundled_mnist_mlp():  # noqa: ANN202
     """The first loadable bundled MNIST MLP (mnist_2d preferred), as (path, config), or None."""
-    from vae.checkpoints import CheckpointError, load_checkpoint
+    from vae.core.checkpoints import CheckpointError, load_checkpoint
 
     for name in ("mnist_2d", "mnist_32", "mnist_noisy_ae_2d", "mnist_ae_2d"):
         path = REPO / "checkpoints" / f"{name}.pt"
@@ -200,10 +200,10 @@ def _bundled_mnist_mlp():  # noqa: ANN202
 
 def make_models(folder: Path, digits: bool) -> dict[str, str]:
     """Write the MLP and conv checkpoints into ``folder``; returns {arch: description}."""
-    from vae.checkpoints import save_checkpoint
-    from vae.data import Dataset, dataset_available, load_dataset
-    from vae.model import VAEConfig
-    from vae.training import TrainConfig, fit
+    from vae.core.checkpoints import save_checkpoint
+    from vae.core.fit import TrainConfig, fit
+    from vae.core.model import VAEConfig
+    from vae.data.registry import Dataset, dataset_available, load_dataset
 
     use_mnist = not digits and dataset_available("mnist")
     out = {}

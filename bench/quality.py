@@ -16,10 +16,10 @@ import time
 import torch
 from _common import REPO, data_dir
 
-from vae.checkpoints import list_checkpoints
-from vae.data import load_dataset
-from vae.metrics import summarize
-from vae.training import describe_device, pick_device
+from vae.core.checkpoints import list_checkpoints
+from vae.core.device import describe_device, pick_device
+from vae.core.metrics import summarize
+from vae.data.registry import load_dataset
 
 
 def main() -> None:

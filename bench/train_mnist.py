@@ -1,7 +1,7 @@
 """Reference training benchmark (issue: VAE core).
 
 Trains the reference configuration (MLP 784-400-20, Bernoulli on non-binarized [0, 1]
-pixels, Adam 1e-3, batch 128) on MNIST with ``vae.training.fit`` (whole dataset as one
+pixels, Adam 1e-3, batch 128) on MNIST with ``vae.core.fit.fit`` (whole dataset as one
 tensor, no per-sample Python) and prints seconds per epoch, images per second and the test
 loss (summed BCE + KL per test image, the figure PyTorch's VAE example prints). In the same
 run it times one epoch of the same model through a plain ``DataLoader`` loop over a
@@ -20,10 +20,10 @@ from _common import data_dir
 from torch.utils.data import DataLoader
 from torch.utils.data import Dataset as TorchDataset
 
-from vae.data import load_dataset
-from vae.losses import elbo_terms
-from vae.model import VAE, VAEConfig
-from vae.training import TrainConfig, fit
+from vae.core.fit import TrainConfig, fit
+from vae.core.losses import elbo_terms
+from vae.core.model import VAE, VAEConfig
+from vae.data.registry import load_dataset
 
 CONFIG = VAEConfig(image_shape=(1, 28, 28), latent_dim=20, hidden=(400,))
 
@@ -72,7 +72,7 @@ def main() -> None:
     ours = sum(e.seconds for e in history.epochs) / len(history.epochs)
     dl = dataloader_epoch(data.train_x)
     n = data.train_x.shape[0]
-    print(f"vae.training.fit: {ours:.2f} s/epoch ({n / ours:.0f} img/s)")
+    print(f"vae.core.fit.fit: {ours:.2f} s/epoch ({n / ours:.0f} img/s)")
     print(f"DataLoader loop : {dl:.2f} s/epoch ({n / dl:.0f} img/s)")
     print(f"throughput ratio (fit / DataLoader): {dl / ours:.2f}x")
     print(f"final test loss: {-history.epochs[-1].test_elbo:.2f} nats per image")

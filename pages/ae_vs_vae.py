@@ -15,9 +15,10 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from pages._lib import lecture_ui as ui
-from pages._lib import shared
-from vae import inference, jobs, lecture
-from vae.data import DatasetUnavailable, load_dataset
+from pages._lib import models
+from vae import lecture
+from vae.app import inference, jobs
+from vae.data.registry import DatasetUnavailable, load_dataset
 
 PAGE = "ae_vs_vae"
 BUNDLED = {"ae": "mnist_ae_2d", "noisy_ae": "mnist_noisy_ae_2d", "vae": "mnist_2d"}
@@ -38,7 +39,7 @@ MAX_TRAINED = 4  # sets of digits twins kept in memory for the whole server
 @st.cache_resource(show_spinner="Loading the bundled twins…", max_entries=4)
 def _load_bundled(paths: tuple[str, ...], signature: tuple) -> dict[str, object]:
     """The three bundled checkpoints as read-only models (shared by all users)."""
-    from vae.checkpoints import load_checkpoint
+    from vae.core.checkpoints import load_checkpoint
 
     inference.limit_threads()
     return {v: load_checkpoint(p).build_model() for v, p in zip(BUNDLED, paths, strict=True)}
@@ -111,7 +112,7 @@ ui.header(
 """,
 )
 
-entries = {e.name: e for e in shared.model_entries() if e.ok}
+entries = {e.name: e for e in models.model_entries() if e.ok}
 bundled_ok = all(
     name in entries and entries[name].checkpoint.model_config.variant == v for v, name in BUNDLED.items()
 )

@@ -11,7 +11,7 @@ import streamlit as st
 from plotly.subplots import make_subplots
 
 from pages._lib import lecture_ui as ui
-from pages._lib import shared
+from pages._lib import models, testset
 
 PAGE = "elbo"
 K_MAX_CHOICES = (100, 1000, 5000)
@@ -39,8 +39,8 @@ ui.header(
 """,
 )
 
-cur = shared.require_model()
-split = shared.test_split(cur)
+cur = models.require_model()
+split = testset.test_split(cur)
 d = cur.config.latent_dim
 if cur.config.variant == "ae":
     st.warning(

@@ -13,8 +13,8 @@ import plotly.express as px
 import plotly.graph_objects as go
 import streamlit as st
 
+from pages._lib import display, models, testset
 from pages._lib import lecture_ui as ui
-from pages._lib import shared
 
 PAGE = "generation"
 SEED_KEY = "gen:seed"
@@ -52,7 +52,7 @@ ui.header(
 """,
 )
 
-cur = shared.require_model()
+cur = models.require_model()
 d = cur.config.latent_dim
 ui.variant_note(cur, "the prior N(0, I) is not where its codes live: expect poor samples")
 
@@ -80,7 +80,7 @@ with left:
            "than Gaussians; the mixture idea is the same.")
     )  # fmt: skip
     if d == 2:
-        split = shared.test_split(cur, stop=False)
+        split = testset.test_split(cur, stop=False)
         fig = go.Figure()
         if split is not None:
             ui.add_points(fig, split.mu, split.labels, split.label_names, opacity=0.25, size=4)
@@ -116,8 +116,8 @@ m1, m2, m3, _ = st.columns([1.4, 1, 1, 1.6], vertical_alignment="bottom")
 size = int(m1.slider("tiles per side", 8, 25, 15, key="gen:manifold_n"))
 if d > 2:
     options = list(range(d))
-    dim_x = int(m2.selectbox("horizontal: t", options, 0, format_func=shared.t_name, key="gen:dim_x"))
-    dim_y = int(m3.selectbox("vertical: t", options, 1, format_func=shared.t_name, key="gen:dim_y"))
+    dim_x = int(m2.selectbox("horizontal: t", options, 0, format_func=display.t_name, key="gen:dim_x"))
+    dim_y = int(m3.selectbox("vertical: t", options, 1, format_func=display.t_name, key="gen:dim_y"))
     if dim_x == dim_y:
         st.error("Pick two different dimensions.")
         st.stop()
@@ -137,12 +137,12 @@ idx = list(range(0, size, step))
 fig.update_xaxes(
     tickvals=[(j + 0.5) * w * factor for j in idx],
     ticktext=[f"{mg.coords[j]:+.2f}<br>{quant[j]:.0f}%" for j in idx],
-    title=f"{shared.t_name(dim_x)}  (code, and its prior quantile)",
+    title=f"{display.t_name(dim_x)}  (code, and its prior quantile)",
 )  # fmt: skip
 fig.update_yaxes(
     tickvals=[(i + 0.5) * h * factor for i in idx],
     ticktext=[f"{mg.coords[size - 1 - i]:+.2f} ({quant[size - 1 - i]:.0f}%)" for i in idx],
-    title=shared.t_name(dim_y),
+    title=display.t_name(dim_y),
 )  # fmt: skip
 ui.classroom(fig, 720, margin={"l": 10, "r": 10, "t": 10, "b": 10})
 fig.update_layout(font={"size": 13})

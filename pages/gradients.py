@@ -13,7 +13,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from pages._lib import lecture_ui as ui
-from pages._lib import shared
+from pages._lib import models, testset
 from vae import lecture
 
 PAGE = "gradients"
@@ -72,8 +72,8 @@ ui.header(
 """,
 )
 
-cur = shared.require_model()
-split = shared.test_split(cur)
+cur = models.require_model()
+split = testset.test_split(cur)
 d = cur.config.latent_dim
 ui.variant_note(cur, "the noise-based gradients below are not what it was trained with")
 pick = ui.pick_image(cur, split, page=PAGE)

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from pages._lib import shared
+from pages._lib import models
 
 st.title("VAE Latent Explorer")
 st.markdown(
@@ -15,7 +15,7 @@ st.markdown(
     "simple distributions."
 )
 
-cur = shared.require_model()
+cur = models.require_model()
 cfg, ckpt = cur.config, cur.checkpoint
 m = ckpt.metrics
 
@@ -43,11 +43,11 @@ st.markdown(" · ".join(details))
 with st.expander("Where these numbers come from"):
     st.markdown(
         "The figures were computed on the dataset's test split when the model was saved "
-        "(`vae.metrics.summarize`) and are re-checked by the test suite, so a checkpoint cannot "
+        "(`vae.core.metrics.summarize`) and are re-checked by the test suite, so a checkpoint cannot "
         "claim a number it does not have. ELBO and log p(x) are in nats per image, summed over "
         "pixels; higher is better. Re-evaluate any model yourself with:"
     )
-    st.code(f"python -m vae.evaluate {cur.path.relative_to(shared.REPO) if cur.path.is_relative_to(shared.REPO) else cur.path}", language="bash")
+    st.code(f"python -m vae.evaluate {cur.path.relative_to(models.REPO) if cur.path.is_relative_to(models.REPO) else cur.path}", language="bash")
     if ckpt.meta.get("command"):
         st.markdown("It was trained with:")
         st.code(ckpt.meta["command"], language="bash")

@@ -10,8 +10,8 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from pages._lib import shared
-from vae import inference
+from pages._lib import display, models, testset
+from vae.app import inference
 
 PALETTE = (
     "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
@@ -56,8 +56,8 @@ def _clicked(state, rows_by_trace: list[np.ndarray]) -> int | None:
 
 
 st.title("Latent map")
-cur = shared.require_model()
-split = shared.test_split(cur)
+cur = models.require_model()
+split = testset.test_split(cur)
 d = cur.config.latent_dim
 n = len(split.labels)
 
@@ -157,7 +157,7 @@ if grid_col is not None:
         # Tiny 8x8 digits read better on a coarser grid, with a thin line between tiles.
         small = max(cur.config.image_shape[1:]) <= 12
         n_grid = 10 if small else 15
-        shared.show_grid(_manifold(cur.key, cur.model, n_grid), ncols=n_grid, width="stretch", pad=int(small))
+        display.show_grid(_manifold(cur.key, cur.model, n_grid), ncols=n_grid, width="stretch", pad=int(small))
         st.caption(
             f"decode(t) on a {n_grid}x{n_grid} grid of t₁, t₂ from −1.64 to 1.64 (the prior's "
             "5%-95% quantiles): the dashed square on the map. Top right = large t₁ and t₂."
@@ -166,16 +166,16 @@ if grid_col is not None:
 st.subheader(f"Test image #{sel}: {split.label_names[split.labels[sel]]}", divider="gray")
 c1, c2, c3, c4 = st.columns([1, 1, 2, 3], gap="medium")
 with c1:
-    shared.show_grid(x[None], 1, "the image x", width="stretch")
+    display.show_grid(x[None], 1, "the image x", width="stretch")
 with c2:
-    shared.show_grid(rec.recon[None], 1, "reconstruction decode(m)", width="stretch")
+    display.show_grid(rec.recon[None], 1, "reconstruction decode(m)", width="stretch")
 with c3:
-    shared.show_grid(rec.samples, ncols=4, caption="decode(t), t ~ q(t|x): 8 samples", width="stretch")
+    display.show_grid(rec.samples, ncols=4, caption="decode(t), t ~ q(t|x): 8 samples", width="stretch")
     st.caption(f"ELBO ≈ {rec.elbo:.1f} nats · KL(q ‖ p) = {rec.kl:.2f} nats")
     if not has_posterior:
         st.caption("A plain autoencoder: t = m exactly, so these samples use an untrained spread.")
 with c4:
-    dims = [shared.t_name(i) for i in range(d)]
+    dims = [display.t_name(i) for i in range(d)]
     bar = go.Figure(go.Bar(
         x=dims, y=rec.mu, error_y={"type": "data", "array": rec.std, "thickness": 1.5, "width": 4, "visible": has_posterior},
         marker_color="#4f46e5", name="m ± s", hovertemplate="%{x}: m = %{y:.2f}<extra></extra>",

@@ -13,7 +13,7 @@ import streamlit as st
 from plotly.subplots import make_subplots
 
 from pages._lib import lecture_ui as ui
-from pages._lib import shared
+from pages._lib import models, testset
 
 PAGE = "noise"
 N_SAMPLES = 16
@@ -48,8 +48,8 @@ ui.header(
 """,
 )
 
-cur = shared.require_model()
-split = shared.test_split(cur)
+cur = models.require_model()
+split = testset.test_split(cur)
 d = cur.config.latent_dim
 ui.variant_note(cur, "every sample below is the same code t = m")
 pick = ui.pick_image(cur, split, page=PAGE)

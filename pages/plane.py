@@ -14,9 +14,9 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from pages._lib import shared
+from pages._lib import display, models, state, testset
 from pages._lib.live_decoder import latent_plane
-from vae import inference
+from vae.app import inference
 
 # The Latent map page's palette, so a label has the same colour on both pages.
 PALETTE = (
@@ -40,7 +40,7 @@ def fmt(v: float) -> str:
 
 
 st.title("2-D latent plane")
-cur = shared.require_model()
+cur = models.require_model()
 d = cur.config.latent_dim
 st.markdown(
     "Every point of this square is a latent vector t: move your pointer over it and the decoder "
@@ -55,11 +55,11 @@ if d < 2:
     )
     st.stop()
 
-split = shared.test_split(cur, stop=False)
-order, kl = shared.dims_by_activity(split, d)
-payload, export_error = shared.decoder_payload(cur)
+split = testset.test_split(cur, stop=False)
+order, kl = testset.dims_by_activity(split, d)
+payload, export_error = models.decoder_payload(cur)
 ss = st.session_state
-from_sliders = shared.shared_latent(cur)
+from_sliders = state.shared_latent(cur)
 clears_key = f"pl_clears:{cur.name}"
 
 
@@ -68,7 +68,7 @@ def _clear_pin() -> None:
 
 
 def _dim_name(i: int) -> str:
-    return shared.t_name(i) if kl is None else f"{shared.t_name(i)}  ·  KL {kl[i]:.1f} nats"
+    return display.t_name(i) if kl is None else f"{display.t_name(i)}  ·  KL {kl[i]:.1f} nats"
 
 
 # --------------------------------------------------------------------------- controls
@@ -104,7 +104,7 @@ extent = c_ext.segmented_control(
     "Plane extent (prior SD)", EXTENTS, default=3, required=True, key="pl_extent",
     format_func=lambda v: f"±{v}", help="Each axis spans ± this many prior standard deviations.",
 )  # fmt: skip
-if shared.posterior_collapsed(kl):
+if testset.posterior_collapsed(kl):
     st.info(
         "This model's decoder ignores its latent vector (every dimension's KL is about 0, a "
         "*posterior collapse*): the test images all sit at the centre and the image barely "
@@ -160,7 +160,7 @@ else:
     with ctl_col:  # one slider per axis, starting at the base clipped to the extent
         x, y = (
             st.slider(
-                shared.t_name(dim),
+                display.t_name(dim),
                 -r,
                 r,
                 float(np.clip(base[dim], -r, r)),
@@ -190,8 +190,8 @@ else:
     ))  # fmt: skip
     fig.update_layout(
         height=PLANE_PX, width=PLANE_PX + 140, margin={"l": 10, "r": 10, "t": 10, "b": 10},
-        xaxis={"range": [-r, r], "title": shared.t_name(dx)},
-        yaxis={"range": [-r, r], "title": shared.t_name(dy), "scaleanchor": "x"},
+        xaxis={"range": [-r, r], "title": display.t_name(dx)},
+        yaxis={"range": [-r, r], "title": display.t_name(dy), "scaleanchor": "x"},
         font={"size": 15}, legend={"itemsizing": "constant"},
     )  # fmt: skip
     with map_col:
@@ -213,17 +213,17 @@ if split is not None:
     # The test image whose mean is closest to the pinned latent, in all D dimensions.
     near = int(np.argmin(((split.mu - pinned) ** 2).sum(axis=1)))
     dist = float(np.sqrt(((split.mu[near] - pinned) ** 2).sum()))
-where = f"{shared.t_name(dx)} = {fmt(pinned[dx])}, {shared.t_name(dy)} = {fmt(pinned[dy])}"
+where = f"{display.t_name(dx)} = {fmt(pinned[dx])}, {display.t_name(dy)} = {fmt(pinned[dy])}"
 st.subheader(
     f"Pinned at t = ({', '.join(fmt(v) for v in pinned)})" if d == 2 else f"Pinned at {where}",
     divider="gray",
 )
 c_img, c_near, c_text = st.columns([1, 1, 2.2], gap="medium")
 with c_img:
-    shared.show_image(server_image, "decoded on the server (PyTorch)", width=180)
+    display.show_image(server_image, "decoded on the server (PyTorch)", width=180)
 if near is not None:
     with c_near:
-        shared.show_image(
+        display.show_image(
             split.images[near].astype(np.float32) / 255.0,
             f"nearest test image: #{near} ({split.label_names[split.labels[near]]}), {dist:.2f} away",
             width=180,
@@ -247,7 +247,7 @@ with c_text:
         key="pl_to_sliders",
         width="stretch",
     ):
-        shared.remember_latent(cur, pinned)
+        state.remember_latent(cur, pinned)
         # st.switch_page does not carry the sidebar's widget values: re-select this model.
-        shared.select_model(cur.name)
+        models.select_model(cur.name)
         st.switch_page("pages/sliders.py")

@@ -7,9 +7,9 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from pages._lib import shared
-from vae import inference
-from vae.images import STYLES, Preprocessed, preprocess_upload
+from pages._lib import display, models, state, testset
+from vae.app import inference
+from vae.data.upload import STYLES, Preprocessed, preprocess_upload
 
 UPLOAD, TEST = "upload", "test"
 PALETTE = (
@@ -40,7 +40,7 @@ st.markdown(
     "into a posterior q(t|x), and the decoder shows what the model makes of it. The model only "
     "knows its own kind of images, so anything else is pulled towards what it has seen."
 )
-cur = shared.require_model()
+cur = models.require_model()
 c, h, w = cur.config.image_shape
 
 source = st.radio(
@@ -56,7 +56,7 @@ if source == UPLOAD:
         "An image (PNG, JPEG, GIF, BMP or WebP)", type=["png", "jpg", "jpeg", "gif", "bmp", "webp"],
         key="rec_upload",
     )  # fmt: skip
-    default_style = shared.upload_style(cur.dataset)
+    default_style = display.upload_style(cur.dataset)
     style = style_col.selectbox(
         "Preprocess as", STYLES, index=STYLES.index(default_style), key=f"rec_style:{cur.dataset}",
         format_func=lambda s: f"{s}: {STYLE_HELP[s]}" + (" (this model's data)" if s == default_style else ""),
@@ -64,14 +64,14 @@ if source == UPLOAD:
     if upload is None:
         st.info(f"Upload an image to see it through **{cur.name}** ({cur.dataset}, {c}x{h}x{w} input).")
         st.stop()
-    with shared.user_errors():
+    with display.user_errors():
         pre = _preprocess(upload.getvalue(), (c, h, w), style)
     if pre is None:
         st.stop()
     x = pre.model_input
-    st.session_state[shared.LAST_UPLOAD_KEY] = x
+    st.session_state[state.LAST_UPLOAD_KEY] = x
 else:
-    split = shared.test_split(cur)
+    split = testset.test_split(cur)
     i = int(st.number_input(f"Test image # (0-{len(split.labels) - 1})", 0, len(split.labels) - 1, step=1, key=f"rec_test:{cur.name}"))
     x = split.images[i].astype(np.float32) / 255.0
 
@@ -83,11 +83,11 @@ if pre is not None:
     with cols[0]:
         st.image(pre.original, caption=f"your file ({pre.format}, {pre.size[0]}x{pre.size[1]})", width="stretch")
 with cols[1]:
-    shared.show_grid(x[None], 1, f"model input x ({h}x{w})", width="stretch")
+    display.show_grid(x[None], 1, f"model input x ({h}x{w})", width="stretch")
 with cols[2]:
-    shared.show_grid(rec.recon[None], 1, "reconstruction decode(m)", width="stretch")
+    display.show_grid(rec.recon[None], 1, "reconstruction decode(m)", width="stretch")
 with cols[3]:
-    shared.show_grid(rec.samples, ncols=4, caption="decode(t) for 8 samples t ~ q(t|x)", width="stretch")
+    display.show_grid(rec.samples, ncols=4, caption="decode(t) for 8 samples t ~ q(t|x)", width="stretch")
     if st.button("New samples", icon=":material/casino:", key="rec_resample"):
         st.session_state["rec_seed"] = seed + 1
         st.rerun()
@@ -100,7 +100,7 @@ if pre is not None:
 
 st.subheader("Where it lands in latent space", divider="gray")
 if split is None:
-    split = shared.test_split(cur, stop=False)
+    split = testset.test_split(cur, stop=False)
 if split is not None:
     d = cur.config.latent_dim
     if d <= 2:

@@ -10,9 +10,9 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from pages._lib import shared
+from pages._lib import display, models, state, testset
 from pages._lib.live_decoder import latent_sliders
-from vae import inference
+from vae.app import inference
 
 # Dimensions shown open; the rest go under a collapsed "N more dimensions". Up to ALL_OPEN
 # dimensions are all shown: collapsing one or two rows would only hide them.
@@ -29,11 +29,11 @@ st.markdown(
     "Find out what each dimension controls: thickness, slant, which digit, a smile…"
 )
 
-cur = shared.require_model()
+cur = models.require_model()
 d = cur.config.latent_dim
-split = shared.test_split(cur, stop=False)
-order, kl = shared.dims_by_activity(split, d)
-payload, export_error = shared.decoder_payload(cur)
+split = testset.test_split(cur, stop=False)
+order, kl = testset.dims_by_activity(split, d)
+payload, export_error = models.decoder_payload(cur)
 
 ss = st.session_state
 values_key = f"sl_values:{cur.name}"  # the latest command's latent (buttons, remounts)
@@ -76,7 +76,7 @@ if values_key not in ss or len(ss[values_key]) != d:
 if mounting:
     # The widget's state was dropped while another page was shown: start from the latent the
     # user left here, or pinned on the 2-D plane page, rather than the last button's.
-    back = shared.shared_latent(cur)
+    back = state.shared_latent(cur)
     if back is not None:
         ss[values_key] = back.tolist()
 
@@ -106,7 +106,7 @@ with c_test:
                 help="Encode this test image and set every slider to its posterior mean m(x).",
             )  # fmt: skip
         with thumb:
-            shared.show_image(
+            display.show_image(
                 split.images[i].astype(np.float32) / 255.0,
                 split.label_names[split.labels[i]], width=84,
             )  # fmt: skip
@@ -124,10 +124,10 @@ shown = order if d <= ALL_OPEN else order[:TOP]
 collapsed = [] if d <= ALL_OPEN else order[TOP:]
 # The KL after each name explains the order; with nothing ranked it would be noise.
 labels = {
-    i: shared.t_name(i) if kl is None or d <= 2 else f"{shared.t_name(i)} · {kl[i]:.1f}"
+    i: display.t_name(i) if kl is None or d <= 2 else f"{display.t_name(i)} · {kl[i]:.1f}"
     for i in range(d)
 }
-if shared.posterior_collapsed(kl):
+if testset.posterior_collapsed(kl):
     st.info(
         "This model's decoder ignores its latent vector: every dimension's KL is about 0 (a "
         "*posterior collapse*), so the sliders barely change the image. Train longer, or with "
@@ -146,9 +146,9 @@ if payload is not None:
     z = latent_sliders(
         payload, dims=shown, collapsed_dims=collapsed, values=ss[values_key],
         nonce=ss.get(nonce_key, 0), labels=labels, range_sd=float(r), image_px=IMAGE_PX,
-        key=live_key, persist_to=shared.LATENT_VECTOR_KEY,
+        key=live_key, persist_to=state.LATENT_VECTOR_KEY,
     )  # fmt: skip
-    shared.remember_latent(cur, z)  # tags the persisted vector with its model
+    state.remember_latent(cur, z)  # tags the persisted vector with its model
 else:
     st.warning(
         "This model's decoder cannot run in your browser, so the image is decoded on the "
@@ -172,12 +172,12 @@ else:
                     _slider(i)
     z = [float(ss[k]) for k in fallback_keys]
     with img_col:
-        shared.show_image(
+        display.show_image(
             inference.decode(cur.model, np.asarray(z)[None])[0],
             "decoded on the server",
             width=IMAGE_PX,
         )
-    shared.remember_latent(cur, z)
+    state.remember_latent(cur, z)
 
 # --------------------------------------------------------------------------- the numbers
 with st.expander(

@@ -1,7 +1,7 @@
 """Train a model: pick data and settings, watch the curves and images improve live, keep it.
 
-The training runs in a background thread (``vae.jobs.TrainingJob``) owned by this session;
-a fragment polls it about once a second. See ``vae.jobs`` for the server-wide limit on
+The training runs in a background thread (``vae.app.jobs.TrainingJob``) owned by this session;
+a fragment polls it about once a second. See ``vae.app.jobs`` for the server-wide limit on
 concurrent trainings and what happens when the tab is closed.
 """
 
@@ -12,12 +12,13 @@ import plotly.graph_objects as go
 import streamlit as st
 from plotly.subplots import make_subplots
 
-from pages._lib import shared
-from vae.checkpoints import USER_SUBDIR, validate_name
-from vae.data import DATASETS, Dataset, dataset_available, load_image_folder
-from vae.jobs import MAX_CONCURRENT_TRAININGS, TrainingJob, cli_command, trainings_running
-from vae.model import VAEConfig
-from vae.training import TrainConfig, describe_device, pick_device
+from pages._lib import display, models
+from vae.app.jobs import MAX_CONCURRENT_TRAININGS, TrainingJob, cli_command, trainings_running
+from vae.core.checkpoints import USER_SUBDIR, validate_name
+from vae.core.device import describe_device, pick_device
+from vae.core.fit import TrainConfig
+from vae.core.model import VAEConfig
+from vae.data.registry import DATASETS, Dataset, dataset_available, load_image_folder
 
 JOB_KEY = "train_job"  # this session's TrainingJob
 ANNOUNCED_KEY = "train_job_announced"  # id of the finished job whose model was selected
@@ -40,7 +41,7 @@ def _user_dataset(data: bytes, size: tuple[int, int], channels: int) -> Dataset:
 def _next_name(name: str) -> str:
     """``name-2``, ``name-3``… : the first that is not a model of this user yet."""
     stem = name.rsplit("-", 1)[0] if name.rsplit("-", 1)[-1].isdigit() else name
-    folder = shared.checkpoint_dir() / USER_SUBDIR
+    folder = models.checkpoint_dir() / USER_SUBDIR
     k = 2
     while (folder / f"{stem}-{k}.pt").exists():
         k += 1
@@ -121,13 +122,13 @@ def _render(job: TrainingJob, live: bool) -> None:
     if snap.reconstructions is not None:
         with left:
             st.markdown(f"**Reconstructions after epoch {snap.epoch}**")
-            shared.show_grid(
+            display.show_grid(
                 np.concatenate([snap.originals, snap.reconstructions]), ncols=8, width="stretch",
                 caption="top: test images · bottom: decoded posterior means", inline=live,
             )  # fmt: skip
         with right:
             st.markdown(f"**Samples from the prior after epoch {snap.epoch}**")
-            shared.show_grid(
+            display.show_grid(
                 snap.samples, ncols=8, width="stretch", inline=live,
                 caption="decode(t), t ~ N(0, I): the same 16 latents every epoch",
             )  # fmt: skip
@@ -148,7 +149,7 @@ def _finished(job: TrainingJob) -> None:
             # Select the new model: the sidebar picker takes it before drawing itself.
             st.session_state[ANNOUNCED_KEY] = job.id
             st.session_state[NEXT_NAME_KEY] = _next_name(name)
-            shared.select_model(name)
+            models.select_model(name)
             st.rerun()
         how = "stopped early; the last finished epoch was saved" if snap.status == "stopped" else "done"
         st.success(f"Model **{name}** is trained ({how}) and is now the selected model.", icon=":material/check_circle:")
@@ -190,7 +191,7 @@ with data_col:
         size_label = st.radio("Resize to", list(ZIP_SIZES), horizontal=True, key="train_zip_size")
         size, channels = ZIP_SIZES[size_label]
         if upload is not None:
-            with shared.user_errors(ValueError):
+            with display.user_errors(ValueError):
                 user_data = _user_dataset(upload.getvalue(), size, channels)
             if user_data is not None:
                 counts = np.bincount(user_data.train_y.numpy(), minlength=len(user_data.label_names))
@@ -198,7 +199,7 @@ with data_col:
                     f"{len(user_data.train_x)} training and {len(user_data.test_x)} test images; "
                     "classes: " + ", ".join(f"{n} ({k})" for n, k in zip(user_data.label_names, counts, strict=True))
                 )
-                shared.show_grid(user_data.train_x[:16].numpy() / 255.0, ncols=8, width="stretch")
+                display.show_grid(user_data.train_x[:16].numpy() / 255.0, ncols=8, width="stretch")
         image_shape = (channels, *size)
         likelihood = "bernoulli"
     else:
@@ -239,16 +240,16 @@ name_col, info_col = st.columns([1, 2], vertical_alignment="bottom")
 if NEXT_NAME_KEY in st.session_state:  # set before the text input exists in this run
     st.session_state["train_name"] = st.session_state.pop(NEXT_NAME_KEY)
 if "train_name" not in st.session_state:
-    taken = (shared.checkpoint_dir() / USER_SUBDIR / "my-model.pt").exists()
+    taken = (models.checkpoint_dir() / USER_SUBDIR / "my-model.pt").exists()
     st.session_state["train_name"] = _next_name("my-model") if taken else "my-model"
 raw_name = name_col.text_input("Model name", key="train_name", help="letters, digits, '_', '-', '.'")
 name = None
 with info_col:
     try:
-        name = validate_name(raw_name, reserved=shared.bundled_names())
+        name = validate_name(raw_name, reserved=models.bundled_names())
     except ValueError as e:
         st.error(str(e))
-out = shared.checkpoint_dir() / USER_SUBDIR / f"{name}.pt" if name else None
+out = models.checkpoint_dir() / USER_SUBDIR / f"{name}.pt" if name else None
 replace_ok = True
 if out is not None and out.exists():
     replace_ok = info_col.checkbox(f"You already have a model called **{name}**: replace it", key="train_replace")
@@ -261,7 +262,7 @@ info_col.caption(
 ready = name is not None and replace_ok and (ds != ZIP or user_data is not None) and not busy
 if st.button("Train", type="primary", icon=":material/play_arrow:", disabled=not ready, key="train_start"):
     hidden = (256, 128) if image_shape[1] * image_shape[2] <= 16 * 16 else (512, 256)
-    with shared.user_errors(ValueError):
+    with display.user_errors(ValueError):
         model_config = VAEConfig(
             image_shape=image_shape, latent_dim=int(latent), architecture=arch, hidden=hidden,
             likelihood=likelihood, variant=variant,
@@ -273,7 +274,7 @@ if st.button("Train", type="primary", icon=":material/play_arrow:", disabled=not
         title = DATASETS[ds].title if ds != ZIP else "your images"
         meta = {"title": f"Trained in the app on {title}: {latent}-D {VARIANTS[variant]}, {arch.upper()}"}
         if ds != ZIP:
-            meta["command"] = cli_command(model_config, train_config, ds, out.relative_to(shared.REPO) if out.is_relative_to(shared.REPO) else out)
+            meta["command"] = cli_command(model_config, train_config, ds, out.relative_to(models.REPO) if out.is_relative_to(models.REPO) else out)
         job = TrainingJob(model_config, train_config, user_data if ds == ZIP else ds, out, meta, device=device).start()
         st.session_state[JOB_KEY] = job
         st.rerun()  # draw the page again with the Train button disabled

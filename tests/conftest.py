@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 if TYPE_CHECKING:
-    from vae.model import VAE, VAEConfig
+    from vae.core.model import VAE, VAEConfig
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -40,7 +40,7 @@ def seeded_model(cfg: VAEConfig, seed: int = 0) -> VAE:
     """An untrained ``VAE(cfg)`` in eval mode, its weights fixed by ``torch.manual_seed(seed)``."""
     import torch
 
-    from vae.model import VAE
+    from vae.core.model import VAE
 
     torch.manual_seed(seed)
     return VAE(cfg).eval()

@@ -41,9 +41,9 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from vae.checkpoints import save_checkpoint  # noqa: E402
-from vae.losses import elbo_terms  # noqa: E402
-from vae.model import VAE, VAEConfig  # noqa: E402
+from vae.core.checkpoints import save_checkpoint  # noqa: E402
+from vae.core.losses import elbo_terms  # noqa: E402
+from vae.core.model import VAE, VAEConfig  # noqa: E402
 
 # ~150 KB of weights: a save takes long enough that random kills often land inside it.
 CONFIG = VAEConfig(image_shape=(1, 8, 8), latent_dim=2, hidden=(128, 64))

@@ -16,11 +16,11 @@ import pytest
 from PIL import Image, ImageDraw
 from streamlit.testing.v1 import AppTest
 
-from vae.checkpoints import load_checkpoint, save_checkpoint
-from vae.data import load_dataset, read_idx
-from vae.metrics import summarize
-from vae.model import VAEConfig
-from vae.training import TrainConfig, fit
+from vae.core.checkpoints import load_checkpoint, save_checkpoint
+from vae.core.fit import TrainConfig, fit
+from vae.core.metrics import summarize
+from vae.core.model import VAEConfig
+from vae.data.registry import load_dataset, read_idx
 
 APP = "../app.py"  # AppTest resolves it against this file
 TIMEOUT = 60
@@ -191,7 +191,7 @@ def test_train_on_a_zip_of_my_images_then_map_it(model_dir, tmp_path, monkeypatc
 def test_train_without_network_says_what_to_do(models, tmp_path, monkeypatch):
     import urllib.error
 
-    from vae import data
+    from vae.data import registry as data
 
     monkeypatch.setenv("VAE_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))

@@ -5,9 +5,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from vae.checkpoints import list_checkpoints
-from vae.data import load_dataset
-from vae.training import evaluate, prepare_images
+from vae.core.checkpoints import list_checkpoints
+from vae.core.fit import evaluate, prepare_images
+from vae.data.registry import load_dataset
 
 CKPT_DIR = Path(__file__).resolve().parent.parent / "checkpoints"
 BUNDLED = [e for e in list_checkpoints(CKPT_DIR) if e.bundled]
@@ -34,7 +34,7 @@ def test_bundled_checkpoint_matches_its_claims(entry, shared_data):
     assert ckpt.history and ckpt.history[-1]["epoch"] == ckpt.train_config["epochs"]
     data = load_dataset(ckpt.dataset, data_dir=None if ckpt.dataset == "digits" else shared_data)
     assert data.image_shape == ckpt.image_shape
-    # Re-evaluate the stored test ELBO exactly as it was computed (vae.metrics.summarize).
+    # Re-evaluate the stored test ELBO exactly as it was computed (vae.core.metrics.summarize).
     _, test = prepare_images(data, torch.device("cpu"), bool(ckpt.train_config.get("binarize")), 0)
     elbo = evaluate(ckpt.build_model(), test)["elbo"]
     assert elbo == pytest.approx(ckpt.metrics["test_elbo"], abs=0.05)

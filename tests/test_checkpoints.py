@@ -6,14 +6,14 @@ import pickle
 import pytest
 import torch
 
-from vae.checkpoints import (
+from vae.core.checkpoints import (
     CheckpointError,
     list_checkpoints,
     load_checkpoint,
     save_checkpoint,
     validate_name,
 )
-from vae.model import VAE, VAEConfig
+from vae.core.model import VAE, VAEConfig
 
 
 def _model(arch="mlp"):

@@ -3,8 +3,8 @@
 import torch
 
 from vae import evaluate, train
-from vae.checkpoints import load_checkpoint, save_checkpoint
-from vae.model import VAE, VAEConfig
+from vae.core.checkpoints import load_checkpoint, save_checkpoint
+from vae.core.model import VAE, VAEConfig
 
 
 def test_train_then_evaluate_on_digits(tmp_path, capsys):

@@ -13,13 +13,14 @@ import numpy as np
 import pytest
 import torch
 
-from vae import inference, train
-from vae.checkpoints import load_checkpoint, save_checkpoint
-from vae.data import load_image_folder
-from vae.jobs import custom_test_set
-from vae.losses import elbo_terms
-from vae.model import VAE, VAEConfig
-from vae.training import TrainConfig, evaluate, fit, prepare_images
+from vae import train
+from vae.app import inference
+from vae.app.jobs import custom_test_set
+from vae.core.checkpoints import load_checkpoint, save_checkpoint
+from vae.core.fit import TrainConfig, evaluate, fit, prepare_images
+from vae.core.losses import elbo_terms
+from vae.core.model import VAE, VAEConfig
+from vae.data.registry import load_image_folder
 
 N_IMAGES = 40
 

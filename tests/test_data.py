@@ -1,4 +1,4 @@
-"""vae.data against independent references: the real dataset files and their published
+"""vae.data.registry against independent references: the real dataset files and their published
 statistics (shared/data/README.md), scipy/scikit-learn loaders, and a local HTTP server."""
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 import torch
 
-from vae.data import (
+from vae.data.registry import (
     DATASETS,
     Dataset,
     DatasetUnavailable,

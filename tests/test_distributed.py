@@ -17,9 +17,9 @@ import pytest
 import torch
 
 from vae import train
-from vae.checkpoints import load_checkpoint
-from vae.distributed import is_distributed, rank, shard, world_size
-from vae.model import VAE
+from vae.core.checkpoints import load_checkpoint
+from vae.core.distributed import is_distributed, rank, shard, world_size
+from vae.core.model import VAE
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 COMMON = ["--dataset", "digits", "--hidden", "128,64", "--batch-size", "64", "--lr", "2e-3",

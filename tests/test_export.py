@@ -1,4 +1,4 @@
-"""vae.export: the decoder export format, checked against PyTorch itself (fast, no browser)."""
+"""vae.app.export: the decoder export format, checked against PyTorch itself (fast, no browser)."""
 
 from __future__ import annotations
 
@@ -10,14 +10,14 @@ import torch
 from torch import nn
 
 from tests.conftest import seeded_model
-from vae.export import (
+from vae.app.export import (
     FORMAT,
     DecoderExport,
     ExportError,
     decode_exported_numpy,
     export_decoder,
 )
-from vae.model import VAE, Crop2d, VAEConfig
+from vae.core.model import VAE, Crop2d, VAEConfig
 
 CONFIGS = {
     "mlp_28x28": VAEConfig(latent_dim=2, hidden=(64, 32)),

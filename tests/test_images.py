@@ -1,4 +1,4 @@
-"""vae.images: preprocessing behaviour per style, the MNIST reference check, errors, display
+"""vae.data.upload: preprocessing behaviour per style, the MNIST reference check, errors, display
 helpers, and property-based tests (any mode/size/format; corrupted bytes)."""
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from hypothesis import strategies as st
 from PIL import Image, ImageDraw, ImageFile, ImageOps
 
 from tests.upload_corpus import _png_header_bomb
-from vae import images
-from vae.images import (
+from vae.data import upload as images
+from vae.data.upload import (
     MAX_PIXELS,
     MAX_UPLOAD_BYTES,
     Preprocessed,

@@ -1,4 +1,4 @@
-"""Background training jobs (vae.jobs): finish and save, stop cleanly, run side by side,
+"""Background training jobs (vae.app.jobs): finish and save, stop cleanly, run side by side,
 queue beyond the server limit, fail with a message, and never touch a shared model."""
 
 from __future__ import annotations
@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 import torch
 
-from vae import jobs
-from vae.checkpoints import load_checkpoint, save_checkpoint
-from vae.jobs import TrainingJob
-from vae.model import VAE, VAEConfig
-from vae.training import TrainConfig
+from vae.app import jobs
+from vae.app.jobs import TrainingJob
+from vae.core.checkpoints import load_checkpoint, save_checkpoint
+from vae.core.fit import TrainConfig
+from vae.core.model import VAE, VAEConfig
 
 CFG = VAEConfig(image_shape=(1, 8, 8), latent_dim=2, hidden=(32, 16))
 TIMEOUT = 120  # generous: the test machine is shared and small

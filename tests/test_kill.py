@@ -1,4 +1,4 @@
-"""Kill -9 at random moments never leaves a corrupt checkpoint (``vae.checkpoints.save_checkpoint``).
+"""Kill -9 at random moments never leaves a corrupt checkpoint (``vae.core.checkpoints.save_checkpoint``).
 
 Real processes save checkpoints to the *same* path over and over (``tests/killable_saver.py``)
 and are SIGKILLed at seeded random moments: while starting up, while a save is being written,
@@ -34,8 +34,8 @@ from pathlib import Path
 
 import torch
 
-from vae.checkpoints import CheckpointError, list_checkpoints, load_checkpoint, save_checkpoint
-from vae.model import VAE, VAEConfig
+from vae.core.checkpoints import CheckpointError, list_checkpoints, load_checkpoint, save_checkpoint
+from vae.core.model import VAE, VAEConfig
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from killable_saver import weights_digest  # noqa: E402

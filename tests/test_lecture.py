@@ -1,5 +1,5 @@
 """Checks of the lecture helpers against independent answers: closed forms, autograd of exact
-expectations (Gauss-Hermite quadrature), ``vae.losses`` and direct model calls."""
+expectations (Gauss-Hermite quadrature), ``vae.core.losses`` and direct model calls."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import pytest
 import torch
 
 from vae import lecture as L
-from vae.losses import iwae_log_likelihood, kl_standard_normal, reconstruction_nll
-from vae.model import VAE, VAEConfig
+from vae.core.losses import iwae_log_likelihood, kl_standard_normal, reconstruction_nll
+from vae.core.model import VAE, VAEConfig
 
 
 def _model(seed: int, dtype: torch.dtype = torch.float32, **kw) -> VAE:
@@ -422,7 +422,7 @@ def test_noise_walk_decodes_the_eps_walk(model2d, x8):
 
 
 def test_train_twins_and_twin_view():
-    from vae.data import load_dataset
+    from vae.data.registry import load_dataset
 
     data = load_dataset("digits")
     rng = torch.get_rng_state()

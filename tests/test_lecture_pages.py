@@ -25,10 +25,10 @@ TWINS = {"mnist_ae_2d": "ae", "mnist_noisy_ae_2d": "noisy_ae", "mnist_2d": "vae"
 def lecture_ckpts(tmp_path_factory) -> Path:
     import torch
 
-    from vae.checkpoints import save_checkpoint
-    from vae.data import load_dataset
-    from vae.model import VAEConfig
-    from vae.training import TrainConfig, fit
+    from vae.core.checkpoints import save_checkpoint
+    from vae.core.fit import TrainConfig, fit
+    from vae.core.model import VAEConfig
+    from vae.data.registry import load_dataset
 
     folder = tmp_path_factory.mktemp("lecture_ckpts")
     data = load_dataset("digits")

@@ -16,8 +16,8 @@ import pytest
 import torch
 from streamlit.testing.v1 import AppTest
 
-from vae.export import export_decoder
-from vae.model import VAE, VAEConfig
+from vae.app.export import export_decoder
+from vae.core.model import VAE, VAEConfig
 
 REPO_ROOT = str(Path(__file__).resolve().parent.parent)
 

@@ -16,8 +16,8 @@ import pytest
 import torch
 
 from tests.conftest import seeded_model
-from vae.export import export_decoder
-from vae.model import VAEConfig
+from vae.app.export import export_decoder
+from vae.core.model import VAEConfig
 
 pytestmark = pytest.mark.e2e
 

@@ -6,8 +6,8 @@ import torch
 import torch.nn.functional as F
 from torch.distributions import Bernoulli, Independent, Normal, kl_divergence
 
-from vae.losses import elbo_terms, iwae_log_likelihood, kl_standard_normal, reconstruction_nll
-from vae.model import VAE, VAEConfig
+from vae.core.losses import elbo_terms, iwae_log_likelihood, kl_standard_normal, reconstruction_nll
+from vae.core.model import VAE, VAEConfig
 
 
 def test_kl_matches_torch_distributions():

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from vae.model import VAE, VAEConfig
+from vae.core.model import VAE, VAEConfig
 
 SHAPES = [(1, 8, 8), (1, 28, 28), (1, 28, 20), (3, 32, 32)]
 
@@ -80,7 +80,7 @@ def test_import_vae_does_not_import_streamlit():
     import sys
 
     code = (
-        "import sys, vae, vae.model, vae.losses, vae.checkpoints, vae.training, vae.data;"
+        "import sys, vae, vae.core.model, vae.core.losses, vae.core.checkpoints, vae.core.fit, vae.data.registry;"
         "print('streamlit' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -44,4 +44,4 @@ def test_no_torch_import(path: Path):
 
 def test_the_files_are_there():
     names = {p.name for p in FILES}
-    assert {"app.py", "home.py", "train.py", "latent_map.py", "reconstruct.py", "shared.py"} <= names
+    assert {"app.py", "home.py", "train.py", "latent_map.py", "reconstruct.py", "models.py"} <= names

@@ -2,7 +2,7 @@
 
 from streamlit.testing.v1 import AppTest
 
-from vae.checkpoints import list_checkpoints
+from vae.core.checkpoints import list_checkpoints
 
 
 def test_empty_checkpoint_folder_trains_the_digits_default(tmp_path, monkeypatch):
@@ -21,9 +21,9 @@ def test_a_model_whose_data_cannot_be_had_still_opens_with_a_message(tmp_path, m
     sliders still work (they only need the decoder)."""
     import dataclasses
 
-    from vae import data
-    from vae.checkpoints import save_checkpoint
-    from vae.model import VAE, VAEConfig
+    from vae.core.checkpoints import save_checkpoint
+    from vae.core.model import VAE, VAEConfig
+    from vae.data import registry as data
 
     save_checkpoint(tmp_path / "m.pt", VAE(VAEConfig(latent_dim=2, hidden=(16,))), dataset="mnist")
     monkeypatch.setenv("VAE_CHECKPOINT_DIR", str(tmp_path))

@@ -2,11 +2,11 @@
 
 * Two ``TrainingJob``s at once (different names and configs) each save their own, correct
   checkpoint: its config, settings and history are its job's, and its weights reproduce the
-  test ELBO its job reported (recomputed here with ``vae.training.evaluate``).
+  test ELBO its job reported (recomputed here with ``vae.core.fit.evaluate``).
 * A model another user is looking at (loaded through the app's own cached loader,
-  ``pages/_lib/shared._load``) is never changed by a training: not by one that saves a new
+  ``pages/_lib/models._load``) is never changed by a training: not by one that saves a new
   checkpoint, not by one that overwrites the very file it came from.
-* Every inference helper in ``vae.inference`` and ``vae.lecture`` leaves the model exactly as
+* Every inference helper in ``vae.app.inference`` and ``vae.lecture`` leaves the model exactly as
   it was: weights, ``requires_grad``, ``.grad``, ``.training``, and the global RNGs.
 * Closing the tab mid-training (all references to the session dropped): the job finishes,
   saves a complete checkpoint, and is then garbage-collected.
@@ -24,12 +24,14 @@ import numpy as np
 import pytest
 import torch
 
-from vae import inference, lecture, training
-from vae.checkpoints import load_checkpoint, save_checkpoint
-from vae.data import load_dataset, to_float
-from vae.jobs import TrainingJob
-from vae.model import VAE, VAEConfig
-from vae.training import TrainConfig, evaluate
+from vae import lecture
+from vae.app import inference
+from vae.app.jobs import TrainingJob
+from vae.core import fit as training
+from vae.core.checkpoints import load_checkpoint, save_checkpoint
+from vae.core.fit import TrainConfig, evaluate
+from vae.core.model import VAE, VAEConfig
+from vae.data.registry import load_dataset, to_float
 
 TIMEOUT = 180  # seconds; the test machine is small and shared
 SMALL = VAEConfig(image_shape=(1, 8, 8), latent_dim=2, hidden=(32, 16))
@@ -139,20 +141,20 @@ def test_concurrent_trainings_are_reproducible(tmp_path, monkeypatch):
 
 
 def test_training_never_changes_a_model_another_user_is_looking_at(tmp_path, monkeypatch):
-    from pages._lib import shared
+    from pages._lib import models
 
     folder = tmp_path / "checkpoints"
     monkeypatch.setenv("VAE_CHECKPOINT_DIR", str(folder))
     torch.manual_seed(3)
     path = save_checkpoint(folder / "user" / "mine.pt", VAE(SMALL), dataset="digits", meta={"title": "v1"})
 
-    def app_key(p):  # the key shared.current() passes to the cached loader
+    def app_key(p):  # the key models.current() passes to the cached loader
         st_ = p.stat()
         return f"{st_.st_size}:{st_.st_mtime_ns}"
 
     key = app_key(path)
-    ckpt, model = shared._load(str(path), key)
-    assert shared._load(str(path), key)[1] is model  # one object, shared by every session
+    ckpt, model = models._load(str(path), key)
+    assert models._load(str(path), key)[1] is model  # one object, shared by every session
     before = _frozen_copy(model)
     ckpt_before = {k: v.clone() for k, v in ckpt.state_dict.items()}
     z = np.random.default_rng(0).normal(size=(50, 2)).astype(np.float32)
@@ -173,8 +175,8 @@ def test_training_never_changes_a_model_another_user_is_looking_at(tmp_path, mon
     assert np.array_equal(inference.decode(model, z), picture)
     # The cache still hands the old object to sessions holding the old key, unchanged; the
     # replaced file is a new key and so a new, separate object with the new weights.
-    assert shared._load(str(path), key)[1] is model
-    new_ckpt, new_model = shared._load(str(path), app_key(path))
+    assert models._load(str(path), key)[1] is model
+    new_ckpt, new_model = models._load(str(path), app_key(path))
     assert new_model is not model and new_ckpt.meta["title"] == "v2"
     on_disk = load_checkpoint(path).state_dict
     assert all(torch.equal(new_model.state_dict()[k], on_disk[k]) for k in on_disk)
@@ -218,7 +220,7 @@ CALLS = {
 
 
 def _model_readers() -> set[str]:
-    """Public functions of vae.inference / vae.lecture that take a model or a log-likelihood."""
+    """Public functions of vae.app.inference / vae.lecture that take a model or a log-likelihood."""
     found = set()
     for mod in (inference, lecture):
         for name, fn in inspect.getmembers(mod, inspect.isfunction):

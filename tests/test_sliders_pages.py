@@ -19,11 +19,11 @@ import streamlit as st
 import torch
 from streamlit.testing.v1 import AppTest
 
-from vae import export, inference
-from vae.checkpoints import load_checkpoint, save_checkpoint
-from vae.data import Dataset, load_dataset
-from vae.model import VAEConfig
-from vae.training import TrainConfig, fit
+from vae.app import export, inference
+from vae.core.checkpoints import load_checkpoint, save_checkpoint
+from vae.core.fit import TrainConfig, fit
+from vae.core.model import VAEConfig
+from vae.data.registry import Dataset, load_dataset
 
 APP = "../app.py"  # AppTest resolves it against this file
 TIMEOUT = 60
@@ -232,10 +232,10 @@ def test_rgb_model_with_its_own_test_images(models):
 
 
 def test_without_test_images_all_dimensions_count_the_same(models):
-    from pages._lib import shared
+    from pages._lib import display, testset
 
-    assert shared.dims_by_activity(None, 4) == ([0, 1, 2, 3], None)
-    assert [shared.t_name(i) for i in (0, 1, 9, 11)] == ["t₁", "t₂", "t₁₀", "t₁₂"]
+    assert testset.dims_by_activity(None, 4) == ([0, 1, 2, 3], None)
+    assert [display.t_name(i) for i in (0, 1, 9, 11)] == ["t₁", "t₂", "t₁₀", "t₁₂"]
     at = _app("pages/sliders.py", model="nodata6")
     assert any("does not have" in w.value for w in at.warning)  # said once, by test_split
     sent = _sent(at, "sl_live:nodata6")

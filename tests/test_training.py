@@ -2,11 +2,11 @@
 
 import torch
 
-from vae.data import load_dataset
-from vae.losses import iwae_log_likelihood
-from vae.metrics import summarize
-from vae.model import VAEConfig
-from vae.training import TrainConfig, evaluate, fit, prepare_images
+from vae.core.fit import TrainConfig, evaluate, fit, prepare_images
+from vae.core.losses import iwae_log_likelihood
+from vae.core.metrics import summarize
+from vae.core.model import VAEConfig
+from vae.data.registry import load_dataset
 
 CFG = VAEConfig(image_shape=(1, 8, 8), latent_dim=2, hidden=(128, 64))
 
@@ -21,7 +21,7 @@ def test_training_lowers_test_loss_and_is_reproducible():
     # An untrained model scores about -44 nats on 8x8 digits; a few epochs gain a clear margin.
     with torch.random.fork_rng():
         torch.manual_seed(3)
-        from vae.model import VAE
+        from vae.core.model import VAE
 
         untrained = VAE(CFG)
     _, test = prepare_images(data, torch.device("cpu"), False, 0)

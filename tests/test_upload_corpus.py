@@ -73,7 +73,7 @@ def test_big_images_bounded_process_memory(corpus: dict[str, CorpusCase], name: 
     code = textwrap.dedent(
         """
         import json, sys, time
-        from vae.images import preprocess_upload
+        from vae.data.upload import preprocess_upload
 
         def hwm_mb():
             for line in open("/proc/self/status"):

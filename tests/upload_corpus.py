@@ -1,7 +1,7 @@
 """A corpus of good, odd and hostile upload files, generated on the fly, and a runner for it.
 
 ``make_corpus(dir)`` writes the files and returns :class:`CorpusCase` records;
-``run_case(case, image_shape, style)`` runs one through ``vae.images.preprocess_upload`` and
+``run_case(case, image_shape, style)`` runs one through ``vae.data.upload.preprocess_upload`` and
 judges it (valid output or a clear ``UploadError``, expected outcome, time, traced memory,
 case-specific checks). ``tests/test_upload_corpus.py`` runs it under pytest; for a table::
 
@@ -28,7 +28,7 @@ from PIL import Image, ImageChops, ImageDraw
 if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from vae.images import (  # noqa: E402
+from vae.data.upload import (  # noqa: E402
     MAX_UPLOAD_BYTES,
     Preprocessed,
     UploadError,

@@ -1,8 +1,12 @@
 """VAE Latent Explorer: a plain PyTorch library behind the Streamlit app.
 
-Importing this package is cheap and side-effect free; import the submodules you need:
-``vae.model``, ``vae.losses``, ``vae.data``, ``vae.training``, ``vae.checkpoints``,
-``vae.inference``, ``vae.export``, ``vae.images``, ``vae.lecture``.
+The folder tree is the architecture; importing any package is cheap and side-effect free:
+
+- ``vae.core``: the model, losses, training loop, devices, checkpoints, metrics;
+- ``vae.data``: the dataset registry, file formats, downloads, user uploads;
+- ``vae.lecture``: the maths of each lecture page, one module per page;
+- ``vae.app``: inference, browser export and training jobs for the app (no Streamlit);
+- ``vae.train`` and ``vae.evaluate``: the command-line tools (``python -m vae.train``).
 """
 
 __version__ = "0.1.0"

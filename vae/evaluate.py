@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 import time
 
-from vae.checkpoints import Checkpoint, CheckpointError, load_checkpoint
-from vae.data import DATASETS, Dataset, DatasetUnavailable, load_dataset
-from vae.metrics import summarize
-from vae.training import pick_device
+from vae.core.checkpoints import Checkpoint, CheckpointError, load_checkpoint
+from vae.core.device import pick_device
+from vae.core.metrics import summarize
+from vae.data.registry import DATASETS, Dataset, DatasetUnavailable, load_dataset
 
 
 def dataset_for(ckpt: Checkpoint, data_dir: str | None = None) -> Dataset:

@@ -23,12 +23,12 @@ from pathlib import Path
 
 import torch
 
-from vae import distributed
-from vae.checkpoints import save_checkpoint
-from vae.data import DATASETS, Dataset, DatasetUnavailable, load_dataset, load_image_folder
-from vae.metrics import summarize
-from vae.model import ACTIVATIONS, ARCHITECTURES, VARIANTS, VAEConfig
-from vae.training import EpochStats, TrainConfig, fit
+from vae.core import distributed
+from vae.core.checkpoints import save_checkpoint
+from vae.core.fit import EpochStats, TrainConfig, fit
+from vae.core.metrics import summarize
+from vae.core.model import ACTIVATIONS, ARCHITECTURES, VARIANTS, VAEConfig
+from vae.data.registry import DATASETS, Dataset, DatasetUnavailable, load_dataset, load_image_folder
 
 FOLDER_PREFIX = "folder:"
 
@@ -204,7 +204,7 @@ def _train(args: argparse.Namespace, argv: list[str] | None, device: torch.devic
         meta["world_size"] = world
     if info is None:
         # The app shows a user dataset's test images from here (the folder is not kept).
-        from vae.jobs import custom_test_set
+        from vae.app.jobs import custom_test_set
 
         meta["test_set"] = custom_test_set(dataset)
     out = save_checkpoint(

@@ -2,7 +2,7 @@
 generation, interpolation): the page header with its note for the teacher, the image picker,
 cached calls into ``vae.lecture`` and the plot styling that reads well on a projector.
 
-No torch here: every number comes from ``vae.lecture`` / ``vae.inference``.
+No torch here: every number comes from ``vae.lecture`` / ``vae.app.inference``.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from pages._lib import shared
+from pages._lib import display, models, state, testset
 from vae import lecture
 
 # Plotly's default palette, one colour per label (as on the Latent map page).
@@ -44,7 +44,7 @@ def header(title: str, student: str, teacher: str) -> None:
         st.markdown(teacher)
 
 
-def variant_note(cur: shared.Current, what: str) -> None:
+def variant_note(cur: models.Current, what: str) -> None:
     """Say when the chosen model is one of the autoencoder twins, whose q(t|x) is not a
     trained posterior."""
     v = cur.config.variant
@@ -75,7 +75,7 @@ def vec_latex(v: Sequence[float] | np.ndarray, fmt: str = "{:+.2f}", max_rows: i
 
 
 def dim_names(d: int) -> list[str]:
-    return [shared.t_name(i) for i in range(d)]
+    return [display.t_name(i) for i in range(d)]
 
 
 # --------------------------------------------------------------------------- images
@@ -83,7 +83,7 @@ def dim_names(d: int) -> list[str]:
 
 def nchw(images: np.ndarray) -> np.ndarray:
     """``vae.lecture`` images ``(n, H, W)`` or ``(n, H, W, C)`` -> ``(n, C, H, W)`` for
-    ``shared.show_grid``; model inputs already ``(n, C, H, W)`` pass through."""
+    ``display.show_grid``; model inputs already ``(n, C, H, W)`` pass through."""
     a = np.asarray(images)
     if a.ndim == 3:
         return a[:, None]
@@ -99,7 +99,7 @@ def chw(image: np.ndarray) -> np.ndarray:
 
 def grid(images: np.ndarray, ncols: int, caption: str | None = None, scale: int | None = None) -> None:
     """``vae.lecture`` images as one crisp tiled picture, as wide as its column."""
-    shared.show_grid(nchw(images), ncols=ncols, caption=caption, width="stretch", scale=scale)
+    display.show_grid(nchw(images), ncols=ncols, caption=caption, width="stretch", scale=scale)
 
 
 def image(img: np.ndarray, caption: str | None = None, width: int = 150) -> None:
@@ -107,13 +107,13 @@ def image(img: np.ndarray, caption: str | None = None, width: int = 150) -> None
     a = np.asarray(img)
     if a.ndim == 3 and a.shape[0] not in (1, 3):
         a = chw(a)
-    shared.show_image(a, caption, width=width)
+    display.show_image(a, caption, width=width)
 
 
 def strip(images: np.ndarray, captions: Sequence[str] | None = None, width: int = 76) -> None:
     """``vae.lecture`` images side by side, one ``st.image`` entry each (upscaled crisply),
     wrapping onto more rows on a narrow screen."""
-    from vae.images import to_display
+    from vae.data.upload import to_display
 
     a = nchw(images)
     scale = max(1, width // max(a.shape[-2], a.shape[-1]))
@@ -252,8 +252,8 @@ def _randomize(widget_key: str, n: int) -> None:
 
 
 def pick_image(
-    cur: shared.Current,
-    split: shared.TestSplit,
+    cur: models.Current,
+    split: testset.TestSplit,
     *,
     page: str,
     slot: str = "a",
@@ -271,7 +271,7 @@ def pick_image(
     saved = st.session_state.setdefault(_persist_key(slot), {"source": "test", "index": default_index})
     src_key, idx_key = f"{page}:{slot}:source", f"{page}:{slot}:index"
 
-    upload = st.session_state.get(shared.LAST_UPLOAD_KEY)
+    upload = st.session_state.get(state.LAST_UPLOAD_KEY)
     upload_ok = isinstance(upload, np.ndarray) and upload.shape == tuple(cur.config.image_shape)
     sources = ["test", "upload"] if upload_ok else ["test"]
     if src_key not in st.session_state or st.session_state[src_key] not in sources:
@@ -309,7 +309,7 @@ def pick_image(
     st.session_state[_persist_key(slot)] = {"source": source, "index": index}
     if show:
         with cols[3]:
-            shared.show_image(x, None, width=72)
+            display.show_image(x, None, width=72)
     if not upload_ok and upload is not None:
         st.caption(
             "Your last upload was prepared for a model with another image size; upload it "

@@ -1,7 +1,7 @@
 """Live latent sliders and a live 2-D latent plane: the decoder runs in the browser.
 
 Both widgets are one ``st.components.v2`` component (inline HTML/CSS/JS, no iframe, nothing
-fetched). The page passes a decoder payload (``vae.export.DecoderExport.to_payload()``, plain
+fetched). The page passes a decoder payload (``vae.app.export.DecoderExport.to_payload()``, plain
 JSON-able data; this module never imports torch); ``live_decoder.js`` decodes it with Float32Array
 loops on every ``input`` / ``pointermove`` event and paints the canvas in the same task. Python
 hears only about the *released* value, so one gesture = one rerun.
@@ -50,7 +50,7 @@ move, Enter pins); ``canvas[data-testid=vae-plane-decoded]``; ``[data-testid=vae
 (``data-latent`` JSON of t under the pointer); ``[data-testid=vae-plane-pinned]``
 (``data-pinned`` JSON [x, y]); ``[data-testid=vae-plane-legend]``.
 Dimensions are 0-based in data and ``data-dim`` attributes, and shown 1-based as the lecture
-writes them (t₁, t₂, …; ``tName`` in the JS, ``shared.t_name`` in Python).
+writes them (t₁, t₂, …; ``tName`` in the JS, ``display.t_name`` in Python).
 Window: ``window.__vaeTimings`` (number[] ms, input event -> canvas painted, last 5000),
 ``window.__vaeDecode(payload, z) -> Float32Array`` (C*H*W, CHW, sigmoid applied),
 ``window.__vaeBench(payload, z, n) -> {n, mean_ms, median_ms, max_ms}``.
@@ -72,7 +72,7 @@ __all__ = ["COMPONENT_NAME", "latent_plane", "latent_sliders", "payload_nbytes"]
 
 _HERE = Path(__file__).resolve().parent
 COMPONENT_NAME = "vae_live_decoder"
-PAYLOAD_FORMAT = "vae-decoder/1"  # must match vae.export.FORMAT (not imported: no torch here)
+PAYLOAD_FORMAT = "vae-decoder/1"  # must match vae.app.export.FORMAT (not imported: no torch here)
 
 _component = st.components.v2.component(
     COMPONENT_NAME,
@@ -107,7 +107,7 @@ def _check_payload(payload: Mapping[str, Any]) -> int:
     if not isinstance(payload, Mapping) or payload.get("format") != PAYLOAD_FORMAT:
         raise ValueError(
             f"export_payload must be a {PAYLOAD_FORMAT} dict from "
-            "vae.export.export_decoder(model).to_payload()"
+            "vae.app.export.export_decoder(model).to_payload()"
         )
     if not payload.get("id") or "weights_b64" not in payload:
         raise ValueError("export_payload lacks 'id' or 'weights_b64'")

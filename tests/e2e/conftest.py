@@ -71,7 +71,7 @@ def free_port() -> int:
 
 
 def _readable(path: Path) -> bool:
-    from vae.checkpoints import CheckpointError, load_checkpoint
+    from vae.core.checkpoints import CheckpointError, load_checkpoint
 
     try:
         load_checkpoint(path)
@@ -97,7 +97,7 @@ def prepare_checkpoints(folder: Path) -> list[str]:
     if not (folder / f"{DEFAULT_MODEL}.pt").exists():
         import torch
 
-        from vae.quickstart import train_quickstart
+        from vae.app.quickstart import train_quickstart
 
         # One thread: on a busy 2-core machine two torch threads spin against each other
         # (15 epochs: about 3 s with one thread, over 60 s with two under load).

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from vae.model import VAE
+from vae.core.model import VAE
 
 LOG_2PI = math.log(2 * math.pi)
 

@@ -2,7 +2,7 @@
 
 Shapes: images are ``(B, C, H, W)`` floats in [0, 1]; latents are ``(B, latent_dim)``.
 The decoder is a plain ``nn.Sequential`` of a few standard layer types so that it can be
-exported to the browser (see ``vae.export``).
+exported to the browser (see ``vae.app.export``).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Background training for the app's Train page: one :class:`TrainingJob` per browser session.
 
-A job runs :func:`vae.training.fit` in a daemon thread and publishes a thread-safe
+A job runs :func:`vae.core.fit.fit` in a daemon thread and publishes a thread-safe
 :class:`JobSnapshot` (status, curves so far, preview images) that the page polls. Training
 always builds a brand-new model inside ``fit``: no cached or shared model object is touched.
 
@@ -33,12 +33,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from vae import inference
-from vae.checkpoints import save_checkpoint
-from vae.data import DATASETS, Dataset, DatasetUnavailable, load_dataset, to_float
-from vae.metrics import summarize
-from vae.model import VAE, VAEConfig
-from vae.training import EpochStats, TrainConfig, describe_device, fit, pick_device
+from vae.app import inference
+from vae.core.checkpoints import save_checkpoint
+from vae.core.device import describe_device, pick_device
+from vae.core.fit import EpochStats, TrainConfig, fit
+from vae.core.metrics import summarize
+from vae.core.model import VAE, VAEConfig
+from vae.data.registry import DATASETS, Dataset, DatasetUnavailable, load_dataset, to_float
 
 log = logging.getLogger(__name__)
 
@@ -151,8 +152,8 @@ def preview_indices(labels: torch.Tensor, n: int = N_PREVIEW) -> list[int]:
 class TrainingJob:
     """Train one model in a background thread and save it to ``output_path`` when done.
 
-    ``dataset``: a name from :data:`vae.data.DATASETS` (loaded, and downloaded if missing,
-    inside the thread) or a :class:`~vae.data.Dataset` (a user's zip). ``meta`` is stored in
+    ``dataset``: a name from :data:`vae.data.registry.DATASETS` (loaded, and downloaded if missing,
+    inside the thread) or a :class:`~vae.data.registry.Dataset` (a user's zip). ``meta`` is stored in
     the checkpoint, completed with the device, date and whether it was stopped early.
 
     Call :meth:`start`, poll :meth:`snapshot`, and :meth:`stop` to end early: the model of the

@@ -24,7 +24,7 @@ from typing import Any
 
 import torch
 
-from vae.model import VAE, VAEConfig
+from vae.core.model import VAE, VAEConfig
 
 FORMAT = "vae-latent-explorer"
 FORMAT_VERSION = 1

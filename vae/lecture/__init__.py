@@ -23,7 +23,7 @@ Conventions:
   global RNG is never touched.
 * The model is shared by all users and is never mutated: no ``.train()``/``.eval()``, no
   ``requires_grad`` changes on its parameters, no ``.grad`` written.
-* Log densities are in nats per image (summed over pixels and latent dims), as ``vae.losses``.
+* Log densities are in nats per image (summed over pixels and latent dims), as ``vae.core.losses``.
 """
 
 from __future__ import annotations
@@ -36,14 +36,14 @@ from typing import Literal
 import numpy as np
 import torch
 
-from vae.losses import (
+from vae.core.losses import (
     LOG_2PI,
     iwae_log_likelihood,
     kl_standard_normal,
     log_normal,
     reconstruction_nll,
 )
-from vae.model import VAE
+from vae.core.model import VAE
 
 LogLik = Callable[[torch.Tensor], torch.Tensor]
 """``log_lik(t (n, D)) -> (n,)``; rows must be independent (row i depends on t[i] only)."""
@@ -115,7 +115,7 @@ def _posterior_params(model: VAE, x: ArrayLike) -> tuple[torch.Tensor, torch.Ten
 def model_log_lik(model: VAE, x: ArrayLike) -> LogLik:
     """``log p(x|t)`` of one image as a callable ``t (n, D) -> (n,)`` (differentiable in t).
 
-    Uses the model's likelihood (Bernoulli or Gaussian) exactly as ``vae.losses``.
+    Uses the model's likelihood (Bernoulli or Gaussian) exactly as ``vae.core.losses``.
     """
     xb = as_image_batch(model, x)
 
@@ -497,7 +497,7 @@ def elbo_vs_logpx(
     repeats: int = 1,
 ) -> ElboVsLogpx:
     """ELBO (analytic KL + MC recon with ``n_elbo`` samples) and importance-sampled log p(x)
-    (``vae.losses.iwae_log_likelihood``) for growing k, for one image.
+    (``vae.core.losses.iwae_log_likelihood``) for growing k, for one image.
 
     IS estimates grow with k (on average) towards log p(x) from below; at k = 1 they equal
     the ELBO in expectation. ``repeats`` independent IS runs per k are averaged.
@@ -856,14 +856,14 @@ def train_twins(
     on_done: Callable[[str], None] | None = None,
 ) -> dict[str, VAE]:
     """Train a plain AE, a noisy AE and a VAE that differ only in ``variant`` (same data,
-    architecture, optimiser, seed, hence the same initial weights) on a ``vae.data.Dataset``.
+    architecture, optimiser, seed, hence the same initial weights) on a ``vae.data.registry.Dataset``.
 
     ``beta`` weighs the VAE's KL term (the two autoencoders have none). Models come back in
     eval mode with frozen parameters, ready to be shared read-only. ``on_done(variant)`` is
     called after each one (for a progress bar).
     """
-    from vae.model import VAEConfig
-    from vae.training import TrainConfig, fit
+    from vae.core.fit import TrainConfig, fit
+    from vae.core.model import VAEConfig
 
     models: dict[str, VAE] = {}
     for variant in TWIN_VARIANTS:

@@ -1,4 +1,4 @@
-"""Data-parallel training across processes: the plumbing ``vae.training.fit`` and the CLI use.
+"""Data-parallel training across processes: the plumbing ``vae.core.fit.fit`` and the CLI use.
 
 Launch ``python -m vae.train`` under ``torchrun``; each process (a *rank*) then trains a
 replica of the model on its own device and shard of every batch, and DistributedDataParallel
@@ -20,6 +20,8 @@ import os
 
 import torch
 import torch.distributed as dist
+
+from vae.core.device import pick_device
 
 
 def env_world_size() -> int:
@@ -61,8 +63,6 @@ def init_from_env(device: str | None = None) -> torch.device:
     since each process drives exactly one GPU. Without torchrun this is ``pick_device``.
     Calling it again in an initialised process only returns the device.
     """
-    from vae.training import pick_device  # local: vae.training imports this module
-
     if env_world_size() <= 1:
         return pick_device(device)
     want = torch.device(device) if device else None

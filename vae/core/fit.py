@@ -4,7 +4,7 @@
 finished epoch through ``on_epoch_end`` and checks ``should_stop`` between batches, so a UI
 can draw live curves and stop cleanly (keeping the model of the last finished epoch).
 
-Under ``torchrun`` (a process group initialised by ``vae.distributed.init_from_env``) the
+Under ``torchrun`` (a process group initialised by ``vae.core.distributed.init_from_env``) the
 same ``fit`` trains data-parallel; see :func:`fit` for what is sharded and what is not.
 """
 
@@ -21,10 +21,11 @@ import torch
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
-from vae import distributed
-from vae.data import Dataset, binarize, to_float
-from vae.losses import elbo_terms
-from vae.model import VAE, VAEConfig
+from vae.core import distributed
+from vae.core.device import describe_device, pick_device
+from vae.core.losses import elbo_terms
+from vae.core.model import VAE, VAEConfig
+from vae.data.registry import Dataset, binarize, to_float
 
 _INIT_LOCK = threading.Lock()
 
@@ -103,29 +104,6 @@ def _adam(model: nn.Module, lr: float, device: torch.device) -> torch.optim.Adam
         return torch.optim.Adam(model.parameters(), lr=lr)
 
 
-def pick_device(prefer: str | None = None) -> torch.device:
-    """``prefer`` if given, else CUDA, then Apple MPS, then CPU."""
-    if prefer:
-        return torch.device(prefer)
-    if torch.cuda.is_available():
-        return torch.device("cuda")
-    mps = getattr(torch.backends, "mps", None)
-    if mps is not None and mps.is_available():
-        return torch.device("mps")
-    return torch.device("cpu")
-
-
-def describe_device(device: torch.device | str) -> str:
-    """A human name: ``"CPU (2 threads)"`` or the GPU's name."""
-    device = torch.device(device)
-    if device.type == "cuda":
-        return f"GPU: {torch.cuda.get_device_name(device)}"
-    if device.type == "mps":
-        return "Apple GPU (MPS)"
-    n = torch.get_num_threads()
-    return f"CPU ({n} thread{'s' if n != 1 else ''})"
-
-
 @torch.no_grad()
 def evaluate(
     model: VAE,
@@ -199,7 +177,7 @@ def fit(
     seeded with ``train_config.seed``. If ``should_stop()`` turns true mid-epoch, the weights
     of the last finished epoch are restored (or the untrained ones, before the first).
 
-    Data-parallel when called inside a process group (``vae.distributed``, e.g. under
+    Data-parallel when called inside a process group (``vae.core.distributed``, e.g. under
     ``torchrun``), with ``train_config.batch_size`` the *global* batch: every rank draws the
     same seeded permutation, takes its contiguous share of each global batch
     (``distributed.shard``) and DistributedDataParallel averages the gradients, weighted so

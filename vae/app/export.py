@@ -23,7 +23,7 @@ ConvTranspose2d ``(in, out, kh, kw)``. Layer ops and their keys:
 - ``conv2d`` / ``conv_transpose2d``: ``in_ch``, ``out_ch``, ``kernel`` ``[kh, kw]``,
   ``stride`` ``[sh, sw]``, ``padding`` ``[ph, pw]``, ``output_padding`` ``[oh, ow]``
   (transposed only), ``in_hw`` ``[H, W]``, ``out_hw`` ``[H', W']``, ``w``, ``b``
-- ``crop2d``: ``height``, ``width`` (keep the top-left corner, as ``vae.model.Crop2d``)
+- ``crop2d``: ``height``, ``width`` (keep the top-left corner, as ``vae.core.model.Crop2d``)
 
 Every layer also carries ``in_shape`` / ``out_shape`` (the per-sample tensor shapes), so a
 consumer can check its own shape bookkeeping. The decoder's output is logits; the image is
@@ -181,7 +181,7 @@ def _flat_modules(module: Any, prefix: str = "") -> list[tuple[str, Any]]:
 def _supported_types() -> tuple[type, ...]:
     from torch import nn
 
-    from vae.model import Crop2d
+    from vae.core.model import Crop2d
 
     return (
         nn.Linear,
@@ -214,7 +214,7 @@ def _export_layer(
     """One module -> one layer dict (``None`` for no-ops); raises ExportError if unsupported."""
     from torch import nn
 
-    from vae.model import Crop2d
+    from vae.core.model import Crop2d
 
     def need(cond: bool, what: str) -> None:
         if not cond:
@@ -297,7 +297,7 @@ def _export_layer(
 def export_decoder(model: Any, *, latent_dim: int | None = None) -> DecoderExport:
     """Walk ``model.decoder`` (or ``model`` itself if it is the decoder) and export it.
 
-    ``model``: a ``vae.model.VAE`` (uses ``.decoder`` and ``.latent_dim``) or any decoder
+    ``model``: a ``vae.core.model.VAE`` (uses ``.decoder`` and ``.latent_dim``) or any decoder
     ``nn.Module`` built from the supported layer types (then pass ``latent_dim``).
     Shapes are found by pushing a ``(1, D)`` zero latent through each layer in turn, so the
     exported shapes are exactly what PyTorch computes. Raises ``ExportError`` for unsupported

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from vae.losses import kl_standard_normal
-from vae.model import VAE
+from vae.core.losses import kl_standard_normal
+from vae.core.model import VAE
 
 
 def _tensor(x: np.ndarray | torch.Tensor) -> torch.Tensor:
@@ -65,7 +65,7 @@ class Reconstruction:
 @torch.inference_mode()
 def reconstruct(model: VAE, x: np.ndarray, n_samples: int = 8, seed: int = 0) -> Reconstruction:
     """Encode one image ``x (C, H, W)``, decode its mean and ``n_samples`` draws from q(t|x)."""
-    from vae.losses import reconstruction_nll
+    from vae.core.losses import reconstruction_nll
 
     xt = _tensor(x).reshape(1, *model.config.image_shape).to(_device(model))
     mu, logvar = model.encode(xt)

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from vae.checkpoints import save_checkpoint
-from vae.data import load_dataset
-from vae.metrics import summarize
-from vae.model import VAEConfig
-from vae.training import TrainConfig, fit
+from vae.core.checkpoints import save_checkpoint
+from vae.core.fit import TrainConfig, fit
+from vae.core.metrics import summarize
+from vae.core.model import VAEConfig
+from vae.data.registry import load_dataset
 
 QUICKSTART_MODEL = VAEConfig(image_shape=(1, 8, 8), latent_dim=2, hidden=(256, 128))
 QUICKSTART_TRAIN = TrainConfig(epochs=40, batch_size=64, lr=2e-3)
@@ -24,5 +24,5 @@ def train_quickstart(out: Path, epochs: int | None = None) -> Path:
         out, model.cpu(), dataset="digits", train_config=cfg.to_dict(), metrics=metrics,
         history=history.to_list(),
         meta={"title": "Digits quick-start (trained by the app)", "device": history.device,
-              "command": "vae.quickstart.train_quickstart"},
+              "command": "vae.app.quickstart.train_quickstart"},
     )

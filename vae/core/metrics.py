@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import torch
 
-from vae.data import Dataset
-from vae.losses import iwae_log_likelihood
-from vae.model import VAE
-from vae.training import evaluate, prepare_images
+from vae.core.fit import evaluate, prepare_images
+from vae.core.losses import iwae_log_likelihood
+from vae.core.model import VAE
+from vae.data.registry import Dataset
 
 
 @torch.no_grad()

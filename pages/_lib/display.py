@@ -1,0 +1,78 @@
+"""Display helpers every page uses: crisp images and grids, latent names, and the boundary
+that turns a user's mistake into a message instead of a traceback."""
+
+from __future__ import annotations
+
+import base64
+import io
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import numpy as np
+import streamlit as st
+
+from vae.data.registry import DatasetUnavailable
+from vae.data.upload import to_display
+
+# How an upload is preprocessed for a model trained on each dataset (``vae.data.upload`` styles).
+UPLOAD_STYLES = {"digits": "digit", "mnist": "digit", "fashion-mnist": "fashion", "frey": "face"}
+
+
+def show_image(arr: np.ndarray, caption: str | None = None, width: int = 160) -> None:
+    """One (C, H, W) or (H, W) float image, upscaled crisply."""
+    scale = max(1, width // max(arr.shape[-2], arr.shape[-1]))
+    st.image(to_display(arr, scale), caption=caption, width=width)
+
+
+def show_grid(
+    arr: np.ndarray, ncols: int, caption: str | None = None, width: int | str = "content",
+    scale: int | None = None, inline: bool = False, pad: int = 1,
+) -> None:
+    """Images ``(N, C, H, W)`` in [0, 1] tiled ``ncols`` wide and upscaled crisply (nearest
+    neighbour: the browser would blur tiny images). ``scale`` defaults to about 4 px per pixel
+    for 28x28 images and more for small ones.
+
+    ``inline=True`` sends the PNG inside the page (a data: URL) instead of as a media file.
+    Use it in fragments that rerun every second: Streamlit deletes a run's media files when
+    the next run ends, so a slow browser would fetch a file that is already gone (blank image).
+    """
+    from vae.data.upload import tile_images
+
+    grid = tile_images(arr, ncols, pad=pad)
+    if scale is None:
+        scale = max(2, 112 // max(arr.shape[-2], arr.shape[-1]))
+    image = to_display(grid, scale)
+    if inline:
+        buf = io.BytesIO()
+        image.save(buf, format="PNG", optimize=False)
+        image = "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+    st.image(image, caption=caption, width=width)
+
+
+def upload_style(dataset: str) -> str:
+    """The ``vae.data.upload.preprocess_upload`` style for a model of ``dataset``."""
+    return UPLOAD_STYLES.get(dataset, "generic")
+
+
+@contextmanager
+def user_errors(*kinds: type[BaseException]) -> Iterator[None]:
+    """Show errors a user can cause as a clear message; nothing is raised into the page."""
+    from vae.core.checkpoints import CheckpointError
+    from vae.data.upload import UploadError
+
+    handled = kinds or (UploadError, CheckpointError, DatasetUnavailable, ValueError)
+    try:
+        yield
+    except handled as e:
+        st.error(str(e))
+
+_SUBSCRIPT_DIGITS = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
+
+
+def t_name(dim: int) -> str:
+    """The lecture's name for latent dimension ``dim`` (0-based index): ``t₁``, ``t₂``, … ``t₁₀``.
+
+    The lecture writes the latent as t = m + s ⊙ ε and numbers its coordinates from 1; every
+    user-visible label uses this (``tName`` in ``live_decoder.js`` is the same in the browser).
+    """
+    return "t" + str(int(dim) + 1).translate(_SUBSCRIPT_DIGITS)

@@ -1,0 +1,189 @@
+"""The model a session looks at: the checkpoint listing, the sidebar picker (shared by every
+page, so the choice survives page switches), cached loading, and the decoder exported for the
+browser. Models are cached per file for all sessions: never mutate one."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import streamlit as st
+
+from pages._lib import navigation  # noqa: F401 - imported first by every page: see its docstring
+from vae.app import inference
+from vae.core.checkpoints import Checkpoint, CheckpointEntry, list_checkpoints
+from vae.core.model import VAE
+
+REPO = Path(__file__).resolve().parents[2]
+
+MODEL_KEY = "model_name"
+
+# A model name to select on the next run (see ``select_model``): MODEL_KEY belongs to the
+# sidebar selectbox, which cannot be assigned once it exists in the current run.
+PENDING_MODEL_KEY = "_pending_model_name"
+
+
+def checkpoint_dir() -> Path:
+    """``$VAE_CHECKPOINT_DIR`` or the repo's ``checkpoints/`` (user models in ``user/``)."""
+    return Path(os.environ.get("VAE_CHECKPOINT_DIR") or REPO / "checkpoints")
+
+
+def _signature(folder: Path) -> tuple:
+    """Names, sizes and mtimes of the checkpoint files: the cache key for the listing."""
+    files = []
+    for sub in (folder, folder / "user"):
+        if sub.is_dir():
+            files += [(str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in sorted(sub.glob("*.pt"))]
+    return tuple(files)
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _entries(folder: str, signature: tuple) -> list[CheckpointEntry]:
+    return list_checkpoints(folder)
+
+
+def model_entries() -> list[CheckpointEntry]:
+    folder = checkpoint_dir()
+    return _entries(str(folder), _signature(folder))
+
+
+def bundled_names() -> set[str]:
+    return {e.name for e in model_entries() if e.bundled}
+
+
+def default_name(entries: list[CheckpointEntry]) -> str | None:
+    """The name in ``checkpoints/default.txt`` if usable, else the first usable model."""
+    usable = [e.name for e in entries if e.ok]
+    marker = checkpoint_dir() / "default.txt"
+    if marker.exists():
+        wanted = marker.read_text().strip()
+        if wanted in usable:
+            return wanted
+    return usable[0] if usable else None
+
+
+@dataclass(frozen=True)
+class Current:
+    """The model this session is looking at. ``model`` is shared by all users: read only."""
+
+    name: str
+    path: Path
+    bundled: bool
+    checkpoint: Checkpoint
+    model: VAE
+
+    @property
+    def config(self):
+        return self.checkpoint.model_config
+
+    @property
+    def dataset(self) -> str:
+        return self.checkpoint.dataset
+
+    @property
+    def key(self) -> str:
+        """A cache key that changes when the file does."""
+        st_ = self.path.stat()
+        return f"{self.path}:{st_.st_size}:{st_.st_mtime_ns}"
+
+
+@st.cache_resource(show_spinner="Loading model…", max_entries=16)
+def _load(path: str, key: str) -> tuple[Checkpoint, VAE]:
+    from vae.core.checkpoints import load_checkpoint
+
+    inference.limit_threads()
+    ckpt = load_checkpoint(path)
+    return ckpt, ckpt.build_model()
+
+
+@st.cache_resource(show_spinner="No model found: training the digits default (a few seconds)…")
+def _quickstart(folder: str) -> None:
+    """With no usable checkpoint at all, train the bundled-data default once per server."""
+    from vae.app.quickstart import train_quickstart
+
+    train_quickstart(Path(folder) / "user" / "digits-quickstart.pt")
+
+
+def sidebar_model_picker() -> Current | None:
+    """The model selector in the sidebar, shared by every page; the choice survives page
+    switches. Broken files are listed with their reason and never loaded."""
+    entries = model_entries()
+    if not any(e.ok for e in entries):
+        _quickstart(str(checkpoint_dir()))
+        entries = model_entries()
+    usable = [e for e in entries if e.ok]
+    broken = [e for e in entries if not e.ok]
+    if not usable:
+        st.sidebar.error("No usable model. Train one on the Train page.")
+        return None
+    names = [e.name for e in usable]
+    pending = st.session_state.pop(PENDING_MODEL_KEY, None)
+    if pending in names:  # set before the widget exists in this run, so this is allowed
+        st.session_state[MODEL_KEY] = pending
+    if st.session_state.get(MODEL_KEY) not in names:
+        st.session_state[MODEL_KEY] = default_name(entries)
+    by_name = {e.name: e for e in usable}
+
+    def label(name: str) -> str:
+        e = by_name[name]
+        cfg = e.checkpoint.model_config
+        tag = "" if e.bundled else " · yours"
+        return f"{name} ({e.checkpoint.dataset}, {cfg.latent_dim}-D{tag})"
+
+    st.sidebar.selectbox("Model", names, key=MODEL_KEY, format_func=label)
+    if broken:
+        with st.sidebar.expander(f"{len(broken)} unusable checkpoint file(s)"):
+            for e in broken:
+                st.caption(f"**{e.path.name}**: {e.error}")
+    return current()
+
+
+def select_model(name: str) -> None:
+    """Make ``name`` the chosen model from the next run on; call ``st.rerun()`` after it.
+
+    Pages cannot assign ``st.session_state[MODEL_KEY]`` themselves: the sidebar selectbox
+    owning that key has already been created when a page runs.
+    """
+    st.session_state[PENDING_MODEL_KEY] = name
+
+
+def current() -> Current | None:
+    """The chosen model, loaded once per file for all sessions (``st.cache_resource``)."""
+    by_name = {e.name: e for e in model_entries() if e.ok}
+    name = st.session_state.get(MODEL_KEY)
+    if name not in by_name:
+        name = default_name(model_entries())
+        if name is None:
+            return None
+    e = by_name[name]
+    st_ = e.path.stat()
+    ckpt, model = _load(str(e.path), f"{st_.st_size}:{st_.st_mtime_ns}")
+    return Current(name=name, path=e.path, bundled=e.bundled, checkpoint=ckpt, model=model)
+
+
+def require_model() -> Current:
+    """``current()`` or stop the page with a friendly note."""
+    cur = current()
+    if cur is None:
+        st.info("No model is loaded yet. Train one on the **Train** page.")
+        st.stop()
+    return cur
+
+
+@st.cache_data(show_spinner="Preparing the decoder for your browser…", max_entries=8)
+def _decoder_payload(key: str, _model: VAE) -> tuple[dict | None, str | None]:
+    from vae.app import export
+
+    try:
+        return export.export_payload(_model), None
+    except export.ExportError as e:
+        return None, str(e)
+
+
+def decoder_payload(cur: Current) -> tuple[dict | None, str | None]:
+    """``(payload, None)``: ``cur``'s decoder exported for the live widgets
+    (``pages/_lib/live_decoder.py``), built once per model file; ``(None, reason)`` when its
+    architecture cannot run in the browser (``vae.app.export.ExportError``): the page then
+    decodes on the server instead."""
+    return _decoder_payload(cur.key, cur.model)

@@ -1,0 +1,93 @@
+"""The model's dataset's test split, encoded once per model file, and what it says about the
+latent dimensions (which are used, whether the posterior collapsed)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import streamlit as st
+
+from pages._lib.models import Current
+from vae.app import inference
+from vae.core.model import VAE
+from vae.data.registry import DATASETS, DatasetUnavailable, load_dataset
+
+# Test points kept for maps and planes: enough to see structure, small enough to send.
+MAX_POINTS = 5000
+
+
+@dataclass(frozen=True)
+class TestSplit:
+    """Up to ``MAX_POINTS`` test images of the model's dataset, encoded by the model."""
+
+    images: np.ndarray  # (N, C, H, W) uint8
+    labels: np.ndarray  # (N,) int
+    label_names: tuple[str, ...]
+    mu: np.ndarray  # (N, D)
+    logvar: np.ndarray  # (N, D)
+
+
+@st.cache_data(show_spinner="Encoding the test set (the first time, downloading it)…", max_entries=16)
+def _encode_split(key: str, dataset: str, _model: VAE) -> TestSplit:
+    # Downloads a missing dataset once (checksummed, atomic); offline it fails at once with
+    # DatasetUnavailable, which test_split turns into a message saying where to put the files.
+    data = load_dataset(dataset)
+    x, y = data.test_x[:MAX_POINTS], data.test_y[:MAX_POINTS]
+    mu, logvar = inference.encode(_model, x)
+    return TestSplit(x.numpy(), y.numpy(), data.label_names, mu, logvar)
+
+
+@st.cache_data(show_spinner="Encoding the test set…", max_entries=16)
+def _encode_custom(key: str, _cur: Current) -> TestSplit:
+    """A model trained on a user's zip: its test images live in the checkpoint's meta
+    (``vae.app.jobs.custom_test_set``), since the upload itself is not kept."""
+    test = _cur.checkpoint.meta["test_set"]
+    x, y = test["images"], test["labels"]
+    mu, logvar = inference.encode(_cur.model, x)
+    return TestSplit(np.asarray(x), np.asarray(y), tuple(test["label_names"]), mu, logvar)
+
+
+def test_split(cur: Current, *, stop: bool = True) -> TestSplit | None:
+    """The encoded test split (cached per model file), or a message saying how to get the
+    data when it is not on this machine (then the page stops, unless ``stop=False``)."""
+    if cur.dataset not in DATASETS:
+        if "test_set" in cur.checkpoint.meta:
+            return _encode_custom(cur.key, cur)
+        st.warning(
+            f"This model was trained on **{cur.dataset}**, a dataset this app does not have, "
+            "so this view cannot show its test images."
+        )
+        if stop:
+            st.stop()
+        return None
+    try:
+        return _encode_split(cur.key, cur.dataset, cur.model)
+    except DatasetUnavailable as e:
+        info = DATASETS.get(cur.dataset)
+        title = info.title if info else cur.dataset
+        st.warning(
+            f"The test images of **{title}** are not on this machine, so this view cannot "
+            f"show them. {e}\n\nModels trained on the bundled **digits** data always work."
+        )
+        if stop:
+            st.stop()
+        return None
+
+# Below this average KL (nats) in every dimension, the decoder ignores the latent vector.
+COLLAPSE_KL = 0.05
+
+
+def posterior_collapsed(kl: np.ndarray | None) -> bool:
+    """True when every latent dimension's average KL is about 0 (a posterior collapse)."""
+    return kl is not None and float(kl.max()) < COLLAPSE_KL
+
+
+def dims_by_activity(split: TestSplit | None, d: int) -> tuple[list[int], np.ndarray | None]:
+    """Latent dimensions, most used first (average KL(q || p) over the test split, nats), and
+    those KLs ``(D,)``. Without test data every dimension counts the same: natural order."""
+    if split is None:
+        return list(range(d)), None
+    kl = inference.kl_per_dim(split.mu, split.logvar)
+    # Stable sort: ties (e.g. several dead dimensions) keep their natural order.
+    return [int(i) for i in np.argsort(-kl, kind="stable")], kl
