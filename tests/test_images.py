@@ -6,11 +6,11 @@ from __future__ import annotations
 import gzip
 import io
 import time
+import tomllib
 from pathlib import Path
 
 import numpy as np
 import pytest
-import tomllib
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image, ImageDraw, ImageFile, ImageOps
