@@ -1,8 +1,9 @@
-"""Helpers shared by the benchmark scripts: finding the real data next to the repo."""
+"""Helpers shared by the benchmark scripts: the repo on ``sys.path`` (they run as
+``python bench/NAME.py``) and the real data next to it. What the benches share with the tests
+(a server, a browser) is in ``harness/``."""
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
@@ -10,10 +11,12 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from harness import find_shared_data  # noqa: E402 (needs the repo on sys.path)
+
 
 def data_dir() -> Path:
     """``$VAE_DATA_DIR`` or ``../shared/data``; exits with a clear message if neither exists."""
-    for cand in (os.environ.get("VAE_DATA_DIR"), REPO.parent / "shared" / "data"):
-        if cand and (Path(cand) / "mnist").is_dir():
-            return Path(cand)
-    sys.exit("MNIST not found: set VAE_DATA_DIR to a folder holding mnist/*.gz")
+    found = find_shared_data()
+    if found is None:
+        sys.exit("MNIST not found: set VAE_DATA_DIR to a folder holding mnist/*.gz")
+    return found

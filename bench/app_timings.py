@@ -22,18 +22,14 @@ import argparse
 import os
 import re
 import shutil
-import subprocess
-import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 from _common import REPO  # puts the repo root on sys.path
 
-from tests.browser import launch_chromium
-
-IDLE = '[data-testid="stApp"][data-test-script-state="notRunning"]'
+from harness.browser import IDLE, launch_chromium
+from harness.server import start_server
 
 
 def _copy_checkpoints(src: Path | None, dest: Path) -> list[str]:
@@ -49,21 +45,6 @@ def _copy_checkpoints(src: Path | None, dest: Path) -> list[str]:
     if (src / "default.txt").exists():
         shutil.copy2(src / "default.txt", dest / "default.txt")
     return names
-
-
-def _wait_health(url: str, proc: subprocess.Popen, timeout: float = 60) -> None:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if proc.poll() is not None:
-            raise RuntimeError(f"streamlit exited with {proc.returncode}")
-        try:
-            with urllib.request.urlopen(url + "/_stcore/health", timeout=1) as r:
-                if r.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.05)
-    raise TimeoutError("the server did not become healthy")
 
 
 def _idle(page, timeout: float = 120_000) -> None:
@@ -108,21 +89,19 @@ def main() -> int:
     args = ap.parse_args()
     from playwright.sync_api import sync_playwright
 
-    base = f"http://localhost:{args.port}"
+    base = f"http://127.0.0.1:{args.port}"
     if args.screenshots:
         args.screenshots.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="vae-bench-") as tmp, sync_playwright() as pw:
-        folder = Path(tmp)
+        folder = Path(tmp) / "checkpoints"
+        folder.mkdir()
         models = _copy_checkpoints(args.checkpoints, folder)
         browser = launch_chromium(pw)
         page = browser.new_page(viewport={"width": 1440, "height": 2000})
-        env = {**os.environ, "VAE_CHECKPOINT_DIR": str(folder)}
-        cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(args.port),
-               "--server.headless", "true"]  # fmt: skip
         t0 = time.perf_counter()
-        server = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        server = start_server(Path(tmp) / "streamlit.log", env={"VAE_CHECKPOINT_DIR": str(folder)},
+                              port=args.port)  # fmt: skip
         try:
-            _wait_health(base, server)
             t_health = time.perf_counter() - t0
             page.goto(base)
             page.get_by_text("Model loaded:").wait_for(timeout=300_000)
@@ -140,11 +119,7 @@ def main() -> int:
                       f"   (stopped and saved after {r['finished']:.1f} s)")  # fmt: skip
         finally:
             browser.close()
-            server.terminate()
-            try:
-                server.wait(10)
-            except subprocess.TimeoutExpired:
-                server.kill()
+            server.stop()
     return 0
 
 

@@ -568,8 +568,7 @@ async def browser_phase(
     ArrowRight on a slider of the component (3 of 4) or an upload through the file chooser."""
     from playwright.async_api import async_playwright
 
-    from tests.browser import launch_chromium
-    from tests.e2e.conftest import IDLE, OFF_LOOPBACK, RunTracker
+    from harness.browser import IDLE, OFF_LOOPBACK, RunTracker, launch_chromium
 
     async with async_playwright() as p:
         browser = await launch_chromium(p)
@@ -739,8 +738,8 @@ def main() -> int:
     if args.quick:
         args.ns, args.duration = [1, 3], 10.0
 
-    from tests.conftest import find_shared_data
-    from tests.e2e.conftest import prepare_checkpoints, start_server, stop_server
+    from harness import find_shared_data
+    from harness.server import app_env, prepare_checkpoints, start_server
 
     budget = sum(min(args.ramp, 0.2 * n) + args.duration + 2 * ACTION_TIMEOUT_S + 25 for n in args.ns) + 180
     images = make_images(256, args.seed)
@@ -748,13 +747,15 @@ def main() -> int:
         folder = Path(tmp)
         notes = prepare_checkpoints(folder / "checkpoints")
         log = folder / "streamlit.log"
-        proc, base = start_server(
-            folder / "checkpoints", log, find_shared_data(), args.port or None, args.server_arg
-        )
+        server = start_server(
+            log, env=app_env(folder / "checkpoints", find_shared_data()),
+            port=args.port or None, extra_args=args.server_arg,
+        )  # fmt: skip
+        proc, base = server.proc, server.url
 
         def watchdog() -> None:  # the hard limit, whatever happens to the event loop
             print(f"\nclassroom: hard time limit of {budget:.0f} s reached; stopping", flush=True)
-            stop_server(proc)
+            server.stop()
             os._exit(3)
 
         timer = threading.Timer(budget, watchdog)
@@ -820,7 +821,7 @@ def main() -> int:
             return 1 if all_errors else 0
         finally:
             timer.cancel()
-            stop_server(proc)
+            server.stop()
 
 
 if __name__ == "__main__":

@@ -30,22 +30,19 @@ import contextlib
 import json
 import os
 import shutil
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import textwrap
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 from _common import REPO  # puts the repo root on sys.path
 
-from tests.browser import launch_chromium
+from harness.browser import IDLE, launch_chromium
+from harness.server import running_server
 
-IDLE = '[data-testid="stApp"][data-test-script-state="notRunning"]'
 READY = '[data-testid="vae-live-sliders"][data-ready="true"]'
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
@@ -86,12 +83,6 @@ NATIVE_PAGE = textwrap.dedent(
 # --------------------------------------------------------------------------- processes
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def cpu_seconds(pid: int) -> float:
     """User + system CPU of ``pid`` (all threads), its reaped children (cutime, cstime) and its
     live descendants, from /proc."""
@@ -123,42 +114,6 @@ def cpu_seconds(pid: int) -> float:
         if (f := stat(kid)) is not None:
             total += int(f[11]) + int(f[12])
     return total / CLK_TCK
-
-
-@contextlib.contextmanager
-def streamlit_server(script: Path, env: dict[str, str]) -> Iterator[tuple[str, int]]:
-    """``streamlit run script`` headless on a free port; yields (url, pid); stops it by PID."""
-    port = free_port()
-    cmd = [
-        sys.executable, "-m", "streamlit", "run", str(script), "--server.port", str(port),
-        "--server.headless", "true", "--browser.gatherUsageStats", "false",
-    ]  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    with tempfile.TemporaryFile("w+") as log:
-        proc = subprocess.Popen(cmd, cwd=REPO, env={**os.environ, **env}, stdout=log, stderr=log)
-        try:
-            deadline = time.monotonic() + 60
-            while not _healthy(url):
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    log.seek(0)
-                    raise RuntimeError(f"streamlit did not start:\n{log.read()[-3000:]}")
-                time.sleep(0.2)
-            yield url, proc.pid
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-
-
-def _healthy(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
-            return r.status == 200
-    except OSError:
-        return False
 
 
 @contextlib.contextmanager
@@ -377,8 +332,8 @@ def screenshot(checkpoint: Path, out: Path, test_image: int = 3) -> None:
         shutil.copy(checkpoint, tmp / checkpoint.name)
         (tmp / "default.txt").write_text(checkpoint.stem)
         env = {"VAE_CHECKPOINT_DIR": str(tmp)}
-        with streamlit_server(REPO / "app.py", env) as (url, _), chromium() as page:
-            page.goto(f"{url}/sliders")
+        with running_server(script=REPO / "app.py", env=env) as server, chromium() as page:
+            page.goto(f"{server.url}/sliders")
             page.wait_for_selector(READY, timeout=180_000)
             wait_idle(page)
             box = page.locator('[data-testid="stNumberInput"] input').first
@@ -454,11 +409,11 @@ def main() -> None:
         for arch in ("mlp", "conv"):
             (ck / "default.txt").write_text(arch)
             env = {"VAE_CHECKPOINT_DIR": str(ck)}
-            with streamlit_server(REPO / "app.py", env) as (url, pid):
-                live = live_drag(url, pid, args.steps)
+            with running_server(script=REPO / "app.py", env=env) as server:
+                live = live_drag(server.url, server.pid, args.steps)
             native_env = {**env, "BENCH_CHECKPOINT": str(ck / f"{arch}.pt")}
-            with streamlit_server(native, native_env) as (url, pid):
-                nat = native_drags(url, pid, args.steps, args.native_drags)
+            with running_server(script=native, env=native_env) as server:
+                nat = native_drags(server.url, server.pid, args.steps, args.native_drags)
             print(f"  measured {arch}", file=sys.stderr, flush=True)
             rows[arch] = (live, nat)
 

@@ -5,23 +5,14 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 import pytest
 
+from harness import find_shared_data
+
 if TYPE_CHECKING:
     from vae.core.model import VAE, VAEConfig
-
-REPO = Path(__file__).resolve().parent.parent
-
-
-def find_shared_data() -> Path | None:
-    """The verified datasets: ``$VAE_DATA_DIR`` first, then ``../shared/data`` beside the repo."""
-    env = os.environ.get("VAE_DATA_DIR")
-    for cand in ([Path(env)] if env else []) + [REPO.parent / "shared" / "data"]:
-        if (cand / "mnist" / "t10k-images-idx3-ubyte.gz").exists():
-            return cand
-    return None
 
 
 @pytest.fixture(scope="session")
@@ -70,7 +61,7 @@ def chromium_browser():
     """One Playwright and one headless Chromium for the whole session. Playwright's sync API
     refuses a second instance while one is running in the same thread, so every browser test
     (tests/e2e and tests/test_live_decoder_browser.py) shares this one."""
-    from tests.browser import CHROMIUM, chromium_path, launch_chromium, skip_or_fail
+    from harness.browser import CHROMIUM, chromium_path, launch_chromium
 
     try:
         from playwright.sync_api import sync_playwright
@@ -86,3 +77,11 @@ def chromium_browser():
             skip_or_fail(f"chromium failed to start: {err}", pytrace=False)
         yield browser
         browser.close()
+
+
+def skip_or_fail(reason: str, pytrace: bool = True) -> NoReturn:
+    """Skip the test for a missing/broken browser, or fail it under ``VAE_REQUIRE_BROWSER=1``
+    (CI)."""
+    if os.environ.get("VAE_REQUIRE_BROWSER") == "1":
+        pytest.fail(reason, pytrace=pytrace)
+    pytest.skip(reason)

@@ -24,12 +24,10 @@ import os
 import pickle
 import re
 import secrets
-import socket
 import subprocess
 import sys
 import threading
-import time
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
@@ -38,6 +36,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from streamlit.testing.v1 import AppTest
 
+from harness.server import app_env, running_server
 from vae.core.checkpoints import (
     MAX_CHECKPOINT_BYTES,
     list_checkpoints,
@@ -242,12 +241,6 @@ def test_an_accepted_name_is_always_a_plain_file_in_the_user_folder(text):
 # --------------------------------------------------------------- 4. a real server
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _http(port: int, method: str, path: str, headers: dict | None = None, body: bytes | None = None):
     """One request to 127.0.0.1, the path sent exactly as given (no normalisation)."""
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=HTTP_TIMEOUT)
@@ -257,41 +250,6 @@ def _http(port: int, method: str, path: str, headers: dict | None = None, body: 
         return r.status, r.headers, r.read()
     finally:
         conn.close()
-
-
-@contextmanager
-def _server(app_dir: Path, ckpt_dir: Path, log: Path, *flags: str):
-    port = _free_port()
-    env = {
-        **os.environ, "VAE_CHECKPOINT_DIR": str(ckpt_dir), "OMP_NUM_THREADS": "1",
-        "PYTHONPATH": os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p),
-    }  # fmt: skip
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.address", "127.0.0.1",
-             "--server.port", str(port), "--server.headless", "true", *flags],
-            cwd=app_dir, env=env, stdout=out, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-    try:
-        yield proc, port
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(15)
-
-
-def _wait_healthy(proc: subprocess.Popen, port: int, log: Path) -> tuple[int, object, bytes]:
-    deadline = time.monotonic() + SERVER_START_TIMEOUT
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, f"the server exited:\n{log.read_text()[-3000:]}"
-        try:
-            return _http(port, "GET", "/_stcore/health")
-        except OSError:
-            time.sleep(0.2)
-    raise AssertionError(f"no health answer in {SERVER_START_TIMEOUT} s:\n{log.read_text()[-3000:]}")
 
 
 def _xsrf_cookie(headers) -> str:
@@ -338,14 +296,20 @@ def test_real_server_refuses_what_it_should(tmp_path):
 
     with ExitStack() as stack:
         # Started together so the two start-ups overlap; the control serves ./static.
-        main, port = stack.enter_context(_server(app_dir, ckpt_dir, tmp_path / "main.log"))
-        ctrl, ctrl_port = stack.enter_context(
-            _server(app_dir, ckpt_dir, tmp_path / "ctrl.log", "--server.enableStaticServing", "true")
-        )
-        status, headers, body = _wait_healthy(main, port, tmp_path / "main.log")
+        def start(name: str, *flags: str):
+            log = tmp_path / f"{name}.log"
+            return stack.enter_context(running_server(
+                log, wait=False, cwd=app_dir, env=app_env(ckpt_dir), extra_args=flags
+            ))  # fmt: skip
+
+        main = start("main")
+        ctrl = start("ctrl", "--server.enableStaticServing", "true")
+        main.wait_healthy(SERVER_START_TIMEOUT)
+        ctrl.wait_healthy(SERVER_START_TIMEOUT)
+        port, ctrl_port = main.port, ctrl.port
+        status, headers, body = _http(port, "GET", "/_stcore/health")
         assert (status, body) == (200, b"ok")
         cookie = _xsrf_cookie(headers)
-        assert _wait_healthy(ctrl, ctrl_port, tmp_path / "ctrl.log")[0] == 200
 
         # Static serving: the control server serves the secret at this URL; ours does not.
         status, _, body = _http(ctrl_port, "GET", "/app/static/secret.txt")
@@ -381,4 +345,4 @@ def test_real_server_refuses_what_it_should(tmp_path):
         # The agent API (a non-browser client driving the app) is off.
         status, _, body = _http(port, "POST", "/_stcore/agent/interact", {"Content-Type": "application/json"}, b"{}")
         assert status == 403 and b"not_available" in body, (status, body)
-        assert main.poll() is None and ctrl.poll() is None
+        assert main.proc.poll() is None and ctrl.proc.poll() is None
