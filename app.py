@@ -8,7 +8,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from pages._lib import models
+from pages._lib import lesson_state, models, presenter
 
 # A local icon: a Material icon name would make every browser fetch the favicon from a font
 # CDN, which fails offline and leaves the classroom network.
@@ -18,6 +18,7 @@ st.set_page_config(page_title="VAE Latent Explorer", page_icon=ICON, layout="wid
 PAGES = {
     "Start": [
         st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
+        st.Page("pages/lesson.py", title="Lesson: 45 minutes", icon=":material/school:"),
     ],
     "Explore a model": [
         st.Page("pages/sliders.py", title="Latent sliders", icon=":material/tune:"),
@@ -38,6 +39,9 @@ PAGES = {
     ],
 }
 
-page = st.navigation(PAGES)
+# expanded: with 13 pages Streamlit would fold the last ones under "View 3 more".
+page = st.navigation(PAGES, expanded=True)
 models.sidebar_model_picker()
+presenter.sidebar_switch()  # projector styling, on every page while it is on
+lesson_state.sidebar_link(page.url_path)  # back to the lesson from a beat's page
 page.run()

@@ -12,6 +12,7 @@ pytestmark = pytest.mark.e2e
 # Navigation label -> a word its title (h1) must contain. Same order as app.py's PAGES.
 PAGES = {
     "Home": "VAE Latent Explorer",
+    "Lesson: 45 minutes": "Lesson",
     "Latent sliders": "sliders",
     "2-D latent plane": "plane",
     "Latent map": "Latent map",

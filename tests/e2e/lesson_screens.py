@@ -1,0 +1,144 @@
+"""Screenshots of the Lesson page and two lecture pages, presenter mode off and on, at the three
+review sizes, with the bundled mnist_2d and mnist_32 (``tests/e2e/screenshots/lesson-*.png``).
+
+    python -m tests.e2e.lesson_screens [--url http://127.0.0.1:8501] [--pages lesson,noise,elbo]
+
+Without ``--url`` it starts ``streamlit run app.py`` on the repo's ``checkpoints/`` (stopped by
+its PID afterwards). Prints, per shot, the main text's font size and any overflow: KaTeX
+formulas wider than their box (scrollWidth - clientWidth > 10 px, the struts' slack) and the
+page wider than the window.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+from pathlib import Path
+
+from tests.browser import launch_chromium
+from tests.conftest import REPO, find_shared_data
+from tests.e2e.conftest import IDLE, SCREENSHOTS, start_server, stop_server
+
+SIZES = ((1400, 900), (1920, 1080), (390, 844))
+MODELS = ("mnist_2d", "mnist_32")
+TITLES = {
+    "lesson": "Lesson: 45 minutes",
+    "noise": "Noise ε: the reparameterization trick",
+    "elbo": "ELBO vs log p(x)",
+    "sliders": "Latent sliders",
+}
+TIMEOUT_MS = 120_000
+
+# Measured in the page: the main text's size and what overflows.
+MEASURE = """() => {
+  const p = document.querySelector('[data-testid=stMain] [data-testid=stMarkdownContainer] p');
+  const over = [...document.querySelectorAll('.katex-display')]
+    .map(e => ({w: e.scrollWidth - e.clientWidth, tex: e.textContent.slice(0, 40)}))
+    .filter(o => o.w > 10);
+  const main = document.querySelector('[data-testid=stMain]');
+  return {font: p ? getComputedStyle(p).fontSize : null, katexOver: over,
+          pageOver: document.documentElement.scrollWidth - document.documentElement.clientWidth,
+          mainOver: main ? main.scrollWidth - main.clientWidth : null};
+}"""
+
+
+def settle(page) -> None:
+    page.wait_for_timeout(600)
+    page.wait_for_selector(IDLE, timeout=TIMEOUT_MS)
+    page.wait_for_timeout(600)
+    page.wait_for_selector(IDLE, timeout=TIMEOUT_MS)
+
+
+def open_sidebar(page) -> None:
+    """On a phone the sidebar starts folded away."""
+    button = page.locator("[data-testid=stExpandSidebarButton]")
+    if button.count() and button.is_visible():
+        button.click()
+        page.wait_for_timeout(500)
+
+
+def close_sidebar(page) -> None:
+    if page.viewport_size["width"] < 700:
+        button = page.locator("[data-testid=stSidebarCollapseButton] button")
+        if button.count() and button.first.is_visible():
+            button.first.click()
+            page.wait_for_timeout(500)
+
+
+def go(page, name: str) -> None:
+    """Open a page through the sidebar navigation (a reload would start a new session)."""
+    open_sidebar(page)
+    page.locator(f'[data-testid=stSidebarNavLink]:has(span[label="{TITLES[name]}"])').click()
+    settle(page)
+    close_sidebar(page)
+
+
+def set_presenter(page, on: bool) -> None:
+    """Flip the sidebar's Presenter mode switch to ``on``."""
+    open_sidebar(page)
+    toggle = page.get_by_role("switch", name="Presenter mode")
+    if toggle.is_checked() != on:
+        page.locator('[data-testid=stSidebar] label:has-text("Presenter mode")').click()
+        settle(page)
+
+
+def choose_model(page, name: str) -> None:
+    open_sidebar(page)
+    page.locator('[data-testid=stSidebar] [data-testid=stSelectbox]').first.click()
+    page.get_by_role("option").filter(has_text=f"{name} (").first.click()
+    settle(page)
+
+
+def shoot(url: str, pages: list[str]) -> None:
+    from playwright.sync_api import sync_playwright
+
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as pw:
+        browser = launch_chromium(pw)
+        for model in MODELS:
+            for w, h in SIZES:
+                ctx = browser.new_context(viewport={"width": w, "height": h})
+                ctx.set_default_timeout(TIMEOUT_MS)
+                page = ctx.new_page()
+                page.goto(url + "/")
+                settle(page)
+                choose_model(page, model)
+                for on in (False, True):
+                    set_presenter(page, on)
+                    for name in pages:
+                        go(page, name)
+                        tag = f"lesson-{name}-{model}-{w}x{h}-{'presenter' if on else 'normal'}"
+                        page.screenshot(path=str(SCREENSHOTS / f"{tag}.png"))
+                        # The whole page: a window as tall as the content (same width, same layout).
+                        full = page.evaluate(
+                            "() => document.querySelector('[data-testid=stMain]').scrollHeight"
+                        )
+                        page.set_viewport_size({"width": w, "height": min(int(full), 6000)})
+                        page.wait_for_timeout(400)
+                        page.screenshot(path=str(SCREENSHOTS / f"{tag}-full.png"))
+                        print(tag, json.dumps(page.evaluate(MEASURE), ensure_ascii=False))
+                        page.set_viewport_size({"width": w, "height": h})
+                ctx.close()
+        browser.close()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--url", help="a running app; default: start one on checkpoints/")
+    ap.add_argument("--pages", default="lesson,noise,elbo", help=f"among {sorted(TITLES)}")
+    args = ap.parse_args()
+    pages = args.pages.split(",")
+    if args.url:
+        shoot(args.url.rstrip("/"), pages)
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        proc, url = start_server(REPO / "checkpoints", Path(tmp) / "streamlit.log", find_shared_data())
+        try:
+            shoot(url, pages)
+        finally:
+            stop_server(proc)
+
+
+if __name__ == "__main__":
+    main()
