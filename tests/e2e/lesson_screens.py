@@ -4,7 +4,7 @@ review sizes, with the bundled mnist_2d and mnist_32 (``tests/e2e/screenshots/le
     python -m tests.e2e.lesson_screens [--url http://127.0.0.1:8501] [--pages lesson,noise,elbo]
 
 Without ``--url`` it starts ``streamlit run app.py`` on the repo's ``checkpoints/`` (stopped by
-its PID afterwards). Prints, per shot, the main text's font size and any overflow: KaTeX
+its PID afterwards, ``harness.server``). Prints, per shot, the main text's font size and any overflow: KaTeX
 formulas wider than their box (scrollWidth - clientWidth > 10 px, the struts' slack) and the
 page wider than the window.
 """
@@ -13,12 +13,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import tempfile
-from pathlib import Path
 
-from tests.browser import launch_chromium
-from tests.conftest import REPO, find_shared_data
-from tests.e2e.conftest import IDLE, SCREENSHOTS, start_server, stop_server
+from harness import REPO, find_shared_data
+from harness.browser import IDLE, launch_chromium
+from harness.server import app_env, running_server
+from tests.e2e.conftest import SCREENSHOTS
 
 SIZES = ((1400, 900), (1920, 1080), (390, 844))
 MODELS = ("mnist_2d", "mnist_32")
@@ -132,12 +131,8 @@ def main() -> None:
     if args.url:
         shoot(args.url.rstrip("/"), pages)
         return
-    with tempfile.TemporaryDirectory() as tmp:
-        proc, url = start_server(REPO / "checkpoints", Path(tmp) / "streamlit.log", find_shared_data())
-        try:
-            shoot(url, pages)
-        finally:
-            stop_server(proc)
+    with running_server(env=app_env(REPO / "checkpoints", find_shared_data())) as server:
+        shoot(server.url, pages)
 
 
 if __name__ == "__main__":
