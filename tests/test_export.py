@@ -10,11 +10,11 @@ import torch
 from torch import nn
 
 from tests.conftest import seeded_model
+from tests.export_reference import decode_exported_numpy
 from vae.app.export import (
     FORMAT,
     DecoderExport,
     ExportError,
-    decode_exported_numpy,
     export_decoder,
 )
 from vae.core.model import VAE, Crop2d, VAEConfig

@@ -1,4 +1,4 @@
-"""pages/_lib/live_decoder.js in a real headless Chromium, checked against PyTorch.
+"""The live component's JS (pages/_lib/live/, joined into one module) in a real headless Chromium, checked against PyTorch.
 
 No Streamlit server: the JS module is imported into a blank page, its decoder is called through
 ``window.__vaeDecode``, and its slider UI is mounted into an open shadow root the way
@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 import torch
 
+from pages._lib.live import component_css, component_js
 from tests.conftest import seeded_model
 from vae.app.export import export_decoder
 from vae.core.model import VAEConfig
@@ -22,8 +23,6 @@ from vae.core.model import VAEConfig
 pytestmark = pytest.mark.e2e
 
 REPO = Path(__file__).resolve().parent.parent
-JS = REPO / "pages" / "_lib" / "live_decoder.js"
-CSS = REPO / "pages" / "_lib" / "live_decoder.css"
 
 # Real-size models (speed matters), except the RGB one, which checks the channel handling.
 CONFIGS = {
@@ -50,7 +49,7 @@ CONFIGS = {
 
 @pytest.fixture(scope="module")
 def page(chromium_browser) -> Iterator[object]:  # noqa: ANN001
-    """A blank Chromium page with live_decoder.js imported as an ES module."""
+    """A blank Chromium page with the component's JS imported as an ES module."""
     pg = chromium_browser.new_page(viewport={"width": 900, "height": 700})
     pg.set_content("<!doctype html><html><body></body></html>")
     # Import from a blob URL, as Streamlit does, and keep the default export for mounting.
@@ -59,7 +58,7 @@ def page(chromium_browser) -> Iterator[object]:  # noqa: ANN001
             const url = URL.createObjectURL(new Blob([js], {type: "text/javascript"}));
             window.__liveDecoder = (await import(url)).default;
         }""",
-        JS.read_text(encoding="utf-8"),
+        component_js(),
     )
     yield pg
     pg.close()
@@ -129,7 +128,7 @@ def test_slider_ui_paints_during_drag_and_reports_on_release(page) -> None:  # n
                 setStateValue: (k, v) => window.__calls.push([k, v]),
                 setTriggerValue: () => {}});
         }""",
-        [data, CSS.read_text(encoding="utf-8")],
+        [data, component_css()],
     )
     root = page.get_by_test_id("vae-live-sliders")
     assert root.get_attribute("data-ready") == "true"

@@ -62,23 +62,19 @@ import hashlib
 import json
 import math
 from collections.abc import Callable, Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import streamlit as st
 
-__all__ = ["COMPONENT_NAME", "latent_plane", "latent_sliders", "payload_nbytes"]
+from pages._lib.live import component_css, component_js
+from vae.app.export import FORMAT
 
-_HERE = Path(__file__).resolve().parent
+__all__ = ["COMPONENT_NAME", "latent_plane", "latent_sliders"]
+
 COMPONENT_NAME = "vae_live_decoder"
-PAYLOAD_FORMAT = "vae-decoder/1"  # must match vae.app.export.FORMAT (not imported: no torch here)
 
-_component = st.components.v2.component(
-    COMPONENT_NAME,
-    css=(_HERE / "live_decoder.css").read_text(encoding="utf-8"),
-    js=(_HERE / "live_decoder.js").read_text(encoding="utf-8"),
-)
+_component = st.components.v2.component(COMPONENT_NAME, css=component_css(), js=component_js())
 
 
 def _noop() -> None:
@@ -97,16 +93,11 @@ def _event_callback(key: str, on_change: Callable[[], None] | None) -> Callable[
     return callback
 
 
-def payload_nbytes(export_payload: Mapping[str, Any]) -> int:
-    """Approximate bytes sent to the browser for this payload (JSON)."""
-    return len(json.dumps(export_payload))
-
-
 def _check_payload(payload: Mapping[str, Any]) -> int:
     """Validate the parts of a payload this module relies on; returns the latent size D."""
-    if not isinstance(payload, Mapping) or payload.get("format") != PAYLOAD_FORMAT:
+    if not isinstance(payload, Mapping) or payload.get("format") != FORMAT:
         raise ValueError(
-            f"export_payload must be a {PAYLOAD_FORMAT} dict from "
+            f"export_payload must be a {FORMAT} dict from "
             "vae.app.export.export_decoder(model).to_payload()"
         )
     if not payload.get("id") or "weights_b64" not in payload:
@@ -202,14 +193,9 @@ def latent_sliders(
     else:
         collapsed = [i for i in _dims(collapsed_dims, d, "collapsed_dims") if i not in set(shown)]
     vals = _vector(values, d, "values")
-    if isinstance(labels, Mapping):
-        label_map = {str(int(k)): str(v) for k, v in labels.items()}
-    elif labels is not None:
-        if len(labels) != d:
-            raise ValueError(f"labels must have one entry per dimension ({d}), got {len(labels)}")
-        label_map = {str(i): str(v) for i, v in enumerate(labels)}
-    else:
-        label_map = {}
+    if labels is not None and not isinstance(labels, Mapping) and len(labels) != d:
+        raise ValueError(f"labels must have one entry per dimension ({d}), got {len(labels)}")
+    label_map = _str_map(labels)
     if not range_sd > 0 or not step > 0:
         raise ValueError("range_sd and step must be positive")
     cmd = _cmd_id("sliders", nonce, vals)
@@ -249,6 +235,34 @@ def _extent(extent: float | Sequence[float]) -> list[float]:
     return ext
 
 
+def _str_map(m: Sequence[str] | Mapping[int, str] | None) -> dict[str, str]:
+    """Per-index texts (a sequence, or {index: text}) -> the JSON object the browser reads."""
+    if m is None:
+        return {}
+    items = m.items() if isinstance(m, Mapping) else enumerate(m)
+    return {str(int(k)): str(v) for k, v in items}
+
+
+def _plane_points(
+    points_xy: Sequence[Sequence[float]] | np.ndarray,
+    point_labels: Sequence[int] | np.ndarray | None,
+) -> tuple[list[float], list[int] | None, str]:
+    """``(N, 2)`` points (+ ``(N,)`` labels) -> flat ``[x0, y0, x1, ...]`` of the finite
+    points, their labels, and a hash of both (the browser redraws the scatter when it changes)."""
+    pts = np.asarray(points_xy, dtype=np.float64).reshape(-1, 2)
+    finite = np.isfinite(pts).all(axis=1)
+    labels_list: list[int] | None = None
+    if point_labels is not None:
+        lab = np.asarray(point_labels).astype(np.int64).ravel()
+        if lab.shape[0] != pts.shape[0]:
+            raise ValueError(f"point_labels has {lab.shape[0]} entries for {pts.shape[0]} points")
+        labels_list = lab[finite].tolist()
+    # 4 decimals is far below a screen pixel and keeps the JSON small.
+    flat = np.round(pts[finite], 4).ravel().tolist()
+    points_hash = hashlib.blake2b(json.dumps([flat, labels_list]).encode(), digest_size=6)
+    return flat, labels_list, points_hash.hexdigest()
+
+
 def latent_plane(
     export_payload: Mapping[str, Any],
     *,
@@ -284,32 +298,12 @@ def latent_plane(
     ax = _dims(dims, d, "dims")
     if len(ax) != 2:
         raise ValueError(f"dims must name two dimensions, got {dims!r}")
-    pts = np.asarray(points_xy, dtype=np.float64).reshape(-1, 2)
-    finite = np.isfinite(pts).all(axis=1)
-    labels_list: list[int] | None = None
-    if point_labels is not None:
-        lab = np.asarray(point_labels).astype(np.int64).ravel()
-        if lab.shape[0] != pts.shape[0]:
-            raise ValueError(f"point_labels has {lab.shape[0]} entries for {pts.shape[0]} points")
-        labels_list = lab[finite].tolist()
-    pts = pts[finite]
-    # 4 decimals is far below a screen pixel and keeps the JSON small.
-    flat = np.round(pts, 4).ravel().tolist()
-
-    def as_map(m: Sequence[str] | Mapping[int, str] | None) -> dict[str, str]:
-        if m is None:
-            return {}
-        items = m.items() if isinstance(m, Mapping) else enumerate(m)
-        return {str(int(k)): str(v) for k, v in items}
-
+    flat, labels_list, points_hash = _plane_points(points_xy, point_labels)
     base = _vector(base_latent, d, "base_latent")
     ext = _extent(extent)
     cmd = _cmd_id("plane", nonce)
     before = _event(key)
     pinned_xy = before.get("pinned_xy") if before.get("cmd") == cmd else None
-    points_hash = hashlib.blake2b(
-        json.dumps([flat, labels_list]).encode(), digest_size=6
-    ).hexdigest()
     data = {
         "mode": "plane",
         "key": key,
@@ -317,8 +311,8 @@ def latent_plane(
         "points_xy": flat,
         "point_labels": labels_list,
         "points_hash": points_hash,
-        "label_colors": as_map(label_colors),
-        "label_names": as_map(label_names),
+        "label_colors": _str_map(label_colors),
+        "label_names": _str_map(label_names),
         "dims": ax,
         "base_latent": base,
         "extent": ext,

@@ -2,8 +2,8 @@
 
 The browser decoder (``pages/_lib/live_decoder.js``) redoes ``sigmoid(model.decode(z))`` in
 JavaScript while the user drags a slider, so no round trip to Python is needed per frame.
-This module is the contract between the two sides, and ``decode_exported_numpy`` is a second,
-independent implementation of that contract (tests; a torch-free server-side fallback).
+This module is the contract between the two sides; ``tests/export_reference.py`` is a second,
+independent implementation of it in numpy that the tests hold both the export and the browser to.
 
 Format (``DecoderExport.to_payload()``, ``format == "vae-decoder/1"``)::
 
@@ -29,8 +29,8 @@ Every layer also carries ``in_shape`` / ``out_shape`` (the per-sample tensor sha
 consumer can check its own shape bookkeeping. The decoder's output is logits; the image is
 ``sigmoid(logits)`` of shape ``(C, H, W)``.
 
-Only ``export_decoder`` needs torch, and imports it lazily: pages can load payloads and use
-``decode_exported_numpy`` without torch.
+Only ``export_decoder`` needs torch, and imports it lazily: pages can import this module (for
+``FORMAT``) without torch.
 """
 
 from __future__ import annotations
@@ -130,6 +130,9 @@ def _content_id(layers: list[dict[str, Any]], weights: bytes) -> str:
     return h.hexdigest()
 
 
+_Shapes = tuple[tuple[int, ...], tuple[int, ...]]  # (in_shape, out_shape) per sample
+
+
 def _pair(v: Any) -> list[int]:
     return [int(v), int(v)] if isinstance(v, int) else [int(x) for x in v]
 
@@ -179,25 +182,7 @@ def _flat_modules(module: Any, prefix: str = "") -> list[tuple[str, Any]]:
 
 
 def _supported_types() -> tuple[type, ...]:
-    from torch import nn
-
-    from vae.core.model import Crop2d
-
-    return (
-        nn.Linear,
-        nn.ReLU,
-        nn.Tanh,
-        nn.Sigmoid,
-        nn.ELU,
-        nn.LeakyReLU,
-        nn.Identity,
-        nn.Dropout,
-        nn.Unflatten,
-        nn.Flatten,
-        nn.Conv2d,
-        nn.ConvTranspose2d,
-        Crop2d,
-    )
+    return tuple(_exporters())
 
 
 def _unsupported(name: str, m: Any) -> ExportError:
@@ -208,90 +193,118 @@ def _unsupported(name: str, m: Any) -> ExportError:
     )
 
 
-def _export_layer(
-    name: str, m: Any, in_shape: tuple[int, ...], out_shape: tuple[int, ...], pack: _Packer
-) -> dict[str, Any] | None:
-    """One module -> one layer dict (``None`` for no-ops); raises ExportError if unsupported."""
+def _need(name: str, m: Any, cond: bool, what: str) -> None:
+    if not cond:
+        raise ExportError(f"decoder layer {name} ({type(m).__name__}): {what}")
+
+
+def _linear(name: str, m: Any, shapes: _Shapes, pack: _Packer) -> dict[str, Any]:
+    _need(name, m, len(shapes[0]) == 1, f"expects a vector input, got shape {shapes[0]}")
+    w, b = pack.add(m.weight), pack.add(m.bias)
+    return {"op": "linear", "in": m.in_features, "out": m.out_features, "w": w, "b": b}
+
+
+def _activation(name: str, m: Any, shapes: _Shapes, pack: _Packer) -> dict[str, Any] | None:
+    from torch import nn
+
+    t = type(m)
+    if t in (nn.Identity, nn.Dropout):
+        # Dropout is the identity at inference time, which is all the browser ever does.
+        return None
+    if t is nn.ELU:
+        return {"op": "elu", "alpha": float(m.alpha)}
+    if t is nn.LeakyReLU:
+        return {"op": "leaky_relu", "slope": float(m.negative_slope)}
+    return {"op": {nn.ReLU: "relu", nn.Tanh: "tanh", nn.Sigmoid: "sigmoid"}[t]}
+
+
+def _unflatten(name: str, m: Any, shapes: _Shapes, pack: _Packer) -> dict[str, Any]:
+    in_shape, out_shape = shapes
+    _need(
+        name, m, len(in_shape) == 1 and len(out_shape) == 3,
+        f"only (B, N) -> (B, C, H, W) is supported, got {in_shape} -> {out_shape}",
+    )  # fmt: skip
+    return {"op": "unflatten", "shape": list(out_shape)}
+
+
+def _flatten(name: str, m: Any, shapes: _Shapes, pack: _Packer) -> dict[str, Any] | None:
+    in_shape, out_shape = shapes
+    _need(name, m, len(out_shape) == 1, f"only flattening to (B, N) is supported, got {out_shape}")
+    if len(in_shape) == 1:
+        return None
+    _need(name, m, len(in_shape) == 3, f"expects (B, C, H, W) input, got {in_shape}")
+    return {"op": "flatten"}
+
+
+def _conv(name: str, m: Any, shapes: _Shapes, pack: _Packer) -> dict[str, Any]:
+    from torch import nn
+
+    in_shape, out_shape = shapes
+    transposed = type(m) is nn.ConvTranspose2d
+    _need(name, m, len(in_shape) == 3, f"expects (B, C, H, W) input, got {in_shape}")
+    _need(name, m, m.groups == 1, "groups != 1 is not supported")
+    _need(name, m, tuple(m.dilation) == (1, 1), "dilation != 1 is not supported")
+    _need(name, m, m.padding_mode == "zeros", f"padding_mode {m.padding_mode!r} is not supported")
+    padding = m.padding
+    if isinstance(padding, str):
+        # 'valid' is 0; 'same' (stride 1 only) is symmetric only for odd kernels.
+        _need(
+            name, m, padding == "valid" or all(k % 2 == 1 for k in m.kernel_size),
+            "padding='same' with an even kernel is not supported",
+        )  # fmt: skip
+        padding = (0, 0) if padding == "valid" else tuple(k // 2 for k in m.kernel_size)
+    layer = {
+        "op": "conv_transpose2d" if transposed else "conv2d",
+        "in_ch": m.in_channels,
+        "out_ch": m.out_channels,
+        "kernel": _pair(m.kernel_size),
+        "stride": _pair(m.stride),
+        "padding": _pair(padding),
+        "in_hw": list(in_shape[1:]),
+        "out_hw": list(out_shape[1:]),
+        "w": pack.add(m.weight),
+        "b": pack.add(m.bias),
+    }
+    if transposed:
+        layer["output_padding"] = _pair(m.output_padding)
+    return layer
+
+
+def _crop(name: str, m: Any, shapes: _Shapes, pack: _Packer) -> dict[str, Any]:
+    _need(name, m, len(shapes[0]) == 3, f"expects (B, C, H, W) input, got {shapes[0]}")
+    return {"op": "crop2d", "height": int(m.height), "width": int(m.width)}
+
+
+def _exporters() -> dict[type, Any]:
+    """Exact module type -> its exporter. Exact types: a subclass may override forward() with
+    something we would silently get wrong."""
     from torch import nn
 
     from vae.core.model import Crop2d
 
-    def need(cond: bool, what: str) -> None:
-        if not cond:
-            raise ExportError(f"decoder layer {name} ({type(m).__name__}): {what}")
+    acts = (nn.ReLU, nn.Tanh, nn.Sigmoid, nn.ELU, nn.LeakyReLU, nn.Identity, nn.Dropout)
+    return {
+        nn.Linear: _linear,
+        **{t: _activation for t in acts},
+        nn.Unflatten: _unflatten,
+        nn.Flatten: _flatten,
+        nn.Conv2d: _conv,
+        nn.ConvTranspose2d: _conv,
+        Crop2d: _crop,
+    }
 
-    base = {"in_shape": list(in_shape), "out_shape": list(out_shape)}
-    # Exact type checks: a subclass may override forward() with something we'd silently get wrong.
-    t = type(m)
-    if t is nn.Linear:
-        need(len(in_shape) == 1, f"expects a vector input, got shape {in_shape}")
-        return {
-            "op": "linear",
-            "in": m.in_features,
-            "out": m.out_features,
-            "w": pack.add(m.weight),
-            "b": pack.add(m.bias),
-            **base,
-        }
-    if t is nn.ReLU:
-        return {"op": "relu", **base}
-    if t is nn.Tanh:
-        return {"op": "tanh", **base}
-    if t is nn.Sigmoid:
-        return {"op": "sigmoid", **base}
-    if t is nn.ELU:
-        return {"op": "elu", "alpha": float(m.alpha), **base}
-    if t is nn.LeakyReLU:
-        return {"op": "leaky_relu", "slope": float(m.negative_slope), **base}
-    if t in (nn.Identity, nn.Dropout):
-        # Dropout is the identity at inference time, which is all the browser ever does.
+
+def _export_layer(
+    name: str, m: Any, in_shape: tuple[int, ...], out_shape: tuple[int, ...], pack: _Packer
+) -> dict[str, Any] | None:
+    """One module -> one layer dict (``None`` for no-ops); raises ExportError if unsupported."""
+    exporter = _exporters().get(type(m))
+    if exporter is None:
+        raise _unsupported(name, m)
+    layer = exporter(name, m, (in_shape, out_shape), pack)
+    if layer is None:
         return None
-    if t is nn.Unflatten:
-        need(
-            len(in_shape) == 1 and len(out_shape) == 3,
-            f"only (B, N) -> (B, C, H, W) is supported, got {in_shape} -> {out_shape}",
-        )
-        return {"op": "unflatten", "shape": list(out_shape), **base}
-    if t is nn.Flatten:
-        need(len(out_shape) == 1, f"only flattening to (B, N) is supported, got {out_shape}")
-        if len(in_shape) == 1:
-            return None
-        need(len(in_shape) == 3, f"expects (B, C, H, W) input, got {in_shape}")
-        return {"op": "flatten", **base}
-    if t in (nn.Conv2d, nn.ConvTranspose2d):
-        transposed = t is nn.ConvTranspose2d
-        need(len(in_shape) == 3, f"expects (B, C, H, W) input, got {in_shape}")
-        need(m.groups == 1, "groups != 1 is not supported")
-        need(tuple(m.dilation) == (1, 1), "dilation != 1 is not supported")
-        need(m.padding_mode == "zeros", f"padding_mode {m.padding_mode!r} is not supported")
-        padding = m.padding
-        if isinstance(padding, str):
-            # 'valid' is 0; 'same' (stride 1 only) is symmetric only for odd kernels.
-            need(
-                padding == "valid" or all(k % 2 == 1 for k in m.kernel_size),
-                "padding='same' with an even kernel is not supported",
-            )
-            padding = (0, 0) if padding == "valid" else tuple(k // 2 for k in m.kernel_size)
-        layer = {
-            "op": "conv_transpose2d" if transposed else "conv2d",
-            "in_ch": m.in_channels,
-            "out_ch": m.out_channels,
-            "kernel": _pair(m.kernel_size),
-            "stride": _pair(m.stride),
-            "padding": _pair(padding),
-            "in_hw": list(in_shape[1:]),
-            "out_hw": list(out_shape[1:]),
-            "w": pack.add(m.weight),
-            "b": pack.add(m.bias),
-            **base,
-        }
-        if transposed:
-            layer["output_padding"] = _pair(m.output_padding)
-        return layer
-    if t is Crop2d:
-        need(len(in_shape) == 3, f"expects (B, C, H, W) input, got {in_shape}")
-        return {"op": "crop2d", "height": int(m.height), "width": int(m.width), **base}
-    raise _unsupported(name, m)
+    return {**layer, "in_shape": list(in_shape), "out_shape": list(out_shape)}
 
 
 def export_decoder(model: Any, *, latent_dim: int | None = None) -> DecoderExport:
@@ -342,124 +355,6 @@ def export_decoder(model: Any, *, latent_dim: int | None = None) -> DecoderExpor
         latent_dim=int(d),
         output_shape=tuple(int(v) for v in x.shape[1:]),  # type: ignore[arg-type]
     )
-
-
-# ---------------------------------------------------------------------------------------------
-# Reference decoder in numpy: reads only the exported format, never the torch module.
-# ---------------------------------------------------------------------------------------------
-
-
-def _conv2d(
-    x: np.ndarray,
-    w: np.ndarray,
-    b: np.ndarray | None,
-    stride: list[int],
-    padding: list[int],
-    out_hw: list[int],
-) -> np.ndarray:
-    """``x (B, Ci, H, W)``, ``w (Co, Ci, kh, kw)`` -> ``(B, Co, H', W')`` by summing over taps."""
-    (sh, sw), (ph, pw), (ho, wo) = stride, padding, out_hw
-    xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
-    out = np.zeros((x.shape[0], w.shape[0], ho, wo), dtype=np.float64)
-    for ky in range(w.shape[2]):
-        for kx in range(w.shape[3]):
-            patch = xp[:, :, ky : ky + sh * (ho - 1) + 1 : sh, kx : kx + sw * (wo - 1) + 1 : sw]
-            out += np.einsum("oc,bchw->bohw", w[:, :, ky, kx], patch)
-    if b is not None:
-        out += b[None, :, None, None]
-    return out
-
-
-def _conv_transpose2d(
-    x: np.ndarray,
-    w: np.ndarray,
-    b: np.ndarray | None,
-    stride: list[int],
-    padding: list[int],
-    out_hw: list[int],
-) -> np.ndarray:
-    """``x (B, Ci, H, W)``, ``w (Ci, Co, kh, kw)`` -> ``(B, Co, H', W')``.
-
-    Scatter form: input pixel (iy, ix) adds ``w[:, :, ky, kx]`` at full-map position
-    (iy * s + ky, ix * s + kx); the output is that full map with ``padding`` cut off each side.
-    """
-    (sh, sw), (ph, pw), (ho, wo) = stride, padding, out_hw
-    bsz, _, hi, wi = x.shape
-    kh, kw = w.shape[2], w.shape[3]
-    # Big enough for the taps and for output_padding rows/cols past the last tap.
-    full = np.zeros(
-        (bsz, w.shape[1], max((hi - 1) * sh + kh, ph + ho), max((wi - 1) * sw + kw, pw + wo)),
-        dtype=np.float64,
-    )
-    for ky in range(kh):
-        for kx in range(kw):
-            full[:, :, ky : ky + sh * (hi - 1) + 1 : sh, kx : kx + sw * (wi - 1) + 1 : sw] += (
-                np.einsum("co,bchw->bohw", w[:, :, ky, kx], x)
-            )
-    out = full[:, :, ph : ph + ho, pw : pw + wo]
-    if b is not None:
-        out = out + b[None, :, None, None]
-    return out
-
-
-def decode_exported_numpy(export: DecoderExport | Mapping[str, Any], z: np.ndarray) -> np.ndarray:
-    """``sigmoid(decoder(z))`` from the exported format alone, in float64 numpy.
-
-    ``z``: ``(D,)`` or ``(B, D)``. Returns float32 images ``(C, H, W)`` or ``(B, C, H, W)``
-    in [0, 1]. ``export`` may also be a payload dict (``to_payload()`` output).
-    """
-    if not isinstance(export, DecoderExport):
-        export = DecoderExport.from_payload(export)
-    flat = export.weights_array().astype(np.float64)
-    z = np.asarray(z, dtype=np.float64)
-    single = z.ndim == 1
-    x = z[None] if single else z
-    if x.ndim != 2 or x.shape[1] != export.latent_dim:
-        raise ValueError(f"z must be (D,) or (B, D) with D={export.latent_dim}, got {z.shape}")
-
-    def take(off: int | None, shape: tuple[int, ...]) -> np.ndarray | None:
-        if off is None:
-            return None
-        n = int(np.prod(shape))
-        return flat[off : off + n].reshape(shape)
-
-    for layer in export.layers:
-        op = layer["op"]
-        if op == "linear":
-            w = take(layer["w"], (layer["out"], layer["in"]))
-            b = take(layer["b"], (layer["out"],))
-            x = x @ w.T + (0.0 if b is None else b)
-        elif op == "relu":
-            x = np.maximum(x, 0.0)
-        elif op == "tanh":
-            x = np.tanh(x)
-        elif op == "sigmoid":
-            x = np.exp(-np.logaddexp(0.0, -x))
-        elif op == "elu":
-            x = np.where(x > 0, x, layer["alpha"] * np.expm1(np.minimum(x, 0.0)))
-        elif op == "leaky_relu":
-            x = np.where(x >= 0, x, layer["slope"] * x)
-        elif op == "unflatten":
-            x = x.reshape((x.shape[0], *layer["shape"]))
-        elif op == "flatten":
-            x = x.reshape(x.shape[0], -1)
-        elif op in ("conv2d", "conv_transpose2d"):
-            ci, co = layer["in_ch"], layer["out_ch"]
-            kh, kw = layer["kernel"]
-            wshape = (co, ci, kh, kw) if op == "conv2d" else (ci, co, kh, kw)
-            w = take(layer["w"], wshape)
-            b = take(layer["b"], (co,))
-            fn = _conv2d if op == "conv2d" else _conv_transpose2d
-            x = fn(x, w, b, layer["stride"], layer["padding"], layer["out_hw"])
-        elif op == "crop2d":
-            x = x[:, :, : layer["height"], : layer["width"]]
-        else:
-            raise ExportError(f"unknown op {op!r} in exported decoder")
-        if tuple(x.shape[1:]) != tuple(layer["out_shape"]):
-            raise ExportError(f"{op}: got shape {x.shape[1:]}, export says {layer['out_shape']}")
-    # sigmoid as exp(-softplus(-x)): no overflow warning for very negative logits.
-    img = np.exp(-np.logaddexp(0.0, -x)).astype(np.float32)
-    return img[0] if single else img
 
 
 def export_payload(model: Any) -> dict[str, Any]:

@@ -1,0 +1,45 @@
+"""The live component's browser code, one file per concern, joined into one ES module.
+
+``st.components.v2.component`` takes the JavaScript as one string (a path is only accepted for
+an installed package with an ``asset_dir`` manifest), so the files of this folder are
+concatenated in dependency order into a single module scope: no file imports another, and only
+``main.js`` exports (the component's entry point). A new view is one new ``view_<mode>.js``
+file ending with ``registerView("<mode>", Class)``: it is picked up here by name.
+
+Read by ``pages/_lib/live_decoder.py`` (the component), the browser tests and the bench.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from pathlib import Path
+
+from vae.app.export import FORMAT
+
+HERE = Path(__file__).resolve().parent
+# Decoder maths first (layers, conv, compile), then the model cache, the shared UI helpers,
+# every view, and the entry point last.
+CORE = ("decoder_layers.js", "decoder_conv.js", "decoder.js", "models.js", "ui.js")
+ENTRY = "main.js"
+
+
+def js_files() -> list[Path]:
+    """The module's source files, in the order they are joined."""
+    views = sorted(HERE.glob("view_*.js"))
+    return [HERE / f for f in CORE] + views + [HERE / ENTRY]
+
+
+@cache
+def component_js() -> str:
+    """The whole component as one ES module (the payload ``FORMAT`` defined once, from Python)."""
+    parts = [f"const FORMAT = {json.dumps(FORMAT)};\n"]
+    for path in js_files():
+        parts.append(f"\n// ===== {path.name} =====\n")
+        parts.append(path.read_text(encoding="utf-8"))
+    return "".join(parts)
+
+
+@cache
+def component_css() -> str:
+    return (HERE / "live.css").read_text(encoding="utf-8")

@@ -1,0 +1,88 @@
+// Decoder maths, part 3: a payload of the FORMAT written by vae/app/export.py (FORMAT is
+// injected by pages/_lib/live/__init__.py) -> a compiled model whose decode(z) returns
+// sigmoid(logits) in (C, H, W) order. Plain Float32Array loops, no dependencies.
+
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+/** base64 of little-endian float32 -> Float32Array (one copy; views into it stay aligned). */
+function base64ToFloat32(b64) {
+  const bin = atob(b64);
+  const bytes = new Uint8Array(bin.length);
+  for (let i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
+  if (LITTLE_ENDIAN) return new Float32Array(bytes.buffer, 0, bytes.length >> 2);
+  // Big-endian hosts are rare, but the format is explicitly little-endian.
+  const view = new DataView(bytes.buffer);
+  const out = new Float32Array(bytes.length >> 2);
+  for (let i = 0; i < out.length; i++) out[i] = view.getFloat32(4 * i, true);
+  return out;
+}
+
+/**
+ * Compile a payload into {id, latentDim, C, H, W, decode(z) -> Float32Array}.
+ * Everything that does not depend on z is done here: weight views, repacking, tap tables,
+ * and every intermediate buffer, so decode() allocates nothing.
+ */
+function compileModel(payload) {
+  if (!payload || payload.format !== FORMAT) {
+    throw new Error(`live decoder: expected a ${FORMAT} payload, got ${payload && payload.format}`);
+  }
+  if (typeof payload.weights_b64 !== "string") {
+    throw new Error("live decoder: payload has no weights_b64");
+  }
+  const flat = base64ToFloat32(payload.weights_b64);
+  if (flat.length !== payload.n_floats) {
+    throw new Error(`live decoder: ${flat.length} floats, payload says ${payload.n_floats}`);
+  }
+  const D = payload.latent_dim;
+  const [C, H, W] = payload.output_shape;
+  const steps = [];
+  let shape = [D];
+  for (const L of payload.layers) {
+    let step;
+    switch (L.op) {
+      case "linear":
+        step = linearStep(L, flat);
+        break;
+      case "unflatten":
+        step = unflattenStep(L);
+        break;
+      case "flatten":
+        step = flattenStep(L);
+        break;
+      case "conv2d":
+      case "conv_transpose2d":
+        step = convStep(L, flat);
+        break;
+      case "crop2d":
+        step = cropStep(L);
+        break;
+      default:
+        step = activationStep(L);
+    }
+    if (!step) throw new Error(`live decoder: unsupported op ${L.op}`);
+    if (L.in_shape && shapeSize(L.in_shape) !== shapeSize(shape)) {
+      throw new Error(`live decoder: ${L.op} expects ${L.in_shape}, has ${shape}`);
+    }
+    shape = L.out_shape || shape;
+    steps.push(step);
+  }
+  if (shape.length !== 3 || shape[0] !== C || shape[1] !== H || shape[2] !== W) {
+    throw new Error(`live decoder: final shape ${shape} != output_shape ${payload.output_shape}`);
+  }
+  const zBuf = new Float32Array(D); // the model sees float32 inputs, like torch
+  const out = new Float32Array(C * H * W);
+  const hw = H * W;
+  function decode(z) {
+    if (z.length !== D) throw new Error(`live decoder: z has ${z.length} values, expected ${D}`);
+    for (let i = 0; i < D; i++) zBuf[i] = z[i];
+    let x = zBuf;
+    for (let s = 0; s < steps.length; s++) x = steps[s](x);
+    // Channel-last logits -> (C, H, W) image in [0, 1].
+    for (let p = 0; p < hw; p++) {
+      for (let c = 0; c < C; c++) out[c * hw + p] = 1 / (1 + Math.exp(-x[p * C + c]));
+    }
+    return out;
+  }
+  return { id: payload.id, latentDim: D, C, H, W, decode };
+}
+

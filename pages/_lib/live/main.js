@@ -1,0 +1,61 @@
+// Entry point of the live component (st.components.v2 module), mounted by
+// pages/_lib/live_decoder.py. pages/_lib/live/__init__.py joins the files of this folder into
+// one module (the component API takes one JS string): decoder maths, model cache, shared UI,
+// every view_<mode>.js, then this file.
+//
+// Dragging decodes on every `input` / `pointermove` event and paints the canvas in the same
+// task, so the image follows the pointer with no server trip. Python only hears about the
+// *released* value, as ONE setStateValue("event", {...}) per user action: each setStateValue
+// call triggers a rerun of its own, so an action split over several keys would reach Python
+// half-applied (see "Component state" in live_decoder.py).
+//
+// Test hooks (set when this module is evaluated):
+//   window.__vaeDecode(payload, z)   -> Float32Array (C*H*W, CHW order, sigmoid applied)
+//   window.__vaeBench(payload, z, n) -> {mean_ms, median_ms, max_ms, n}
+//   window.__vaeTimings              -> number[]: ms from input event to canvas painted
+//
+// The joined module also loads in a blank page (tests/test_live_decoder_browser.py): the
+// default export is then simply unused.
+
+if (typeof window !== "undefined") {
+  if (!Array.isArray(window.__vaeTimings)) window.__vaeTimings = [];
+  window.__vaeDecode = (payload, z) => Float32Array.from(getModel(payload).decode(z));
+  window.__vaeBench = (payload, z, n = 50) => {
+    const m = getModel(payload);
+    m.decode(z); // warm-up: JIT + caches
+    const ts = [];
+    for (let i = 0; i < n; i++) {
+      const t0 = performance.now();
+      m.decode(z);
+      ts.push(performance.now() - t0);
+    }
+    const sorted = [...ts].sort((a, b) => a - b);
+    return {
+      n,
+      mean_ms: ts.reduce((a, b) => a + b, 0) / n,
+      median_ms: sorted[n >> 1],
+      max_ms: sorted[n - 1],
+    };
+  };
+}
+
+// Streamlit calls the default export again (same parentElement) whenever `data` changes; only
+// the cleanup returned by the latest call runs, on unmount. Keep one view per parentElement.
+const VIEWS = new WeakMap();
+
+export default function liveDecoder(component) {
+  const { data, parentElement } = component;
+  let view = VIEWS.get(parentElement);
+  if (!view || view.mode !== data.mode) {
+    if (view) view.destroy();
+    const View = VIEW_CLASSES.get(data.mode);
+    if (!View) throw new Error(`live decoder: unknown view ${data.mode}`);
+    view = new View(parentElement);
+    VIEWS.set(parentElement, view);
+  }
+  view.update(data, component);
+  return () => {
+    view.destroy();
+    VIEWS.delete(parentElement);
+  };
+}
