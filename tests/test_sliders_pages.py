@@ -125,7 +125,7 @@ def _numbers(at: AppTest) -> list[float]:
 
 
 def _release(at: AppTest, key: str, latent: list[float]) -> None:
-    """What the browser reports when the user releases a slider (see live_decoder.js)."""
+    """What the browser reports when the user releases a slider (see pages/_lib/live/ui.js, BaseView.report)."""
     sent = _sent(at, key)
     event = {"action": "release", "latent": latent, "cmd": sent["cmd"]}
     at.session_state[key] = {"event": {**event, "model_id": sent["model"]["id"]}}

@@ -73,6 +73,6 @@ def t_name(dim: int) -> str:
     """The lecture's name for latent dimension ``dim`` (0-based index): ``t₁``, ``t₂``, … ``t₁₀``.
 
     The lecture writes the latent as t = m + s ⊙ ε and numbers its coordinates from 1; every
-    user-visible label uses this (``tName`` in ``live_decoder.js`` is the same in the browser).
+    user-visible label uses this (``tName`` in ``pages/_lib/live/ui.js`` is the same in the browser).
     """
     return "t" + str(int(dim) + 1).translate(_SUBSCRIPT_DIGITS)

@@ -2,9 +2,9 @@
 
 Both widgets are one ``st.components.v2`` component (inline HTML/CSS/JS, no iframe, nothing
 fetched). The page passes a decoder payload (``vae.app.export.DecoderExport.to_payload()``, plain
-JSON-able data; this module never imports torch); ``live_decoder.js`` decodes it with Float32Array
-loops on every ``input`` / ``pointermove`` event and paints the canvas in the same task. Python
-hears only about the *released* value, so one gesture = one rerun.
+JSON-able data; this module never imports torch); the JS in ``pages/_lib/live/`` decodes it with
+Float32Array loops on every ``input`` / ``pointermove`` event and paints the canvas in the same
+task. Python hears only about the *released* value, so one gesture = one rerun.
 
 Public API
 ----------

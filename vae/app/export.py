@@ -1,6 +1,6 @@
 """Export a VAE decoder to a JSON-able layer list + one flat float32 buffer, for the browser.
 
-The browser decoder (``pages/_lib/live_decoder.js``) redoes ``sigmoid(model.decode(z))`` in
+The browser decoder (``pages/_lib/live/decoder*.js``) redoes ``sigmoid(model.decode(z))`` in
 JavaScript while the user drags a slider, so no round trip to Python is needed per frame.
 This module is the contract between the two sides; ``tests/export_reference.py`` is a second,
 independent implementation of it in numpy that the tests hold both the export and the browser to.

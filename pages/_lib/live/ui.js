@@ -99,7 +99,7 @@ function statusText(ms) {
   return `decoded in your browser \u00b7 ${ms < 10 ? ms.toFixed(1) : ms.toFixed(0)} ms`;
 }
 
-/** Shared model bookkeeping for both views. */
+/** What every view shares: model bookkeeping, reporting to Python, status and timing. */
 class BaseView {
   constructor(parent, mode) {
     this.parent = parent;
@@ -108,6 +108,19 @@ class BaseView {
     this.modelId = null;
     this.api = null;
     this.lastEvent = null; // the last event reported to Python
+  }
+
+  /** New data from Python (every rerun that changed it): resolve the model, then apply(). */
+  update(data, api) {
+    this.api = api;
+    this.data = data;
+    this.root.dataset.key = data.key || "";
+    if (this.resolveModel(data)) this.apply(data);
+  }
+
+  /** Subclasses: show `data` with this.model (compiled, ready). */
+  apply(data) {
+    throw new Error(`live decoder: view ${this.mode} lacks apply(${typeof data})`);
   }
 
   /** Report one user action to Python: a single state value, hence a single rerun. */

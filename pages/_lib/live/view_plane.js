@@ -43,11 +43,8 @@ class PlaneView extends BaseView {
     this.canvas.addEventListener("keydown", (e) => this.onKey(e));
   }
 
-  update(data, api) {
-    this.api = api;
-    this.data = data;
-    this.root.dataset.key = data.key || "";
-    if (!this.resolveModel(data)) return;
+  /** Show data (called by BaseView.update once the model is compiled). */
+  apply(data) {
     const D = this.model.latentDim;
     this.z = new Float64Array(D);
     if (Array.isArray(data.base_latent) && data.base_latent.length === D) {

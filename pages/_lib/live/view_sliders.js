@@ -34,11 +34,8 @@ class SlidersView extends BaseView {
     this.chips = [];
   }
 
-  update(data, api) {
-    this.api = api;
-    this.data = data;
-    this.root.dataset.key = data.key || "";
-    if (!this.resolveModel(data)) return;
+  /** Show data (called by BaseView.update once the model is compiled). */
+  apply(data) {
     const D = this.model.latentDim;
     if (!this.z || this.z.length !== D) {
       this.z = new Float64Array(D);
