@@ -59,7 +59,7 @@ NATIVE_PAGE = textwrap.dedent(
 
     from vae.app import inference
     from vae.core.checkpoints import load_checkpoint
-    from vae.data.upload import to_display
+    from vae.data.display import to_display
 
 
     @st.cache_resource

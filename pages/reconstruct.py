@@ -9,6 +9,8 @@ import streamlit as st
 
 from pages._lib import display, models, state, testset
 from vae.app import inference
+from vae.data.images import FILE_EXTENSIONS, FORMATS_TEXT
+from vae.data.registry import upload_style_for
 from vae.data.upload import STYLES, Preprocessed, preprocess_upload
 
 UPLOAD, TEST = "upload", "test"
@@ -53,10 +55,10 @@ split = None
 if source == UPLOAD:
     up_col, style_col = st.columns([2, 1])
     upload = up_col.file_uploader(
-        "An image (PNG, JPEG, GIF, BMP or WebP)", type=["png", "jpg", "jpeg", "gif", "bmp", "webp"],
+        f"An image ({FORMATS_TEXT})", type=list(FILE_EXTENSIONS),
         key="rec_upload",
     )  # fmt: skip
-    default_style = display.upload_style(cur.dataset)
+    default_style = upload_style_for(cur.dataset)
     style = style_col.selectbox(
         "Preprocess as", STYLES, index=STYLES.index(default_style), key=f"rec_style:{cur.dataset}",
         format_func=lambda s: f"{s}: {STYLE_HELP[s]}" + (" (this model's data)" if s == default_style else ""),

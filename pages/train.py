@@ -18,7 +18,8 @@ from vae.core.checkpoints import USER_SUBDIR, validate_name
 from vae.core.device import describe_device, pick_device
 from vae.core.fit import TrainConfig
 from vae.core.model import VAEConfig
-from vae.data.registry import DATASETS, Dataset, dataset_available, load_image_folder
+from vae.data.folders import load_image_folder
+from vae.data.registry import DATASETS, Dataset, dataset_available, default_epochs_for
 
 JOB_KEY = "train_job"  # this session's TrainingJob
 ANNOUNCED_KEY = "train_job_announced"  # id of the finished job whose model was selected
@@ -29,7 +30,6 @@ VARIANTS = {
     "noisy_ae": "Noisy autoencoder (noise, no KL)",
     "ae": "Plain autoencoder (no noise, no KL)",
 }
-DEFAULT_EPOCHS = {"digits": 30, "mnist": 10, "fashion-mnist": 10, "frey": 40, ZIP: 30}
 ZIP_SIZES = {"28x28 grey": ((28, 28), 1), "28x28 colour": ((28, 28), 3), "32x32 colour": ((32, 32), 3)}
 
 
@@ -226,7 +226,7 @@ with model_col:
 
 with opt_col:
     st.subheader("Training", divider="gray")
-    epochs = st.slider("Epochs", 1, 100, DEFAULT_EPOCHS[ds], key=f"train_epochs_{ds}")
+    epochs = st.slider("Epochs", 1, 100, default_epochs_for(ds), key=f"train_epochs_{ds}")
     batch = st.select_slider("Batch size", [32, 64, 128, 256, 512], 128, key="train_batch")
     lr = st.select_slider("Learning rate", [1e-4, 3e-4, 1e-3, 2e-3, 3e-3, 1e-2], 1e-3, format_func=lambda v: f"{v:g}", key="train_lr")
     binarize = st.checkbox(

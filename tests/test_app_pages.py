@@ -20,7 +20,8 @@ from vae.core.checkpoints import load_checkpoint, save_checkpoint
 from vae.core.fit import TrainConfig, fit
 from vae.core.metrics import summarize
 from vae.core.model import VAEConfig
-from vae.data.registry import load_dataset, read_idx
+from vae.data.formats import read_idx
+from vae.data.registry import load_dataset
 
 APP = "../app.py"  # AppTest resolves it against this file
 TIMEOUT = 60
@@ -191,7 +192,7 @@ def test_train_on_a_zip_of_my_images_then_map_it(model_dir, tmp_path, monkeypatc
 def test_train_without_network_says_what_to_do(models, tmp_path, monkeypatch):
     import urllib.error
 
-    from vae.data import registry as data
+    from vae.data import download as data
 
     monkeypatch.setenv("VAE_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))

@@ -20,7 +20,7 @@ from vae.core.checkpoints import load_checkpoint, save_checkpoint
 from vae.core.fit import TrainConfig, evaluate, fit, prepare_images
 from vae.core.losses import elbo_terms
 from vae.core.model import VAE, VAEConfig
-from vae.data.registry import load_image_folder
+from vae.data.folders import load_image_folder
 
 N_IMAGES = 40
 

@@ -22,18 +22,23 @@ import numpy as np
 import pytest
 import torch
 
+from vae.data.download import download_file
+from vae.data.folders import load_image_folder
+from vae.data.formats import read_idx
 from vae.data.registry import (
     DATASETS,
+    DataFile,
     Dataset,
+    DatasetInfo,
     DatasetUnavailable,
     binarize,
     data_dirs,
     dataset_available,
-    download_file,
+    default_epochs_for,
+    from_arrays,
     load_dataset,
-    load_image_folder,
-    read_idx,
     to_float,
+    upload_style_for,
 )
 
 IDX_FILES = (
@@ -551,3 +556,51 @@ def test_binarize():
     assert not torch.equal(b, binarize(x, torch.Generator().manual_seed(2)))
     ends = torch.tensor([0.0, 1.0, 1.0, 0.0])
     assert torch.equal(binarize(ends, torch.Generator().manual_seed(3)), ends)
+
+
+# --------------------------------------------------------------------------- one entry per dataset
+
+
+def test_every_registry_entry_says_everything_the_app_needs():
+    from vae.data.upload import STYLES
+
+    for name, info in DATASETS.items():
+        assert info.name == name and callable(info.loader)
+        assert info.upload_style in STYLES and upload_style_for(name) == info.upload_style
+        assert isinstance(info.default_epochs, int) and 1 <= info.default_epochs <= 100
+        assert default_epochs_for(name) == info.default_epochs and info.label_names
+    assert upload_style_for("folder:cats") == "generic" and default_epochs_for("zip") == 30
+
+
+def test_a_new_dataset_is_one_registry_entry_plus_its_loader(tmp_path, monkeypatch):
+    """A made-up dataset registered with one DatasetInfo: found, checksummed, loaded through
+    its loader and cached, with its upload style and default epochs, and nothing else edited."""
+    images = np.arange(6 * 4 * 4, dtype=np.uint8).reshape(6, 1, 4, 4)
+    raw = images.tobytes()
+    (tmp_path / "toy").mkdir()
+    (tmp_path / "toy" / "toy.bin").write_bytes(raw)
+    calls = []
+
+    def load_toy(info, paths):
+        calls.append(paths)
+        x = np.frombuffer(paths[0].read_bytes(), np.uint8).reshape(-1, 1, 4, 4).copy()
+        return from_arrays(info.name, x, np.arange(6) % 2, 2, info.label_names)
+
+    toy = DatasetInfo(
+        name="toy", title="Toy", image_shape=(1, 4, 4), likelihood="bernoulli",
+        description="six 4x4 images", loader=load_toy, upload_style="face", default_epochs=7,
+        label_names=("even", "odd"),
+        files=(DataFile("toy/toy.bin", hashlib.sha256(raw).hexdigest(), len(raw)),),
+    )  # fmt: skip
+    monkeypatch.setitem(DATASETS, "toy", toy)
+    assert dataset_available("toy", data_dir=tmp_path)
+    ds = load_dataset("toy", data_dir=tmp_path, download=False)
+    assert load_dataset("toy", data_dir=tmp_path, download=False) is ds and len(calls) == 1
+    x = torch.cat([ds.train_x, ds.test_x]).numpy()
+    # The fixed split is a permutation of the six images, nothing lost or duplicated.
+    assert sorted(map(bytes, x.reshape(6, -1))) == sorted(map(bytes, images.reshape(6, -1)))
+    assert (len(ds.train_x), len(ds.test_x)) == (4, 2) and ds.label_names == ("even", "odd")
+    assert upload_style_for("toy") == "face" and default_epochs_for("toy") == 7
+    (tmp_path / "toy" / "toy.bin").write_bytes(b"\x00" * 5)  # corrupt: the loader's error is reported
+    with pytest.raises(DatasetUnavailable, match="Toy: a data file is corrupt"):
+        load_dataset("toy", data_dir=tmp_path, download=False)

@@ -1,7 +1,7 @@
 """Server hardening and hostile inputs: nobody gets in, nothing hangs, nothing runs.
 
 1. ``.streamlit/config.toml`` holds the deliberate choices (XSRF on, static serving off, the
-   upload limit equal to ``vae.data.upload.MAX_UPLOAD_BYTES``, no tracebacks for users, no
+   upload limit equal to ``vae.data.images.MAX_UPLOAD_BYTES``, no tracebacks for users, no
    post-run GC, the agent API off), and Streamlit itself reads them so: every key is a real
    option (a typo would be ignored with only a log line).
 2. A checkpoints folder holding a truncated file, random bytes, pickles whose payload would
@@ -44,7 +44,7 @@ from vae.core.checkpoints import (
     validate_name,
 )
 from vae.core.model import VAE, VAEConfig
-from vae.data.upload import MAX_UPLOAD_BYTES
+from vae.data.images import MAX_UPLOAD_BYTES
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIG_FILE = REPO / ".streamlit" / "config.toml"

@@ -28,12 +28,8 @@ from PIL import Image, ImageChops, ImageDraw
 if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from vae.data.upload import (  # noqa: E402
-    MAX_UPLOAD_BYTES,
-    Preprocessed,
-    UploadError,
-    preprocess_upload,
-)
+from vae.data.images import MAX_UPLOAD_BYTES  # noqa: E402
+from vae.data.upload import Preprocessed, UploadError, preprocess_upload  # noqa: E402
 
 Shape = tuple[int, int, int]
 Result = Preprocessed | UploadError

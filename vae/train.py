@@ -28,7 +28,8 @@ from vae.core.checkpoints import save_checkpoint
 from vae.core.fit import EpochStats, TrainConfig, fit
 from vae.core.metrics import summarize
 from vae.core.model import ACTIVATIONS, ARCHITECTURES, VARIANTS, VAEConfig
-from vae.data.registry import DATASETS, Dataset, DatasetUnavailable, load_dataset, load_image_folder
+from vae.data.folders import load_image_folder
+from vae.data.registry import DATASETS, Dataset, DatasetUnavailable, load_dataset
 
 FOLDER_PREFIX = "folder:"
 
@@ -118,7 +119,8 @@ def load_data(args: argparse.Namespace) -> Dataset:
     # The name the app shows; the prefix keeps it apart from the registered datasets.
     name = FOLDER_PREFIX + (source.stem or "images")
     return load_image_folder(
-        source, size=args.image_size, channels=args.image_channels, max_files=args.max_images, name=name
+        source, size=args.image_size, channels=args.image_channels, max_files=args.max_images, name=name,
+        max_total_pixels=None, max_cpu_seconds=None,  # your own machine: no server budget
     )
 
 

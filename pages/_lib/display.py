@@ -11,11 +11,8 @@ from contextlib import contextmanager
 import numpy as np
 import streamlit as st
 
+from vae.data.display import to_display
 from vae.data.registry import DatasetUnavailable
-from vae.data.upload import to_display
-
-# How an upload is preprocessed for a model trained on each dataset (``vae.data.upload`` styles).
-UPLOAD_STYLES = {"digits": "digit", "mnist": "digit", "fashion-mnist": "fashion", "frey": "face"}
 
 
 def show_image(arr: np.ndarray, caption: str | None = None, width: int = 160) -> None:
@@ -36,7 +33,7 @@ def show_grid(
     Use it in fragments that rerun every second: Streamlit deletes a run's media files when
     the next run ends, so a slow browser would fetch a file that is already gone (blank image).
     """
-    from vae.data.upload import tile_images
+    from vae.data.display import tile_images
 
     grid = tile_images(arr, ncols, pad=pad)
     if scale is None:
@@ -49,16 +46,11 @@ def show_grid(
     st.image(image, caption=caption, width=width)
 
 
-def upload_style(dataset: str) -> str:
-    """The ``vae.data.upload.preprocess_upload`` style for a model of ``dataset``."""
-    return UPLOAD_STYLES.get(dataset, "generic")
-
-
 @contextmanager
 def user_errors(*kinds: type[BaseException]) -> Iterator[None]:
     """Show errors a user can cause as a clear message; nothing is raised into the page."""
     from vae.core.checkpoints import CheckpointError
-    from vae.data.upload import UploadError
+    from vae.data.images import UploadError
 
     handled = kinds or (UploadError, CheckpointError, DatasetUnavailable, ValueError)
     try:

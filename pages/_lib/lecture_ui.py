@@ -113,7 +113,7 @@ def image(img: np.ndarray, caption: str | None = None, width: int = 150) -> None
 def strip(images: np.ndarray, captions: Sequence[str] | None = None, width: int = 76) -> None:
     """``vae.lecture`` images side by side, one ``st.image`` entry each (upscaled crisply),
     wrapping onto more rows on a narrow screen."""
-    from vae.data.upload import to_display
+    from vae.data.display import to_display
 
     a = nchw(images)
     scale = max(1, width // max(a.shape[-2], a.shape[-1]))

@@ -1,2 +1,4 @@
-"""Data: the dataset registry (``registry``: one entry per dataset, where each is found and how
-it is loaded) and the preprocessing of a user's own image (``upload``)."""
+"""Data: the dataset registry (``registry``: one entry per dataset says everything about it),
+where files live and how they are fetched (``download``), the file formats (``formats``), a
+user's zip or folder of images (``folders``), the one safe image decoder (``images``), the
+preprocessing of a user's uploaded image (``upload``) and arrays to pictures (``display``)."""

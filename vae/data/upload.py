@@ -1,26 +1,11 @@
 """Turn an uploaded image file into a model input, preprocessed the way each dataset was made.
 
-Public API: :func:`preprocess_upload` (bytes -> :class:`Preprocessed`), :class:`UploadError`
-(a user-facing message for a file we refuse), :func:`to_display` and :func:`tile_images`.
+Public API: :func:`preprocess_upload` (bytes -> :class:`Preprocessed`) and :class:`UploadError`
+(a user-facing message for a file we refuse).
 No Streamlit here and nothing runs at import time.
 
-Safety limits (module constants, checked in this order, all before any pixel is decoded):
-
-* ``MAX_UPLOAD_BYTES`` (10 MiB) equals ``server.maxUploadSize = 10`` in
-  ``.streamlit/config.toml`` (Streamlit counts megabytes as 2**20 bytes) and is checked again
-  here so that callers other than the uploader widget get the same limit.
-* Only ``ALLOWED_FORMATS`` are tried (``Image.open(formats=...)``): no EPS/PDF (Ghostscript),
-  no exotic plugins reachable from a renamed file.
-* ``MAX_PIXELS`` (40 megapixels) is compared with the size declared in the header
-  (``Image.open`` is lazy), so a decompression bomb is refused in microseconds. Pillow's own
-  global ``Image.MAX_IMAGE_PIXELS`` is left alone; its ``DecompressionBombError`` (for > 179 MP)
-  is turned into the same message, and the check here still holds if someone disables it.
-* Every accepted image is fully decoded (``load()``); a truncated file is an error because
-  ``ImageFile.LOAD_TRUNCATED_IMAGES`` stays at Pillow's default ``False`` (never set here).
-* Big images are decoded small: JPEGs with ``draft`` (DCT scaling, 1/2..1/8), the rest
-  box-averaged to about ``WORK_PIXELS`` before any float array is made. Measured here: a
-  6000x4000 JPEG takes about 0.3 s and 70 MB of peak RSS. Other formats must be decoded
-  whole, so the worst case is a 40 MP RGBA PNG: about 2 s and 350 MB (a palette one: 200 MB).
+Decoding (size, format and pixel limits, EXIF, modes) is :func:`vae.data.images.decode`,
+shared with image zips; this module is what happens after: the per-dataset styles.
 
 Choices: a blank (single-colour) image is *not* an error: it yields an empty input
 (zeros for ``digit``/``fashion``, the flat colour for ``face``/``generic``), ``blank=True`` and a
@@ -30,8 +15,6 @@ scale it to fit (a 20000x20 strip with a mark in it works); ``face``/``generic``
 
 from __future__ import annotations
 
-import contextlib
-import io
 import math
 from dataclasses import dataclass
 from typing import Literal
@@ -39,16 +22,14 @@ from typing import Literal
 import numpy as np
 from PIL import Image
 
+from vae.data.images import LANCZOS, UploadError, decode, match_channels, to_array, to_uint8
+from vae.data.images import lum as _lum
+from vae.data.images import resize as _resize
+
 Style = Literal["digit", "fashion", "face", "generic"]
 STYLES: tuple[str, ...] = ("digit", "fashion", "face", "generic")
 
-MAX_UPLOAD_BYTES = 10 * 1024 * 1024  # = server.maxUploadSize (MB of 2**20) in config.toml
-MAX_PIXELS = 40_000_000  # declared width x height; a 48 MP phone photo must be resized first
-WORK_PIXELS = 2_000_000  # images are processed at about this size (targets are <= 64 px)
 DISPLAY_MAX = 512  # longest side of Preprocessed.original
-# Multi-picture JPEGs from phones (MPO) open through the JPEG plugin; "MPO" is no opener ID.
-ALLOWED_FORMATS: tuple[str, ...] = ("PNG", "JPEG", "GIF", "BMP", "WEBP", "TIFF")
-FORMATS_TEXT = "PNG, JPEG, GIF, BMP, WebP or TIFF"
 
 BLANK_CONTRAST = 8 / 255  # max - min below this: a single flat colour, nothing to find
 CONTENT_FRACTION = 0.05  # digit: pixels above 5% of the brightest are content
@@ -61,11 +42,6 @@ STROKE_MIN = 0.06
 STROKE_TARGET = 0.12
 STROKE_MEASURE = 64  # px: measure on a smoothed copy so that noisy edges don't look thin
 SMALL_TARGET = 12  # digit targets this small (8x8) follow scikit-learn's digits instead
-_LANCZOS = Image.Resampling.LANCZOS
-
-
-class UploadError(ValueError):
-    """A file we cannot or will not use; ``str(err)`` is a message for the user."""
 
 
 @dataclass(frozen=True, eq=False)  # eq=False: arrays have no truth value
@@ -123,12 +99,12 @@ def preprocess_upload(
     steps: list[str] = []
     if hasattr(data, "getvalue"):
         data = data.getvalue()
-    im, fmt, size = _decode(bytes(data), steps)
-    x, alpha = _to_array(im, steps)
+    im, fmt, size = decode(bytes(data), steps)
+    x, alpha = to_array(im, steps)
     del im
     x = _flatten_alpha(x, alpha, steps)
     original = _thumbnail(x)
-    x = _match_channels(x, c, steps)
+    x = match_channels(x, c, steps)
     lum = _lum(x)
     out: np.ndarray | None
     flat = float(lum.max() - lum.min()) < BLANK_CONTRAST
@@ -156,76 +132,7 @@ def preprocess_upload(
     return Preprocessed(original, model_input, tuple(steps), size, fmt, blank)
 
 
-def to_display(arr: np.ndarray, scale: int = 1) -> Image.Image:
-    """Render a ``(C, H, W)`` (C = 1 or 3) or ``(H, W)`` float image in [0, 1] as a PIL image
-    (``L`` or ``RGB``), upscaled ``scale`` times with NEAREST so that pixels stay crisp."""
-    if hasattr(arr, "detach"):  # a torch tensor
-        arr = arr.detach().cpu().numpy()
-    a = np.asarray(arr, dtype=np.float32)
-    if a.ndim == 3 and a.shape[0] in (1, 3):
-        a = a[0] if a.shape[0] == 1 else a.transpose(1, 2, 0)
-    elif a.ndim != 2:
-        raise ValueError(f"expected (C, H, W) with C in (1, 3) or (H, W), got {a.shape}")
-    scale = int(scale)
-    if scale < 1:
-        raise ValueError(f"scale must be >= 1, got {scale}")
-    u8 = _to_uint8(a)
-    im = Image.fromarray(u8)
-    if scale > 1:
-        im = im.resize((im.width * scale, im.height * scale), Image.Resampling.NEAREST)
-    return im
-
-
-def tile_images(arr: np.ndarray, ncols: int, pad: int = 1, pad_value: float = 0.5) -> np.ndarray:
-    """Lay out ``(N, C, H, W)`` or ``(N, H, W)`` images in a grid of ``ncols`` columns.
-
-    Returns ``(C, H', W')`` (or ``(H', W')``) with ``pad`` pixels of ``pad_value`` between
-    tiles (none around); empty cells of the last row are ``pad_value`` too.
-    """
-    if hasattr(arr, "detach"):
-        arr = arr.detach().cpu().numpy()
-    a = np.asarray(arr, dtype=np.float32)
-    squeeze = a.ndim == 3
-    if squeeze:
-        a = a[:, None]
-    if a.ndim != 4 or a.shape[0] == 0:
-        raise ValueError(f"expected a non-empty (N, C, H, W) or (N, H, W) array, got {a.shape}")
-    pad = max(0, int(pad))
-    n, c, h, w = a.shape
-    ncols = max(1, min(int(ncols), n))
-    nrows = math.ceil(n / ncols)
-    out = np.full(
-        (c, nrows * (h + pad) - pad, ncols * (w + pad) - pad), pad_value, dtype=np.float32
-    )
-    for i in range(n):
-        r, q = divmod(i, ncols)
-        out[:, r * (h + pad) : r * (h + pad) + h, q * (w + pad) : q * (w + pad) + w] = a[i]
-    return out[0] if squeeze else out
-
-
 # --------------------------------------------------------------------------- decoding
-
-
-_MAGICS: tuple[tuple[bytes, str], ...] = (
-    (b"\x89PNG\r\n\x1a\n", "PNG"),
-    (b"\xff\xd8\xff", "JPEG"),
-    (b"GIF87a", "GIF"),
-    (b"GIF89a", "GIF"),
-    (b"BM", "BMP"),
-    (b"II*\x00", "TIFF"),
-    (b"MM\x00*", "TIFF"),
-)
-_ORIENTATION = 0x0112
-# EXIF orientation -> the transpose that makes the image upright (as ImageOps.exif_transpose).
-_TRANSPOSE: dict[int, tuple[Image.Transpose, str]] = {
-    2: (Image.Transpose.FLIP_LEFT_RIGHT, "mirrored"),
-    3: (Image.Transpose.ROTATE_180, "rotated 180 degrees"),
-    4: (Image.Transpose.FLIP_TOP_BOTTOM, "flipped"),
-    5: (Image.Transpose.TRANSPOSE, "transposed"),
-    6: (Image.Transpose.ROTATE_270, "rotated 90 degrees clockwise"),
-    7: (Image.Transpose.TRANSVERSE, "transversed"),
-    8: (Image.Transpose.ROTATE_90, "rotated 90 degrees anticlockwise"),
-}
 
 
 def _check_shape(image_shape: tuple[int, int, int]) -> tuple[int, int, int]:
@@ -236,220 +143,6 @@ def _check_shape(image_shape: tuple[int, int, int]) -> tuple[int, int, int]:
     if c not in (1, 3) or not (1 <= h <= 4096 and 1 <= w <= 4096):
         raise ValueError(f"image_shape must be (1 or 3, H, W), got {image_shape!r}")
     return c, h, w
-
-
-def _mb(n: int) -> str:
-    """Megabytes as Streamlit counts them, rounded up (10 MB + 1 byte shows as 10.1 MB)."""
-    return f"{math.ceil(n / 2**20 * 10) / 10:g} MB"
-
-
-def _please() -> str:
-    return f"Please upload a {FORMATS_TEXT} image."
-
-
-def _unreadable(data: bytes) -> str:
-    """Why Pillow could not identify ``data``, in the user's terms."""
-    head = data[:4096].lstrip(b"\xef\xbb\xbf \t\r\n").lower()
-    if b"<svg" in head:
-        return (
-            "SVG (vector) images aren't supported. Please export the drawing as PNG, "
-            f"or upload a {FORMATS_TEXT} image."
-        )
-    if head.startswith((b"<!doctype html", b"<html")) or b"<html" in head[:512]:
-        return f"This file is a web page (HTML), not an image. {_please()}"
-    if head.startswith(b"%pdf"):
-        return f"PDF files aren't supported. {_please()}"
-    if data[4:8] == b"ftyp":
-        return (
-            "HEIC/HEIF/AVIF photos aren't supported. Please export the photo as JPEG "
-            f"(or upload a {FORMATS_TEXT} image)."
-        )
-    for magic, name in _MAGICS:
-        if data.startswith(magic):
-            return f"The file looks like a {name} image but is damaged or incomplete. {_please()}"
-    sample = data[:2048]
-    try:
-        text = sample.decode("utf-8")
-    except UnicodeDecodeError:
-        text = ""
-    if text and sum(ch.isprintable() or ch.isspace() for ch in text) >= 0.95 * len(text):
-        return f"This file contains text, not an image. {_please()}"
-    return f"This file isn't an image in a supported format. {_please()}"
-
-
-def _too_many_pixels(size: tuple[int, int] | None) -> str:
-    limit = f"the limit is {MAX_PIXELS / 1e6:.0f} megapixels"
-    if size is None:
-        what = "The image declares an enormous size"
-    else:
-        what = (
-            f"The image is {size[0]} x {size[1]} pixels ({size[0] * size[1] / 1e6:.0f} megapixels)"
-        )
-    return f"{what}; {limit}. Please resize it and upload it again."
-
-
-def _decode(data: bytes, steps: list[str]) -> tuple[Image.Image, str, tuple[int, int]]:
-    """Open, check, fully decode (first frame), reduce to ~WORK_PIXELS and EXIF-rotate.
-
-    Returns the image (modes L, LA, RGB, RGBA, I;16, I or F), the format and the upright
-    full-resolution ``(width, height)``.
-    """
-    if not data:
-        raise UploadError(f"The file is empty (0 bytes). {_please()}")
-    if len(data) > MAX_UPLOAD_BYTES:
-        raise UploadError(
-            f"The file is {_mb(len(data))}; the limit is {_mb(MAX_UPLOAD_BYTES)}. "
-            "Please upload a smaller image."
-        )
-    try:
-        im = Image.open(io.BytesIO(data), formats=ALLOWED_FORMATS)
-    except Image.DecompressionBombError:
-        raise UploadError(_too_many_pixels(None)) from None
-    except Exception as exc:  # Pillow raises many exception types for malformed headers
-        raise UploadError(_unreadable(data)) from exc
-    fmt = im.format or "image"
-    damaged = (
-        f"The {fmt} file is damaged or incomplete (it could not be fully decoded). "
-        "Please re-save or re-export it and upload it again."
-    )
-    w0, h0 = im.size
-    if w0 < 1 or h0 < 1:
-        raise UploadError(damaged)
-    if w0 * h0 > MAX_PIXELS:  # the header's claim, checked before any pixel is decoded
-        raise UploadError(_too_many_pixels((w0, h0)))
-    try:
-        # GIF/APNG/WebP/TIFF/MPO: looks at the second frame's header only, decodes nothing.
-        animated = bool(getattr(im, "is_animated", False))
-        im.seek(0)
-    except Exception:  # a broken later frame: frame 0 is still judged by load() below
-        animated = False
-        with contextlib.suppress(Exception):
-            im.seek(0)
-    if animated:
-        steps.append("animated or multi-page: first frame used")
-    if fmt in ("JPEG", "MPO"):
-        _draft(im, steps)
-    try:
-        im.load()  # the one full decode: truncated or corrupt data raises here
-    except Image.DecompressionBombError:
-        raise UploadError(_too_many_pixels((w0, h0))) from None
-    except Exception as exc:  # truncated data, bad compression streams...
-        raise UploadError(damaged) from exc
-    orientation = _orientation(im)  # after load(): PNG's getexif() would decode to find eXIf
-    try:
-        if im.mode in ("1", "P", "PA"):  # resizing these would pick pixels, not average them
-            im = _normalise_mode(im, steps)
-        im = _normalise_mode(_shrink(im, steps), steps)
-    except UploadError:
-        raise
-    except Exception as exc:  # e.g. a palette that does not match the data
-        raise UploadError(damaged) from exc
-    if orientation in _TRANSPOSE:
-        method, what = _TRANSPOSE[orientation]
-        im = im.transpose(method)
-        steps.append(f"EXIF rotated (orientation {orientation}: {what})")
-    size = (h0, w0) if orientation in (5, 6, 7, 8) else (w0, h0)
-    return im, fmt, size
-
-
-def _orientation(im: Image.Image) -> int:
-    try:
-        return int(im.getexif().get(_ORIENTATION, 1))
-    except Exception:  # an unreadable EXIF block only costs the rotation
-        return 1
-
-
-def _shrink(im: Image.Image, steps: list[str]) -> Image.Image:
-    """Box-average down to about ``WORK_PIXELS`` (before any float copy is made)."""
-    n = im.width * im.height
-    if n <= WORK_PIXELS:
-        return im
-    f = math.sqrt(n / WORK_PIXELS)
-    new = (max(1, math.ceil(im.width / f)), max(1, math.ceil(im.height / f)))
-    try:
-        out = im.resize(new, Image.Resampling.BOX)
-    except ValueError:  # a mode resize does not handle (e.g. I;16B): convert first
-        out = _normalise_mode(im, steps).resize(new, Image.Resampling.BOX)
-    steps.append(f"reduced to {new[0]}x{new[1]} for processing")
-    return out
-
-
-def _draft(im: Image.Image, steps: list[str]) -> None:
-    """Let libjpeg decode a big JPEG at 1/2, 1/4 or 1/8 size (no larger than needed)."""
-    w0, h0 = im.size
-    s = math.ceil(math.sqrt(w0 * h0 / WORK_PIXELS))  # libjpeg rounds down to 2, 4 or 8
-    if s < 2:
-        return
-    try:
-        im.draft(None, (max(1, w0 // s), max(1, h0 // s)))
-    except Exception:  # drafting is an optimisation only
-        return
-    if im.size != (w0, h0):
-        steps.append(f"JPEG decoded at {im.size[0]}x{im.size[1]} (DCT scaling, for speed)")
-
-
-def _normalise_mode(im: Image.Image, steps: list[str]) -> Image.Image:
-    """Reduce Pillow's many modes to L, LA, RGB, RGBA, I;16, I or F."""
-    mode = im.mode
-    if mode in ("L", "LA", "RGB", "RGBA", "I", "F", "I;16"):
-        return im
-    if mode.startswith("I;16"):  # other byte orders: widen to 32-bit (values unchanged)
-        return im.convert("I")
-    if mode == "1":
-        return im.convert("L")
-    if mode in ("P", "PA"):
-        return im.convert("RGBA" if mode == "PA" or "transparency" in im.info else "RGB")
-    if mode == "La":
-        return im.convert("LA")
-    if mode == "RGBa":
-        return im.convert("RGBA")
-    try:
-        out = im.convert("RGB")
-    except Exception as exc:
-        raise UploadError(
-            f"Images in colour mode {mode} aren't supported. Please save the image as RGB or "
-            "greyscale PNG or JPEG and upload it again."
-        ) from exc
-    if mode != "RGBX":
-        steps.append(f"converted from {mode} to RGB")
-    return out
-
-
-def _to_array(im: Image.Image, steps: list[str]) -> tuple[np.ndarray, np.ndarray | None]:
-    """``(H, W, 1 or 3)`` float32 in [0, 1] and the alpha channel (``None`` if opaque)."""
-    mode = im.mode
-    if mode in ("I;16", "I", "F"):
-        a = np.nan_to_num(np.asarray(im, dtype=np.float64), nan=0.0, posinf=0.0, neginf=0.0)
-        lo, hi = float(a.min()), float(a.max())
-        # 16-bit data fills 0..65535; 32-bit int or float files may hold 8-bit or 0..1 values.
-        if mode == "I;16" or (mode == "I" and lo >= 0 and 255 < hi <= 65535):
-            a = a / 65535.0
-            steps.append("16-bit greyscale scaled to 0..1")
-        elif lo >= 0 and hi <= (1.0 if mode == "F" else 255.0):
-            a = a / (1.0 if mode == "F" else 255.0)
-        elif mode == "F" and lo >= 0 and hi <= 255.0:
-            a = a / 255.0
-        else:  # anything else (negative, beyond 16 bits): map min..max to 0..1
-            a = (a - lo) / (hi - lo) if hi > lo else np.zeros_like(a)
-            kind = "32-bit" if mode == "I" else "floating-point"
-            steps.append(f"{kind} greyscale rescaled from {lo:g}..{hi:g} to 0..1")
-        return a.astype(np.float32)[..., None], None
-    arr = np.asarray(im)
-    if arr.ndim == 2:
-        arr = arr[..., None]
-    alpha = None
-    if mode in ("LA", "RGBA"):
-        arr, alpha = arr[..., :-1], arr[..., -1]
-        if alpha.min() == 255:
-            alpha = None
-    return arr.astype(np.float32) * np.float32(1 / 255), alpha
-
-
-def _lum(x: np.ndarray) -> np.ndarray:
-    """Luma (ITU-R 601, as Pillow's ``convert("L")``) of ``(H, W, 1 or 3)``."""
-    if x.shape[2] == 1:
-        return x[..., 0]
-    return x @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
 
 
 def _flatten_alpha(x: np.ndarray, alpha: np.ndarray | None, steps: list[str]) -> np.ndarray:
@@ -465,40 +158,14 @@ def _flatten_alpha(x: np.ndarray, alpha: np.ndarray | None, steps: list[str]) ->
     return x * a + np.float32(bg) * (1 - a)
 
 
-def _to_uint8(a: np.ndarray) -> np.ndarray:
-    """[0, 1] floats -> uint8 (NaN -> 0)."""
-    out = np.clip(a * 255 + 0.5, 0, 255)
-    return np.nan_to_num(out, nan=0.0, copy=False).astype(np.uint8)
-
-
 def _thumbnail(x: np.ndarray) -> Image.Image:
-    u8 = _to_uint8(x)
+    u8 = to_uint8(x)
     im = Image.fromarray(u8[..., 0] if u8.shape[2] == 1 else u8).convert("RGB")
-    im.thumbnail((DISPLAY_MAX, DISPLAY_MAX), _LANCZOS)
+    im.thumbnail((DISPLAY_MAX, DISPLAY_MAX), LANCZOS)
     return im
 
 
-def _match_channels(x: np.ndarray, c: int, steps: list[str]) -> np.ndarray:
-    if c == 1 and x.shape[2] == 3:
-        steps.append("converted to greyscale")
-        return _lum(x)[..., None]
-    if c == 3 and x.shape[2] == 1:
-        return np.repeat(x, 3, axis=2)
-    return x
-
-
 # --------------------------------------------------------------------------- geometry
-
-
-def _resize(x: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Resize ``(H, W, C)`` float32 to ``size`` = (w, h), Lanczos per channel in 32-bit float."""
-    if (x.shape[1], x.shape[0]) == size:
-        return x
-    chans = [
-        np.asarray(Image.fromarray(np.ascontiguousarray(x[..., i])).resize(size, _LANCZOS))
-        for i in range(x.shape[2])
-    ]
-    return np.clip(np.stack(chans, axis=2), 0.0, 1.0).astype(np.float32, copy=False)
 
 
 def _fit(x: np.ndarray, box: tuple[int, int]) -> np.ndarray:
@@ -777,3 +444,6 @@ def _centre_crop_resize(x: np.ndarray, hw: tuple[int, int], steps: list[str]) ->
     if x.shape[:2] != (h, w):
         steps.append(f"resized to {w}x{h}")
     return _resize(x, (w, h))
+
+
+__all__ = ["STYLES", "Preprocessed", "Style", "UploadError", "preprocess_upload"]
