@@ -295,6 +295,22 @@ def test_reconstruct_a_photo_with_a_16d_model(models):
     assert at.session_state["last_upload"].shape == (1, 8, 8)
 
 
+def test_reconstruct_accepts_every_format_the_decoder_reads(models):
+    """The uploader offers exactly the decoder's formats (TIFF was refused by the page while
+    the decoder and the README accepted it), and a TIFF goes through."""
+    from vae.data.images import ALLOWED_FORMATS, FILE_EXTENSIONS
+
+    at = _app("pages/reconstruct.py")
+    offered = {t.lstrip(".") for t in at.get("file_uploader")[0].proto.type}
+    assert offered == set(FILE_EXTENSIONS) and {"tif", "tiff"} <= offered
+    assert {Image.registered_extensions()["." + e] for e in offered} == set(ALLOWED_FORMATS)
+    buf = io.BytesIO()
+    Image.fromarray(np.tri(28, dtype=np.uint8) * 255).save(buf, format="TIFF")
+    at.file_uploader(key="rec_upload").set_value(("scan.tif", buf.getvalue(), "image/tiff")).run()
+    assert not at.exception and not at.error, _texts(at.error)
+    assert any(c.startswith("your file (TIFF, 28x28)") for c in _captions(at))
+
+
 def test_reconstruct_refuses_a_text_file_clearly(models):
     at = _app("pages/reconstruct.py")
     at.file_uploader(key="rec_upload").set_value(("notes.png", b"just some text, not a picture\n", "image/png")).run()
