@@ -16,9 +16,9 @@ import streamlit as st
 
 from pages._lib import lecture_ui as ui
 from pages._lib import models
-from vae import lecture
 from vae.app import inference, jobs
 from vae.data.registry import DatasetUnavailable, load_dataset
+from vae.lecture import ae_vs_vae as twins
 
 PAGE = "ae_vs_vae"
 BUNDLED = {"ae": "mnist_ae_2d", "noisy_ae": "mnist_noisy_ae_2d", "vae": "mnist_2d"}
@@ -68,7 +68,7 @@ def _train(settings: tuple[int, float, int], on_done) -> dict[str, object]:
     with jobs.training_slot():
         if settings in store:  # another session trained these while we waited
             return store[settings]
-        models = lecture.train_twins(load_dataset("digits"), latent_dim=2, epochs=epochs,
+        models = twins.train_twins(load_dataset("digits"), latent_dim=2, epochs=epochs,
                                      beta=beta, seed=seed, on_done=on_done)  # fmt: skip
     with _store_lock():  # sessions trim the shared store concurrently
         while len(store) >= MAX_TRAINED:  # keep memory bounded: forget the oldest settings
@@ -84,10 +84,10 @@ def _test_images(dataset: str) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
-def _view(key: str, first: int, seed: int, _model, _images: np.ndarray) -> lecture.TwinView:
+def _view(key: str, first: int, seed: int, _model, _images: np.ndarray) -> twins.TwinView:
     # ``key`` names the model and the test images; the arrays themselves are not hashed.
     idx = tuple(range(first, first + N_RECON))
-    return lecture.twin_view(_model, _images, recon_index=idx, n_prior=N_PRIOR, seed=seed)
+    return twins.twin_view(_model, _images, recon_index=idx, n_prior=N_PRIOR, seed=seed)
 
 
 ui.header(
@@ -150,7 +150,7 @@ else:
 
         def _tick(variant: str) -> None:
             done.append(variant)
-            nxt = lecture.TWIN_VARIANTS[len(done)] if len(done) < 3 else None
+            nxt = twins.TWIN_VARIANTS[len(done)] if len(done) < 3 else None
             bar.progress(len(done) / 3, text=f"Training: {TITLES[nxt]}…" if nxt else "Done.")
 
         _train(wanted, _tick)
@@ -192,10 +192,10 @@ if s2.button("New prior samples", icon=":material/casino:", width="stretch"):
 prior_seed = int(st.session_state["aevae:prior_seed"])
 
 with st.spinner("Encoding the test images and decoding prior samples…"):
-    views = {v: _view(f"{model_key}:{v}", first, prior_seed, models[v], images) for v in lecture.TWIN_VARIANTS}
+    views = {v: _view(f"{model_key}:{v}", first, prior_seed, models[v], images) for v in twins.TWIN_VARIANTS}
 
 cols = st.columns(3, gap="medium")
-for col, v in zip(cols, lecture.TWIN_VARIANTS, strict=True):
+for col, v in zip(cols, twins.TWIN_VARIANTS, strict=True):
     view = views[v]
     with col:
         st.markdown(f"#### {TITLES[v]}")
@@ -230,15 +230,15 @@ for col, v in zip(cols, lecture.TWIN_VARIANTS, strict=True):
 
 st.markdown("##### Decoding the same 16 codes t ~ N(0, I) (the stars on the maps)")
 cols = st.columns(3, gap="medium")
-for col, v in zip(cols, lecture.TWIN_VARIANTS, strict=True):
+for col, v in zip(cols, twins.TWIN_VARIANTS, strict=True):
     with col:
         ui.grid(views[v].prior_images, ncols=4, caption=f"{TITLES[v]}: prior samples")
 
 st.markdown(f"##### Reconstructions of test images #{first}–{first + N_RECON - 1}")
 originals = images[first : first + N_RECON].astype(np.float32) / 255.0
 cols = st.columns(3, gap="medium")
-for col, v in zip(cols, lecture.TWIN_VARIANTS, strict=True):
+for col, v in zip(cols, twins.TWIN_VARIANTS, strict=True):
     with col:
         # Originals on top, reconstructions below: the eye compares along columns.
-        both = np.concatenate([ui.nchw(originals), ui.nchw(views[v].recon_images)])
+        both = np.concatenate([originals, views[v].recon_images])
         ui.grid(both, ncols=N_RECON, caption=f"{TITLES[v]}: x (top), decode(m(x)) (bottom)")

@@ -12,6 +12,7 @@ from plotly.subplots import make_subplots
 
 from pages._lib import lecture_ui as ui
 from pages._lib import models, testset
+from vae.lecture.elbo import elbo_vs_logpx, focused_grid_posterior
 
 PAGE = "elbo"
 K_MAX_CHOICES = (100, 1000, 5000)
@@ -59,7 +60,7 @@ repeats = int(c2.slider("repeats per k", 1, 10, 3, key="elbo:repeats",
 seed = int(c3.number_input("seed", 0, 10**6, 0, key="elbo:seed"))
 ks = tuple(k for k in ALL_KS if k <= k_max)
 res = ui.compute(
-    "elbo_vs_logpx", cur.key, cur.model, pick.x, ks, seed=seed, n_elbo=1000, repeats=repeats,
+    elbo_vs_logpx, cur.key, cur.model, pick.x, ks, seed=seed, n_elbo=1000, repeats=repeats,
     spinner="Importance sampling…",
 )  # fmt: skip
 log_px, gap = float(res.log_px[-1]), float(res.posterior_kl)
@@ -120,7 +121,7 @@ if d == 2:
                            help="The posterior is evaluated on an n × n grid: n² decodes."))  # fmt: skip
     # The grid is fitted to the posterior (a coarse pass first): a confident encoder's q is
     # far narrower than the prior, and a grid over the prior would miss it.
-    g = ui.compute("focused_grid_posterior", cur.key, cur.model, pick.x, n=n_grid,
+    g = ui.compute(focused_grid_posterior, cur.key, cur.model, pick.x, n=n_grid,
                    spinner=f"Decoding {n_grid * n_grid:,} codes…")  # fmt: skip
     xr, yr = list(g.extent[:2]), list(g.extent[2:])
     two = make_subplots(

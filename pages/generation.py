@@ -15,6 +15,8 @@ import streamlit as st
 
 from pages._lib import display, models, testset
 from pages._lib import lecture_ui as ui
+from vae.app import inference
+from vae.data.display import tile_images, to_display
 
 PAGE = "generation"
 SEED_KEY = "gen:seed"
@@ -24,12 +26,6 @@ MANIFOLD_PX = 560  # the manifold picture's side on screen, before Streamlit's o
 
 def _resample() -> None:
     st.session_state[SEED_KEY] = int(st.session_state.get(SEED_KEY, 0)) + 1
-
-
-def _upscale(img: np.ndarray, factor: int) -> np.ndarray:
-    """Nearest-neighbour upscaling to uint8, so the browser shows crisp pixels."""
-    a = np.clip(np.asarray(img) * 255, 0, 255).astype(np.uint8)
-    return a.repeat(factor, axis=0).repeat(factor, axis=1)
 
 
 ui.header(
@@ -63,7 +59,7 @@ n = int(c2.select_slider("how many", SIZES, value=36, key="gen:n"))
 seed = int(c3.number_input("seed", 0, 10**6, step=1, key=SEED_KEY))
 c4.button("Resample", icon=":material/casino:", on_click=_resample, type="primary", width="stretch")
 
-draws = ui.compute("prior_draws", cur.key, cur.model, n, temperature=temperature, seed=seed,
+draws = ui.compute(inference.prior_draws, cur.key, cur.model, n, temperature=temperature, seed=seed,
                    spinner="Decoding prior samples…")  # fmt: skip
 
 left, right = st.columns([1, 1.25], gap="large")
@@ -124,11 +120,12 @@ if d > 2:
     st.caption(f"The other {d - 2} dimensions are held at 0, the prior's centre.")
 else:
     dim_x, dim_y = 0, 1
-mg = ui.compute("manifold_grid", cur.key, cur.model, n=size, dims=(dim_x, dim_y),
-                spinner="Decoding the manifold…")  # fmt: skip
-h, w = mg.image.shape[0] // size, mg.image.shape[1] // size
-factor = max(1, MANIFOLD_PX // max(mg.image.shape[:2]))
-big = _upscale(mg.image, factor)
+tiles, coords = ui.compute(inference.manifold, cur.key, cur.model, n=size, dims=(dim_x, dim_y),
+                           spinner="Decoding the manifold…")  # fmt: skip
+h, w = tiles.shape[-2:]
+factor = max(1, MANIFOLD_PX // (size * max(h, w)))
+# One picture, upscaled with crisp pixels (nearest neighbour): the browser would blur it.
+big = np.asarray(to_display(tile_images(tiles.reshape(-1, *tiles.shape[2:]), size, pad=0), factor))
 fig = px.imshow(big, binary_string=True)
 # Ticks at tile centres, labelled by the code and its prior quantile (equal probability steps).
 quant = np.linspace(5, 95, size)
@@ -136,12 +133,12 @@ step = 1 if size <= 12 else 2
 idx = list(range(0, size, step))
 fig.update_xaxes(
     tickvals=[(j + 0.5) * w * factor for j in idx],
-    ticktext=[f"{mg.coords[j]:+.2f}<br>{quant[j]:.0f}%" for j in idx],
+    ticktext=[f"{coords[j]:+.2f}<br>{quant[j]:.0f}%" for j in idx],
     title=f"{display.t_name(dim_x)}  (code, and its prior quantile)",
 )  # fmt: skip
 fig.update_yaxes(
     tickvals=[(i + 0.5) * h * factor for i in idx],
-    ticktext=[f"{mg.coords[size - 1 - i]:+.2f} ({quant[size - 1 - i]:.0f}%)" for i in idx],
+    ticktext=[f"{coords[size - 1 - i]:+.2f} ({quant[size - 1 - i]:.0f}%)" for i in idx],
     title=display.t_name(dim_y),
 )  # fmt: skip
 ui.classroom(fig, 720, margin={"l": 10, "r": 10, "t": 10, "b": 10})
@@ -156,7 +153,7 @@ with mt:
     st.markdown(
         f"Tile (row i, column j) decodes the code whose coordinates are the prior's "
         f"u-quantiles: {size} equally likely steps from 5% to 95% of N(0, 1) on each axis, "
-        f"from **{mg.coords[0]:+.2f}** to **{mg.coords[-1]:+.2f}**."
+        f"from **{coords[0]:+.2f}** to **{coords[-1]:+.2f}**."
     )
     st.markdown(
         "Because the steps are in probability, not in distance, every tile stands for about "

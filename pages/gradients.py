@@ -14,7 +14,7 @@ import streamlit as st
 
 from pages._lib import lecture_ui as ui
 from pages._lib import models, testset
-from vae import lecture
+from vae.lecture import gradients as est
 
 PAGE = "gradients"
 N_CHOICES = (1, 3, 10, 30, 100, 300, 1000)
@@ -45,9 +45,9 @@ def _fmt(mean: float, se: float) -> str:
 @st.cache_data(show_spinner=False, max_entries=32)
 def _toy(d: int, seed: int, offset: float, n: int, sample_seed: int, baseline: bool) -> dict:
     # The toy is cheap (no network), cached only so slider drags do not redo it.
-    toy = lecture.gaussian_toy(d=d, seed=seed, offset=offset)
-    rep = lecture.reparam_gradients(toy.log_lik, toy.mu, toy.logvar, n, seed=sample_seed)
-    sf = lecture.score_function_gradients(toy.log_lik, toy.mu, toy.logvar, n, seed=sample_seed, baseline=baseline)
+    toy = est.gaussian_toy(d=d, seed=seed, offset=offset)
+    rep = est.reparam_gradients(toy.log_lik, toy.mu, toy.logvar, n, seed=sample_seed)
+    sf = est.score_function_gradients(toy.log_lik, toy.mu, toy.logvar, n, seed=sample_seed, baseline=baseline)
     return {"toy": toy, "exact": toy.gradient(), "rep": _mean_se(rep), "sf": _mean_se(sf)}
 
 
@@ -85,9 +85,9 @@ baseline = c3.toggle("score function with a baseline", key="grad:baseline",
                      help="Subtract, from each sample's log p(x|t), the mean over the other "
                      "N−1 samples (a control variate: still unbiased).")  # fmt: skip
 
-rep = ui.compute("reparam_gradient_samples", cur.key, cur.model, pick.x, n, seed=seed,
+rep = ui.compute(est.reparam_gradient_samples, cur.key, cur.model, pick.x, n, seed=seed,
                  spinner="Sampling gradients…")  # fmt: skip
-sf = ui.compute("score_function_gradient_samples", cur.key, cur.model, pick.x, n, seed=seed,
+sf = ui.compute(est.score_function_gradient_samples, cur.key, cur.model, pick.x, n, seed=seed,
                 baseline=baseline, spinner="Sampling gradients…")  # fmt: skip
 cols, names = _coord_names(d, 3 if d > 2 else 2)
 r_mean, r_se = _mean_se(rep[:, cols])
@@ -147,7 +147,7 @@ n_max = int(v1.select_slider("largest N", CURVE_MAX, value=100, key="grad:curve_
 repeats = int(v2.slider("repeats per N (more = smoother)", 10, 200, 40, step=10, key="grad:repeats"))
 sizes = [k for k in (1, 3, 10, 30, 100, 300, 1000) if k <= n_max]
 curve = ui.compute(
-    "estimator_variance_curve", cur.key, cur.model, pick.x, tuple(sizes), repeats=repeats,
+    est.estimator_variance_curve, cur.key, cur.model, pick.x, tuple(sizes), repeats=repeats,
     seed=seed, baseline=baseline, spinner=f"Running both estimators {repeats} times for each N…",
 )  # fmt: skip
 ratio = curve.score_var / np.maximum(curve.reparam_var, 1e-300)

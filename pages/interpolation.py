@@ -11,7 +11,8 @@ import streamlit as st
 
 from pages._lib import lecture_ui as ui
 from pages._lib import models, testset
-from vae import lecture
+from vae.app import inference
+from vae.lecture.interpolation import interpolate
 
 PAGE = "interpolation"
 METHODS = {"linear": "straight line", "slerp": "great circle (slerp)"}
@@ -20,9 +21,9 @@ POS_KEY = "interp:pos"
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
-def _projection(key: str, _mu: np.ndarray) -> lecture.Projection2D:
+def _projection(key: str, _mu: np.ndarray) -> inference.Projection2D:
     # Keyed by the model file: the test means only change with it.
-    return lecture.pca_projection(_mu)
+    return inference.pca_projection(_mu)
 
 
 ui.header(
@@ -54,7 +55,7 @@ b = ui.pick_image(cur, split, page=PAGE, slot="b", label="To", default_index=min
 c1, _ = st.columns([1.5, 3])
 n_steps = int(c1.slider("steps along the path", 3, 20, 10, key="interp:steps"))
 paths = {
-    m: ui.compute("interpolate", cur.key, cur.model, a.x, b.x, n_steps, method=m, spinner="Decoding the path…")
+    m: ui.compute(interpolate, cur.key, cur.model, a.x, b.x, n_steps, method=m, spinner="Decoding the path…")
     for m in METHODS
 }  # fmt: skip
 alphas = paths["linear"].alphas

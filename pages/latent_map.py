@@ -13,10 +13,7 @@ import streamlit as st
 from pages._lib import display, models, testset
 from vae.app import inference
 
-PALETTE = (
-    "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
-    "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf",
-)  # fmt: skip
+PALETTE = display.PALETTE
 METHODS = {"pca": "PCA (linear, fast)", "tsne": "t-SNE (non-linear, on a sample)"}
 AXES = {"none": ("t₁", "t₂"), "pca": ("PC 1", "PC 2"), "tsne": ("t-SNE 1", "t-SNE 2")}
 Q = 1.6449  # Phi^-1(0.95): the manifold grid spans the prior's 5%..95% quantiles
@@ -31,12 +28,6 @@ def _project(key: str, method: str, _mu: np.ndarray) -> tuple[np.ndarray, np.nda
 def _manifold(key: str, _model, n: int) -> np.ndarray:
     images, _ = inference.manifold(_model, n=n)
     return images.reshape(-1, *images.shape[2:])
-
-
-def _ellipse(mu: np.ndarray, std: np.ndarray, k: float, n: int = 80) -> tuple[np.ndarray, np.ndarray]:
-    """The axis-aligned contour at ``k`` standard deviations of a diagonal Gaussian."""
-    a = np.linspace(0, 2 * np.pi, n)
-    return mu[0] + k * std[0] * np.cos(a), mu[1] + k * std[1] * np.sin(a)
 
 
 def _clicked(state, rows_by_trace: list[np.ndarray]) -> int | None:
@@ -117,7 +108,7 @@ has_posterior = cur.config.variant != "ae"
 if d == 2 and has_posterior:
     # q(t|x) of the selected image: contours at 1 and 2 standard deviations.
     for k, dash in ((2, "dot"), (1, "solid")):
-        ex, ey = _ellipse(rec.mu, rec.std, k)
+        ex, ey = display.ellipse(rec.mu, rec.std, k)
         fig.add_trace(go.Scatter(
             x=ex, y=ey, mode="lines", line={"color": "black", "width": 2, "dash": dash},
             name=f"q(t|x): {k} s.d.", hoverinfo="skip",

@@ -14,6 +14,7 @@ from plotly.subplots import make_subplots
 
 from pages._lib import lecture_ui as ui
 from pages._lib import models, testset
+from vae.lecture.noise import noise_samples, noise_walk
 
 PAGE = "noise"
 N_SAMPLES = 16
@@ -62,7 +63,7 @@ c2.button("Resample ε", icon=":material/casino:", on_click=_resample, type="pri
 zero_std = c3.toggle("s = 0 (plain autoencoder)", key=ZERO_KEY)
 
 ns = ui.compute(
-    "noise_samples", cur.key, cur.model, pick.x, N_SAMPLES, seed=seed, zero_std=zero_std,
+    noise_samples, cur.key, cur.model, pick.x, N_SAMPLES, seed=seed, zero_std=zero_std,
     spinner="Drawing ε and decoding…",
 )  # fmt: skip
 # The first of the 16 draws is "the" ε that the equation, table and star show.
@@ -155,7 +156,7 @@ st.markdown(
 )
 if st.toggle("Animate ε (then press ▶ under the plot)", key=ANIMATE_KEY):
     walk = ui.compute(
-        "noise_walk", cur.key, cur.model, pick.x, N_FRAMES, seed=seed, zero_std=zero_std,
+        noise_walk, cur.key, cur.model, pick.x, N_FRAMES, seed=seed, zero_std=zero_std,
         spinner="Decoding the walk…",
     )  # fmt: skip
     anim = make_subplots(

@@ -19,10 +19,7 @@ from pages._lib.live_decoder import latent_plane
 from vae.app import inference
 
 # The Latent map page's palette, so a label has the same colour on both pages.
-PALETTE = (
-    "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
-    "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf",
-)  # fmt: skip
+PALETTE = display.PALETTE
 # Points drawn: the clusters are plain with far fewer, and each point is JSON sent per rerun.
 MAX_POINTS = 3000
 EXTENTS = [2, 3, 4, 5]
@@ -179,10 +176,10 @@ else:
                 x=pts[m, 0], y=pts[m, 1], mode="markers", name=name, hoverinfo="skip",
                 marker={"size": 5, "color": colors[k], "opacity": 0.75},
             ))  # fmt: skip
-    a = np.linspace(0, 2 * np.pi, 100)
     for s in (1, 2):
+        cx, cy = display.ellipse((0, 0), (1, 1), s)
         fig.add_trace(go.Scatter(
-            x=s * np.cos(a), y=s * np.sin(a), mode="lines", name=f"prior {s} SD",
+            x=cx, y=cy, mode="lines", name=f"prior {s} SD",
             line={"color": "#31333f", "dash": "dash", "width": 1.5}, hoverinfo="skip",
         ))  # fmt: skip
     fig.add_trace(go.Scatter(

@@ -14,10 +14,7 @@ from vae.data.registry import upload_style_for
 from vae.data.upload import STYLES, Preprocessed, preprocess_upload
 
 UPLOAD, TEST = "upload", "test"
-PALETTE = (
-    "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
-    "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf",
-)  # fmt: skip
+PALETTE = display.PALETTE
 STYLE_HELP = {
     "digit": "white strokes on black, centred like MNIST",
     "fashion": "object on black, fitted like Fashion-MNIST",

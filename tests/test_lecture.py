@@ -10,9 +10,14 @@ import numpy as np
 import pytest
 import torch
 
-from vae import lecture as L
+from vae.app import inference
 from vae.core.losses import iwae_log_likelihood, kl_standard_normal, reconstruction_nll
 from vae.core.model import VAE, VAEConfig
+from vae.lecture import ae_vs_vae as T
+from vae.lecture import elbo as E
+from vae.lecture import gradients as G
+from vae.lecture import interpolation as I
+from vae.lecture import noise as N
 
 
 def _model(seed: int, dtype: torch.dtype = torch.float32, **kw) -> VAE:
@@ -49,7 +54,7 @@ def _mean_se(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 # --------------------------------------------------------------------------------------
 
 
-def _toy_exact_grad(toy: L.GaussianToy) -> np.ndarray:
+def _toy_exact_grad(toy: G.GaussianToy) -> np.ndarray:
     """Autograd of the closed form E_q f = -0.5 (||m - c||^2 + sum s^2)."""
     mu = torch.tensor(toy.mu, requires_grad=True)
     lv = torch.tensor(toy.logvar, requires_grad=True)
@@ -61,50 +66,50 @@ def _toy_exact_grad(toy: L.GaussianToy) -> np.ndarray:
 
 
 def test_reparam_mean_matches_closed_form_gradient_on_toy():
-    toy = L.gaussian_toy(d=3, seed=0)
+    toy = G.gaussian_toy(d=3, seed=0)
     exact = _toy_exact_grad(toy)
     np.testing.assert_allclose(toy.gradient(), exact, rtol=1e-12)
-    g = L.reparam_gradients(toy.log_lik, toy.mu, toy.logvar, n=20000, seed=1)
+    g = G.reparam_gradients(toy.log_lik, toy.mu, toy.logvar, n=20000, seed=1)
     assert g.shape == (20000, 6)
     mean, se = _mean_se(g)
     assert np.all(np.abs(mean - exact) < 4 * se), (mean, exact, se)
 
 
 def test_score_function_is_unbiased_and_agrees_with_reparam_on_toy():
-    toy = L.gaussian_toy(d=3, seed=2)
+    toy = G.gaussian_toy(d=3, seed=2)
     exact = _toy_exact_grad(toy)
-    r_mean, r_se = _mean_se(L.reparam_gradients(toy.log_lik, toy.mu, toy.logvar, 20000, seed=3))
+    r_mean, r_se = _mean_se(G.reparam_gradients(toy.log_lik, toy.mu, toy.logvar, 20000, seed=3))
     for baseline in (False, True):
-        s = L.score_function_gradients(toy.log_lik, toy.mu, toy.logvar, 20000, 4, baseline)
+        s = G.score_function_gradients(toy.log_lik, toy.mu, toy.logvar, 20000, 4, baseline)
         s_mean, s_se = _mean_se(s)
         assert np.all(np.abs(s_mean - exact) < 4 * s_se)
         assert np.all(np.abs(s_mean - r_mean) < 4 * np.hypot(s_se, r_se))
 
 
 def test_score_function_variance_exceeds_reparam_and_baseline_helps():
-    toy = L.gaussian_toy(d=3, seed=5, offset=2.0)
-    r = L.reparam_gradients(toy.log_lik, toy.mu, toy.logvar, 20000, seed=6)
-    s = L.score_function_gradients(toy.log_lik, toy.mu, toy.logvar, 20000, seed=6)
-    sb = L.score_function_gradients(toy.log_lik, toy.mu, toy.logvar, 20000, 6, baseline=True)
+    toy = G.gaussian_toy(d=3, seed=5, offset=2.0)
+    r = G.reparam_gradients(toy.log_lik, toy.mu, toy.logvar, 20000, seed=6)
+    s = G.score_function_gradients(toy.log_lik, toy.mu, toy.logvar, 20000, seed=6)
+    sb = G.score_function_gradients(toy.log_lik, toy.mu, toy.logvar, 20000, 6, baseline=True)
     assert np.all(s.var(0) > r.var(0))
     assert sb.var(0).mean() < 0.5 * s.var(0).mean()
 
 
 def test_variance_curve_on_toy_falls_as_one_over_n():
-    toy = L.gaussian_toy(d=2, seed=7, offset=1.0)
-    vc = L.variance_curve(toy.log_lik, toy.mu, toy.logvar, (100, 1, 10), repeats=400, seed=8)
+    toy = G.gaussian_toy(d=2, seed=7, offset=1.0)
+    vc = G.variance_curve(toy.log_lik, toy.mu, toy.logvar, (100, 1, 10), repeats=400, seed=8)
     np.testing.assert_array_equal(vc.sample_sizes, [1, 10, 100])
     assert vc.reparam_mean.shape == vc.score_var_coord.shape == (3, 4)
     assert np.all(vc.score_var > vc.reparam_var)
     # Per-sample variance from a large independent sample, divided by N.
-    per_r = L.reparam_gradients(toy.log_lik, toy.mu, toy.logvar, 40000, seed=9).var(0).mean()
-    per_s = L.score_function_gradients(toy.log_lik, toy.mu, toy.logvar, 40000, 9).var(0).mean()
+    per_r = G.reparam_gradients(toy.log_lik, toy.mu, toy.logvar, 40000, seed=9).var(0).mean()
+    per_s = G.score_function_gradients(toy.log_lik, toy.mu, toy.logvar, 40000, 9).var(0).mean()
     for i, n in enumerate(vc.sample_sizes):
         assert vc.reparam_var[i] == pytest.approx(per_r / n, rel=0.3)
         assert vc.score_var[i] == pytest.approx(per_s / n, rel=0.3)
     exact = _toy_exact_grad(toy)
     np.testing.assert_allclose(vc.reparam_mean[-1], exact, atol=0.05)
-    vcb = L.variance_curve(toy.log_lik, toy.mu, toy.logvar, (1, 10, 100), 400, 8, baseline=True)
+    vcb = G.variance_curve(toy.log_lik, toy.mu, toy.logvar, (1, 10, 100), 400, 8, baseline=True)
     assert vcb.score_var[-1] < vc.score_var[-1]
     np.testing.assert_allclose(vcb.reparam_var, vc.reparam_var)  # same eps
 
@@ -112,7 +117,7 @@ def test_variance_curve_on_toy_falls_as_one_over_n():
 class _Recorder:
     """A toy log-likelihood that remembers the points it was called at."""
 
-    def __init__(self, toy: L.GaussianToy) -> None:
+    def __init__(self, toy: G.GaussianToy) -> None:
         self.toy, self.seen = toy, []
 
     def __call__(self, t: torch.Tensor) -> torch.Tensor:
@@ -120,7 +125,7 @@ class _Recorder:
         return self.toy.log_lik(t)
 
 
-def _manual_score_rows(toy: L.GaussianToy, t: torch.Tensor, baseline: bool) -> np.ndarray:
+def _manual_score_rows(toy: G.GaussianToy, t: torch.Tensor, baseline: bool) -> np.ndarray:
     """(f_i - b_i) grad log q(t_i): d/dm = (t - m)/s^2, d/dlogvar = 0.5 ((t - m)^2/s^2 - 1)."""
     t = t.numpy()
     var = np.exp(toy.logvar)
@@ -132,13 +137,13 @@ def _manual_score_rows(toy: L.GaussianToy, t: torch.Tensor, baseline: bool) -> n
 
 
 def test_score_function_rows_and_leave_one_out_baseline_are_exact():
-    toy = L.gaussian_toy(d=2, seed=13)
+    toy = G.gaussian_toy(d=2, seed=13)
     for baseline in (False, True):
         rec = _Recorder(toy)
-        rows = L.score_function_gradients(rec, toy.mu, toy.logvar, 5, 0, baseline)
+        rows = G.score_function_gradients(rec, toy.mu, toy.logvar, 5, 0, baseline)
         np.testing.assert_allclose(rows, _manual_score_rows(toy, rec.seen[0], baseline))
         rec = _Recorder(toy)
-        vc = L.variance_curve(rec, toy.mu, toy.logvar, (5,), repeats=2, seed=1, baseline=baseline)
+        vc = G.variance_curve(rec, toy.mu, toy.logvar, (5,), repeats=2, seed=1, baseline=baseline)
         t = torch.cat(rec.seen).reshape(2, 5, 2)
         per_repeat = np.stack([_manual_score_rows(toy, t[r], baseline).mean(0) for r in range(2)])
         np.testing.assert_allclose(vc.score_mean[0], per_repeat.mean(0))
@@ -166,8 +171,8 @@ def _quadrature_grad(model: VAE, x: np.ndarray, order: int = 40) -> np.ndarray:
 
 def test_model_estimators_match_quadrature_gradient(model2d, x8):
     exact = _quadrature_grad(model2d, x8)
-    r = L.reparam_gradient_samples(model2d, x8, 20000, seed=10)
-    s = L.score_function_gradient_samples(model2d, x8, 20000, seed=11, baseline=True)
+    r = G.reparam_gradient_samples(model2d, x8, 20000, seed=10)
+    s = G.score_function_gradient_samples(model2d, x8, 20000, seed=11, baseline=True)
     assert r.shape == s.shape == (20000, 4)
     for est in (r, s):
         mean, se = _mean_se(est)
@@ -176,12 +181,12 @@ def test_model_estimators_match_quadrature_gradient(model2d, x8):
 
 
 def test_estimator_variance_curve_on_model(model2d, x8):
-    vc = L.estimator_variance_curve(model2d, x8, (1, 10, 100), repeats=50, seed=12)
+    vc = G.estimator_variance_curve(model2d, x8, (1, 10, 100), repeats=50, seed=12)
     assert vc.sample_sizes.tolist() == [1, 10, 100]
     assert vc.reparam_var.shape == vc.score_var.shape == (3,)
     assert np.all(vc.score_var > vc.reparam_var)
     assert np.all(np.diff(np.log(vc.reparam_var)) < 0)
-    again = L.estimator_variance_curve(model2d, x8, (1, 10, 100), repeats=50, seed=12)
+    again = G.estimator_variance_curve(model2d, x8, (1, 10, 100), repeats=50, seed=12)
     np.testing.assert_array_equal(again.score_var, vc.score_var)
 
 
@@ -194,30 +199,30 @@ def test_noise_samples_and_zero_std_gives_mu(model2d, x8):
     xb = torch.as_tensor(x8)[None]
     with torch.no_grad():
         mu, logvar = model2d.encode(xb)
-        mean_img = torch.sigmoid(model2d.decode(mu))[0, 0].numpy()
+        mean_img = torch.sigmoid(model2d.decode(mu))[0].numpy()
         zeros = torch.zeros_like(mu)
         assert torch.equal(model2d.reparameterize(mu, logvar, zeros), mu)
-    ns = L.noise_samples(model2d, x8, n=64, seed=0)
+    ns = N.noise_samples(model2d, x8, n=64, seed=0)
     np.testing.assert_allclose(ns.mu, mu[0].numpy())
     np.testing.assert_allclose(ns.std, torch.exp(0.5 * logvar[0]).numpy())
     assert ns.eps.shape == ns.t.shape == ns.scaled_eps.shape == (64, 2)
-    assert ns.images.shape == (64, 8, 8) and 0 <= ns.images.min() <= ns.images.max() <= 1
+    assert ns.images.shape == (64, 1, 8, 8) and 0 <= ns.images.min() <= ns.images.max() <= 1
     np.testing.assert_allclose(ns.t, ns.mu + ns.std * ns.eps)
     with torch.no_grad():
-        direct = torch.sigmoid(model2d.decode(torch.as_tensor(ns.t)))[:, 0].numpy()
+        direct = torch.sigmoid(model2d.decode(torch.as_tensor(ns.t))).numpy()
     np.testing.assert_allclose(ns.images, direct, atol=1e-6)
     np.testing.assert_allclose(ns.mean_image, mean_img, atol=1e-6)
 
-    ae = L.noise_samples(model2d, x8, n=16, seed=0, zero_std=True)
+    ae = N.noise_samples(model2d, x8, n=16, seed=0, zero_std=True)
     np.testing.assert_array_equal(ae.t, np.broadcast_to(ae.mu, (16, 2)))
     np.testing.assert_array_equal(ae.std, 0.0)
-    np.testing.assert_allclose(ae.images, np.broadcast_to(mean_img, (16, 8, 8)), atol=1e-6)
+    np.testing.assert_allclose(ae.images, np.broadcast_to(mean_img, (16, 1, 8, 8)), atol=1e-6)
     np.testing.assert_array_equal(ae.eps, ns.eps[:16])  # same seed, same noise, switched off
 
 
 def test_eps_walk_is_smooth_and_marginally_standard_normal():
     d, n = 4000, 24
-    walk = L.eps_walk(d, n, seed=3)
+    walk = N.eps_walk(d, n, seed=3)
     assert walk.shape == (n, d)
     tol_mean, tol_var = 5 / math.sqrt(d), 5 * math.sqrt(2 / d)
     assert np.all(np.abs(walk.mean(1)) < tol_mean)
@@ -229,7 +234,7 @@ def test_eps_walk_is_smooth_and_marginally_standard_normal():
     assert np.all(np.abs(corr - np.cos(lag * step)) < 5 / math.sqrt(d))
     jumps = np.linalg.norm(np.diff(np.vstack([walk, walk[:1]]), axis=0), axis=1) / math.sqrt(d)
     np.testing.assert_allclose(jumps, 2 * math.sin(step / 2), rtol=0.1)
-    np.testing.assert_array_equal(L.eps_walk(d, n, seed=3, step=step), walk)
+    np.testing.assert_array_equal(N.eps_walk(d, n, seed=3, step=step), walk)
 
 
 # --------------------------------------------------------------------------------------
@@ -238,7 +243,7 @@ def test_eps_walk_is_smooth_and_marginally_standard_normal():
 
 
 def test_is_estimates_grow_with_k_and_exceed_elbo(model2d, x8):
-    res = L.elbo_vs_logpx(model2d, x8, ks=(1, 10, 100, 1000), seed=0, repeats=16)
+    res = E.elbo_vs_logpx(model2d, x8, ks=(1, 10, 100, 1000), seed=0, repeats=16)
     with torch.no_grad():
         mu, logvar = model2d.encode(torch.as_tensor(x8)[None])
     assert res.kl == pytest.approx(kl_standard_normal(mu, logvar).item())
@@ -254,7 +259,7 @@ def test_is_estimates_grow_with_k_and_exceed_elbo(model2d, x8):
 
 
 def test_grid_posterior_normalises_and_matches_is_evidence(model2d, x8):
-    gp = L.grid_posterior(model2d, x8, n=121)
+    gp = E.grid_posterior(model2d, x8, n=121)
     assert gp.posterior.shape == gp.q_density.shape == gp.log_joint.shape == (121, 121)
     assert gp.posterior.sum() * gp.cell_area == pytest.approx(1.0, abs=1e-9)
     assert gp.q_density.sum() * gp.cell_area == pytest.approx(1.0, abs=1e-3)  # covers +- 4 s
@@ -271,12 +276,12 @@ def test_grid_posterior_normalises_and_matches_is_evidence(model2d, x8):
     xb = torch.as_tensor(x8)[None].expand(4, 1, 8, 8)
     is_est = iwae_log_likelihood(model2d, xb, k=2000, chunk=2000, generator=gen).mean().item()
     assert gp.log_px == pytest.approx(is_est, abs=0.1)
-    fine = L.grid_posterior(model2d, x8, extent=(-6, 6, -6, 6), n=241)
+    fine = E.grid_posterior(model2d, x8, extent=(-6, 6, -6, 6), n=241)
     assert fine.log_px == pytest.approx(gp.log_px, abs=1e-3)
     assert fine.posterior_kl == pytest.approx(gp.posterior_kl, abs=1e-2)
 
     # log p(x) - ELBO = KL(q || p(t|x)): the grid's KL against the MC ELBO.
-    res = L.elbo_vs_logpx(model2d, x8, ks=(2000,), seed=1, n_elbo=20000)
+    res = E.elbo_vs_logpx(model2d, x8, ks=(2000,), seed=1, n_elbo=20000)
     assert gp.posterior_kl > 0
     assert gp.log_px - res.elbo == pytest.approx(gp.posterior_kl, abs=4 * res.recon_se + 0.02)
     assert gp.elbo == pytest.approx(res.elbo, abs=4 * res.recon_se + 0.02)
@@ -284,7 +289,7 @@ def test_grid_posterior_normalises_and_matches_is_evidence(model2d, x8):
 
 def test_grid_posterior_needs_2d_latent(x8):
     with pytest.raises(ValueError, match="2-D"):
-        L.grid_posterior(_model(1, latent_dim=3), x8)
+        E.grid_posterior(_model(1, latent_dim=3), x8)
 
 
 # --------------------------------------------------------------------------------------
@@ -292,41 +297,42 @@ def test_grid_posterior_needs_2d_latent(x8):
 # --------------------------------------------------------------------------------------
 
 
-def test_prior_samples_temperature(model2d):
-    cold = L.prior_samples(model2d, 5, temperature=0.0, seed=0)
+def test_prior_draws_temperature(model2d):
+    cold = inference.prior_draws(model2d, 5, temperature=0.0, seed=0).images
     with torch.no_grad():
         at_zero = torch.sigmoid(model2d.decode(torch.zeros(1, 2, dtype=torch.float64)))
-    np.testing.assert_allclose(cold, np.broadcast_to(at_zero[0, 0].numpy(), (5, 8, 8)))
-    warm = L.prior_samples(model2d, 5, temperature=1.0, seed=0)
-    assert warm.shape == (5, 8, 8) and warm.std(0).max() > 0
-    np.testing.assert_array_equal(warm, L.prior_samples(model2d, 5, 1.0, seed=0))
-    assert not np.array_equal(warm, L.prior_samples(model2d, 5, 1.0, seed=1))
+    np.testing.assert_allclose(cold, np.broadcast_to(at_zero.numpy(), (5, 1, 8, 8)), atol=1e-6)
+    warm = inference.prior_draws(model2d, 5, temperature=1.0, seed=0).images
+    assert warm.shape == (5, 1, 8, 8) and warm.std(0).max() > 0
+    np.testing.assert_array_equal(warm, inference.prior_draws(model2d, 5, seed=0).images)
+    assert not np.array_equal(warm, inference.prior_draws(model2d, 5, seed=1).images)
 
 
-def test_manifold_grid_layout(model2d):
+def test_manifold_layout(model2d):
     n = 5
-    mg = L.manifold_grid(model2d, n=n)
-    assert mg.image.shape == (n * 8, n * 8)
+    tiles, coords = inference.manifold(model2d, n=n)
+    assert tiles.shape == (n, n, 1, 8, 8)
     expect = [NormalDist().inv_cdf(p) for p in np.linspace(0.05, 0.95, n)]
-    np.testing.assert_allclose(mg.coords, expect, atol=1e-9)
+    np.testing.assert_allclose(coords, expect, atol=1e-9)
     i, j = 1, 3  # row i from the top has t1 = coords[n-1-i]; column j has t0 = coords[j]
     t = torch.tensor([[expect[j], expect[n - 1 - i]]], dtype=torch.float64)
     with torch.no_grad():
-        tile = torch.sigmoid(model2d.decode(t))[0, 0].numpy()
-    np.testing.assert_allclose(mg.image[i * 8 : (i + 1) * 8, j * 8 : (j + 1) * 8], tile)
-    np.testing.assert_allclose(mg.latents[i, j], t[0].numpy())
+        tile = torch.sigmoid(model2d.decode(t))[0].numpy()
+    np.testing.assert_allclose(tiles[i, j], tile, atol=1e-6)
 
     rgb = _model(2, image_shape=(3, 8, 8), latent_dim=3, architecture="conv", conv_channels=(4,))
-    mg3 = L.manifold_grid(rgb, n=4, dims=(2, 0), base=[0.0, 0.5, 0.0])
-    assert mg3.image.shape == (32, 32, 3)
-    np.testing.assert_allclose(mg3.latents[..., 1], 0.5)
+    tiles3, coords3 = inference.manifold(rgb, n=4, dims=(2, 0), base=[0.0, 0.5, 0.0])
+    assert tiles3.shape == (4, 4, 3, 8, 8)
+    z = torch.tensor([[coords3[3], 0.5, coords3[1]]]).float()  # row 0 = top: dims[1] (t0) largest
+    with torch.no_grad():
+        np.testing.assert_allclose(tiles3[0, 1], torch.sigmoid(rgb.decode(z))[0].numpy(), atol=1e-6)
     with pytest.raises(ValueError):
-        L.manifold_grid(rgb, dims=(1, 1))
+        inference.manifold(rgb, dims=(1, 1))
 
 
 def test_slerp_path_endpoints_norm_and_great_circle():
     a, b = np.array([3.0, 0.0, 1.0]), np.array([-1.0, 2.0, 0.5])
-    path = L.latent_path(a, b, 11, "slerp")
+    path = I.latent_path(a, b, 11, "slerp")
     np.testing.assert_allclose(path[0], a)
     np.testing.assert_allclose(path[-1], b)
     alpha = np.linspace(0, 1, 11)
@@ -337,22 +343,22 @@ def test_slerp_path_endpoints_norm_and_great_circle():
     np.testing.assert_allclose(steps, steps[0], rtol=1e-6)  # constant angular speed
     normal = np.cross(a, b)
     np.testing.assert_allclose(path @ normal, 0, atol=1e-9)  # stays in the plane of a, b
-    lin = L.latent_path(a, b, 11, "linear")
+    lin = I.latent_path(a, b, 11, "linear")
     np.testing.assert_allclose(lin, (1 - alpha[:, None]) * a + alpha[:, None] * b)
     for other in (2.0 * a, -a):  # (anti)parallel: falls back to linear
         np.testing.assert_allclose(
-            L.latent_path(a, other, 5, "slerp"), L.latent_path(a, other, 5, "linear")
+            I.latent_path(a, other, 5, "slerp"), I.latent_path(a, other, 5, "linear")
         )
 
 
 def test_interpolate_uses_encoder_means(model2d, x8):
     gen = torch.Generator().manual_seed(4)
     x_b = torch.rand(8, 8, generator=gen, dtype=torch.float64)  # (H, W) tensor input
-    res = L.interpolate(model2d, x8, x_b, n_steps=7, method="slerp")
+    res = I.interpolate(model2d, x8, x_b, n_steps=7, method="slerp")
     with torch.no_grad():
         mu_a = model2d.encode(torch.as_tensor(x8)[None])[0][0].numpy()
         mu_b = model2d.encode(x_b[None, None])[0][0].numpy()
-    assert res.t.shape == (7, 2) and res.images.shape == (7, 8, 8)
+    assert res.t.shape == (7, 2) and res.images.shape == (7, 1, 8, 8)
     np.testing.assert_allclose(res.t[0], mu_a)
     np.testing.assert_allclose(res.t[-1], mu_b)
     na, nb = np.linalg.norm(mu_a), np.linalg.norm(mu_b)
@@ -365,7 +371,7 @@ def test_interpolate_uses_encoder_means(model2d, x8):
 
 
 def test_image_inputs_are_accepted_in_every_layout(model2d, x8):
-    ref = L.noise_samples(model2d, x8, 2, seed=0).mu
+    ref = N.noise_samples(model2d, x8, 2, seed=0).mu
     for x in (
         x8[0],
         torch.as_tensor(x8),
@@ -374,9 +380,9 @@ def test_image_inputs_are_accepted_in_every_layout(model2d, x8):
         (x8[0] * 255).astype(np.uint8),
         x8.astype(np.float32),
     ):
-        np.testing.assert_allclose(L.noise_samples(model2d, x, 2, seed=0).mu, ref, atol=1e-6)
+        np.testing.assert_allclose(N.noise_samples(model2d, x, 2, seed=0).mu, ref, atol=1e-6)
     with pytest.raises(ValueError, match="shape"):
-        L.noise_samples(model2d, np.zeros((2, 8, 8)), 2)
+        N.noise_samples(model2d, np.zeros((2, 8, 8)), 2)
 
 
 def test_shared_model_and_global_rng_are_untouched(x8):
@@ -386,16 +392,16 @@ def test_shared_model_and_global_rng_are_untouched(x8):
     flags = [p.requires_grad for p in model.parameters()]
     training = model.training
     rng = torch.get_rng_state()
-    L.noise_samples(model, x, 4, seed=0)
-    L.reparam_gradient_samples(model, x, 8, seed=0)
-    L.score_function_gradient_samples(model, x, 8, seed=0, baseline=True)
-    L.estimator_variance_curve(model, x, (1, 4), repeats=3, seed=0)
-    L.elbo_vs_logpx(model, x, ks=(1, 10), seed=0, n_elbo=10)
-    L.grid_posterior(model, x, n=11)
-    L.prior_samples(model, 3, seed=0)
-    L.manifold_grid(model, n=3)
-    L.interpolate(model, x, 1 - x, 3, "slerp")
-    L.eps_walk(2, 3, seed=0)
+    N.noise_samples(model, x, 4, seed=0)
+    G.reparam_gradient_samples(model, x, 8, seed=0)
+    G.score_function_gradient_samples(model, x, 8, seed=0, baseline=True)
+    G.estimator_variance_curve(model, x, (1, 4), repeats=3, seed=0)
+    E.elbo_vs_logpx(model, x, ks=(1, 10), seed=0, n_elbo=10)
+    E.grid_posterior(model, x, n=11)
+    inference.prior_draws(model, 3, seed=0)
+    inference.manifold(model, n=3)
+    I.interpolate(model, x, 1 - x, 3, "slerp")
+    N.eps_walk(2, 3, seed=0)
     assert torch.equal(torch.get_rng_state(), rng)
     assert model.training == training
     assert [p.requires_grad for p in model.parameters()] == flags
@@ -410,13 +416,13 @@ def test_shared_model_and_global_rng_are_untouched(x8):
 
 
 def test_noise_walk_decodes_the_eps_walk(model2d, x8):
-    nw = L.noise_walk(model2d, x8, n_frames=12, seed=5)
-    np.testing.assert_allclose(nw.eps, L.eps_walk(2, 12, seed=5))
+    nw = N.noise_walk(model2d, x8, n_frames=12, seed=5)
+    np.testing.assert_allclose(nw.eps, N.eps_walk(2, 12, seed=5))
     np.testing.assert_allclose(nw.t, nw.mu + nw.std * nw.eps, atol=1e-12)
     with torch.no_grad():
-        ref = torch.sigmoid(model2d.decode(torch.as_tensor(nw.t)))[:, 0].numpy()
+        ref = torch.sigmoid(model2d.decode(torch.as_tensor(nw.t))).numpy()
     np.testing.assert_allclose(nw.images, ref, atol=1e-6)
-    flat = L.noise_walk(model2d, x8, n_frames=12, seed=5, zero_std=True)
+    flat = N.noise_walk(model2d, x8, n_frames=12, seed=5, zero_std=True)
     np.testing.assert_allclose(flat.t, np.broadcast_to(flat.mu, (12, 2)))
     np.testing.assert_allclose(flat.eps, nw.eps)  # the same noise, switched off
 
@@ -426,28 +432,28 @@ def test_train_twins_and_twin_view():
 
     data = load_dataset("digits")
     rng = torch.get_rng_state()
-    twins = L.train_twins(data, latent_dim=2, hidden=(16,), epochs=1, seed=3)
+    twins = T.train_twins(data, latent_dim=2, hidden=(16,), epochs=1, seed=3)
     assert torch.equal(torch.get_rng_state(), rng)
-    assert list(twins) == list(L.TWIN_VARIANTS)
+    assert list(twins) == list(T.TWIN_VARIANTS)
     for variant, model in twins.items():
         assert model.config.variant == variant and not model.training
         assert not any(p.requires_grad for p in model.parameters())
     # Same seed, same architecture: the twins start from the same weights, so only the
     # variant explains their differences.
     x = data.test_x[:50].numpy()
-    views = {v: L.twin_view(m, x, recon_index=(0, 7), n_prior=4, seed=1) for v, m in twins.items()}
+    views = {v: T.twin_view(m, x, recon_index=(0, 7), n_prior=4, seed=1) for v, m in twins.items()}
     for v, view in views.items():
-        assert view.mu.shape == (50, 2) and view.prior_images.shape == (4, 8, 8)
-        np.testing.assert_allclose(view.prior_t, L.prior_draws(twins[v], 4, seed=1).t)
-        assert view.recon_images.shape == (2, 8, 8) and view.kl >= 0 and view.variant == v
+        assert view.mu.shape == (50, 2) and view.prior_images.shape == (4, 1, 8, 8)
+        np.testing.assert_allclose(view.prior_t, inference.prior_draws(twins[v], 4, seed=1).t)
+        assert view.recon_images.shape == (2, 1, 8, 8) and view.kl >= 0 and view.variant == v
         mu, _ = twins[v].encode(torch.as_tensor(x).float() / 255.0)
         np.testing.assert_allclose(view.mu, mu.numpy(), atol=1e-6)
     ae = twins["ae"]
-    assert L.twin_view(ae, x, seed=1).recon == pytest.approx(L.twin_view(ae, x, seed=2).recon)
+    assert T.twin_view(ae, x, seed=1).recon == pytest.approx(T.twin_view(ae, x, seed=2).recon)
     noisy = twins["noisy_ae"]
-    assert L.twin_view(noisy, x, seed=1).recon != L.twin_view(noisy, x, seed=2).recon
+    assert T.twin_view(noisy, x, seed=1).recon != T.twin_view(noisy, x, seed=2).recon
     with pytest.raises(ValueError, match="images"):
-        L.twin_view(ae, np.zeros((3, 1, 4, 4)))
+        T.twin_view(ae, np.zeros((3, 1, 4, 4)))
 
 
 def test_pca_projection_matches_sklearn_and_projects_new_points():
@@ -455,32 +461,36 @@ def test_pca_projection_matches_sklearn_and_projects_new_points():
 
     gen = np.random.default_rng(0)
     pts = gen.normal(size=(200, 5)) * np.array([5.0, 3.0, 1.0, 0.5, 0.1])
-    proj = L.pca_projection(pts)
+    proj = inference.pca_projection(pts)
     ref = PCA(n_components=2).fit(pts)
     ours = proj.apply(pts)
     theirs = ref.transform(pts)
-    for j in range(2):  # equal up to the sign of each axis
-        assert np.allclose(ours[:, j], theirs[:, j], atol=1e-8) or np.allclose(
-            ours[:, j], -theirs[:, j], atol=1e-8
-        )
+    # Equal with the signs too: both make each axis's largest loading positive, so the
+    # Latent map (project_2d) and the lecture pages draw the same picture.
+    np.testing.assert_allclose(ours, theirs, atol=1e-8)
+    xy, idx = inference.project_2d(pts.astype(np.float32), "pca")
+    np.testing.assert_allclose(xy, theirs, atol=1e-4)
+    np.testing.assert_array_equal(idx, np.arange(len(pts)))
+    _, new_xy = inference.project_2d_with(pts, pts[:3])
+    np.testing.assert_allclose(new_xy, theirs[:3], atol=1e-4)
     np.testing.assert_allclose(proj.explained, ref.explained_variance_ratio_, rtol=1e-8)
     # A straight latent path stays straight, and new points use the data's axes.
-    path = L.latent_path(pts[0], pts[1], 5)
+    path = I.latent_path(pts[0], pts[1], 5)
     np.testing.assert_allclose(proj.apply(path)[[0, -1]], ours[[0, 1]], atol=1e-8)
-    two = L.pca_projection(pts[:, :2])  # a 2-D latent is drawn as it is
+    two = inference.pca_projection(pts[:, :2])  # a 2-D latent is drawn as it is
     np.testing.assert_allclose(two.apply(pts[:, :2]), pts[:, :2])
     with pytest.raises(ValueError):
-        L.pca_projection(pts[:1])
+        inference.pca_projection(pts[:1])
 
 
-def test_prior_draws_are_prior_samples_with_their_codes(model2d):
-    draws = L.prior_draws(model2d, 5, temperature=0.5, seed=4)
-    np.testing.assert_allclose(draws.images, L.prior_samples(model2d, 5, 0.5, seed=4))
+def test_prior_draws_decode_their_codes(model2d):
+    draws = inference.prior_draws(model2d, 5, temperature=0.5, seed=4)
+    gen = torch.Generator().manual_seed(4)
+    np.testing.assert_allclose(draws.t, 0.5 * torch.randn(5, 2, generator=gen, dtype=torch.float64).numpy())
     with torch.no_grad():
-        ref = torch.sigmoid(model2d.decode(torch.as_tensor(draws.t)))[:, 0].numpy()
+        ref = torch.sigmoid(model2d.decode(torch.as_tensor(draws.t))).numpy()
     np.testing.assert_allclose(draws.images, ref, atol=1e-6)
-    assert draws.t.shape == (5, 2)
-    np.testing.assert_allclose(L.prior_draws(model2d, 5, temperature=0.0, seed=4).t, 0.0)
+    np.testing.assert_allclose(inference.prior_draws(model2d, 5, temperature=0.0, seed=4).t, 0.0)
 
 
 def _is_log_px(model: VAE, x: np.ndarray, k: int = 20000) -> float:
@@ -489,7 +499,7 @@ def _is_log_px(model: VAE, x: np.ndarray, k: int = 20000) -> float:
 
 
 def test_focused_grid_posterior_agrees_with_importance_sampling(model2d, x8):
-    fine = L.focused_grid_posterior(model2d, x8, n=81, coarse_n=41)
+    fine = E.focused_grid_posterior(model2d, x8, n=81, coarse_n=41)
     assert fine.extent[1] - fine.extent[0] == pytest.approx(fine.extent[3] - fine.extent[2])
     assert fine.posterior.sum() * fine.cell_area == pytest.approx(1.0)
     edge = np.concatenate([fine.posterior[0], fine.posterior[-1], fine.posterior[:, 0], fine.posterior[:, -1]])
@@ -508,8 +518,8 @@ def test_focused_grid_posterior_resolves_a_confident_encoder(x8):
         for layer in model.decoder:
             if hasattr(layer, "weight"):
                 layer.weight.mul_(6.0)
-    wide = L.grid_posterior(model, x8, n=61)
-    fine = L.focused_grid_posterior(model, x8, n=81, coarse_n=41)
+    wide = E.grid_posterior(model, x8, n=61)
+    fine = E.focused_grid_posterior(model, x8, n=81, coarse_n=41)
     assert fine.extent[1] - fine.extent[0] < 0.1 * (wide.extent[1] - wide.extent[0])
     lower = _is_log_px(model, x8)
     assert wide.log_px < lower - 1.0

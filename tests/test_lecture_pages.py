@@ -177,7 +177,7 @@ def test_gradients_page(monkeypatch, lecture_ckpts):
     assert at.metric[0].value != ratio
 
     # The toy problem's exact column is the closed form of vae.lecture.gaussian_toy.
-    from vae.lecture import gaussian_toy
+    from vae.lecture.gradients import gaussian_toy
 
     toy = at.dataframe[1].value
     np.testing.assert_allclose(toy["exact"], np.round(gaussian_toy(2, seed=0).gradient(), 4))

@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import functools
 import gc
 import inspect
 import threading
@@ -24,7 +25,6 @@ import numpy as np
 import pytest
 import torch
 
-from vae import lecture
 from vae.app import inference
 from vae.app.jobs import TrainingJob
 from vae.core import fit as training
@@ -32,6 +32,7 @@ from vae.core.checkpoints import load_checkpoint, save_checkpoint
 from vae.core.fit import TrainConfig, evaluate
 from vae.core.model import VAE, VAEConfig
 from vae.data.registry import load_dataset, to_float
+from vae.lecture import ae_vs_vae, common, elbo, gradients, interpolation, noise
 
 TIMEOUT = 180  # seconds; the test machine is small and shared
 SMALL = VAEConfig(image_shape=(1, 8, 8), latent_dim=2, hidden=(32, 16))
@@ -191,38 +192,49 @@ BATCH = np.random.default_rng(3).random((5, 1, 8, 8)).astype(np.float32)
 Z = np.random.default_rng(4).normal(size=(6, 2)).astype(np.float32)
 MU, LOGVAR = torch.tensor([0.3, -0.2]), torch.tensor([-0.5, 0.1])  # the model's dtype
 
+@functools.cache
+def _tiny_classifier():
+    """A digit classifier fitted on the 8x8 digits (about a second; built once)."""
+    from vae.app.classifier import train_digit_classifier
+
+    return train_digit_classifier(load_dataset("digits"), n_train=300, n_test=50, k=3)
+
+
 # One small call per helper that reads a model (directly, or through model_log_lik's closure).
 CALLS = {
     "inference.encode": lambda m: inference.encode(m, BATCH),
     "inference.decode": lambda m: inference.decode(m, Z),
     "inference.reconstruct": lambda m: inference.reconstruct(m, X, n_samples=3),
-    "inference.prior_samples": lambda m: inference.prior_samples(m, 4),
+    "inference.prior_draws": lambda m: inference.prior_draws(m, 4),
     "inference.manifold": lambda m: inference.manifold(m, n=3),
-    "lecture.as_image_batch": lambda m: lecture.as_image_batch(m, X),
-    "lecture.model_log_lik": lambda m: lecture.model_log_lik(m, X)(torch.zeros(3, 2)),
-    "lecture.noise_samples": lambda m: lecture.noise_samples(m, X, 4),
-    "lecture.noise_walk": lambda m: lecture.noise_walk(m, X, 4),
-    "lecture.reparam_gradient_samples": lambda m: lecture.reparam_gradient_samples(m, X, 4),
-    "lecture.score_function_gradient_samples": lambda m: lecture.score_function_gradient_samples(m, X, 4, baseline=True),
-    "lecture.reparam_gradients": lambda m: lecture.reparam_gradients(lecture.model_log_lik(m, X), MU, LOGVAR, 4),
-    "lecture.score_function_gradients": lambda m: lecture.score_function_gradients(lecture.model_log_lik(m, X), MU, LOGVAR, 4),
-    "lecture.variance_curve": lambda m: lecture.variance_curve(lecture.model_log_lik(m, X), MU, LOGVAR, (1, 4), repeats=3),
-    "lecture.estimator_variance_curve": lambda m: lecture.estimator_variance_curve(m, X, (1, 4), repeats=3),
-    "lecture.elbo_vs_logpx": lambda m: lecture.elbo_vs_logpx(m, X, ks=(1, 5), n_elbo=20),
-    "lecture.grid_posterior": lambda m: lecture.grid_posterior(m, X, n=9),
-    "lecture.focused_grid_posterior": lambda m: lecture.focused_grid_posterior(m, X, n=9, coarse_n=9),
-    "lecture.prior_samples": lambda m: lecture.prior_samples(m, 4),
-    "lecture.prior_draws": lambda m: lecture.prior_draws(m, 4),
-    "lecture.manifold_grid": lambda m: lecture.manifold_grid(m, n=3),
-    "lecture.interpolate": lambda m: lecture.interpolate(m, X, X2, n_steps=3),
-    "lecture.twin_view": lambda m: lecture.twin_view(m, BATCH, recon_index=(0, 2), n_prior=4),
+    "common.param": lambda m: common.param(m),
+    "common.as_image_batch": lambda m: common.as_image_batch(m, X),
+    "common.posterior_params": lambda m: common.posterior_params(m, X),
+    "common.model_log_lik": lambda m: common.model_log_lik(m, X)(torch.zeros(3, 2)),
+    "common.log_lik_chunked": lambda m: common.log_lik_chunked(common.model_log_lik(m, X), torch.zeros(3, 2)),
+    "noise.noise_samples": lambda m: noise.noise_samples(m, X, 4),
+    "noise.noise_walk": lambda m: noise.noise_walk(m, X, 4),
+    "gradients.reparam_gradient_samples": lambda m: gradients.reparam_gradient_samples(m, X, 4),
+    "gradients.score_function_gradient_samples": lambda m: gradients.score_function_gradient_samples(m, X, 4, baseline=True),
+    "gradients.reparam_gradients": lambda m: gradients.reparam_gradients(common.model_log_lik(m, X), MU, LOGVAR, 4),
+    "gradients.score_function_gradients": lambda m: gradients.score_function_gradients(common.model_log_lik(m, X), MU, LOGVAR, 4),
+    "gradients.variance_curve": lambda m: gradients.variance_curve(common.model_log_lik(m, X), MU, LOGVAR, (1, 4), repeats=3),
+    "gradients.estimator_variance_curve": lambda m: gradients.estimator_variance_curve(m, X, (1, 4), repeats=3),
+    "elbo.elbo_vs_logpx": lambda m: elbo.elbo_vs_logpx(m, X, ks=(1, 5), n_elbo=20),
+    "elbo.grid_posterior": lambda m: elbo.grid_posterior(m, X, n=9),
+    "elbo.focused_grid_posterior": lambda m: elbo.focused_grid_posterior(m, X, n=9, coarse_n=9),
+    "interpolation.interpolate": lambda m: interpolation.interpolate(m, X, X2, n_steps=3),
+    "ae_vs_vae.twin_view": lambda m: ae_vs_vae.twin_view(m, BATCH, recon_index=(0, 2), n_prior=4),
+    "ae_vs_vae.code_range_grid": lambda m: ae_vs_vae.code_range_grid(m, Z),
+    "ae_vs_vae.code_walks": lambda m: ae_vs_vae.code_walks(m, Z, np.arange(6), n_pairs=2, n_steps=3),
+    "ae_vs_vae.twin_scores": lambda m: ae_vs_vae.twin_scores(m, _tiny_classifier(), BATCH, np.array([0, 1, 0, 1, 0]), n_prior=4, grid_n=3, n_walks=2, walk_steps=3),
 }
 
 
 def _model_readers() -> set[str]:
     """Public functions of vae.app.inference / vae.lecture that take a model or a log-likelihood."""
     found = set()
-    for mod in (inference, lecture):
+    for mod in (inference, common, noise, gradients, elbo, interpolation, ae_vs_vae):
         for name, fn in inspect.getmembers(mod, inspect.isfunction):
             if fn.__module__ != mod.__name__ or name.startswith("_"):
                 continue
@@ -235,7 +247,7 @@ def _model_readers() -> set[str]:
 def test_every_model_reading_helper_is_covered():
     missing = _model_readers() - set(CALLS)
     assert not missing, f"add a call for {sorted(missing)} to CALLS (they read a shared model)"
-    assert set(CALLS) <= _model_readers() | {"lecture.model_log_lik"}
+    assert set(CALLS) <= _model_readers() | {"common.model_log_lik", "common.log_lik_chunked"}
 
 
 def _app_model(arch: str, folder) -> VAE:

@@ -14,6 +14,13 @@ import streamlit as st
 from vae.data.display import to_display
 from vae.data.registry import DatasetUnavailable
 
+# One colour per class label on every page's maps (plotly's default palette), so a digit has
+# the same colour everywhere.
+PALETTE = (
+    "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
+    "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf",
+)  # fmt: skip
+
 
 def show_image(arr: np.ndarray, caption: str | None = None, width: int = 160) -> None:
     """One (C, H, W) or (H, W) float image, upscaled crisply."""
@@ -44,6 +51,13 @@ def show_grid(
         image.save(buf, format="PNG", optimize=False)
         image = "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
     st.image(image, caption=caption, width=width)
+
+
+def ellipse(mu, std, k: float, n: int = 90) -> tuple[np.ndarray, np.ndarray]:
+    """x, y of the contour at ``k`` standard deviations of an axis-aligned 2-D Gaussian with
+    mean ``mu (2,)`` and standard deviations ``std (2,)`` (the prior: ``(0, 0), (1, 1)``)."""
+    a = np.linspace(0, 2 * np.pi, n)
+    return mu[0] + k * std[0] * np.cos(a), mu[1] + k * std[1] * np.sin(a)
 
 
 @contextmanager

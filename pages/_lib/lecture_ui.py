@@ -2,12 +2,13 @@
 generation, interpolation): the page header with its note for the teacher, the image picker,
 cached calls into ``vae.lecture`` and the plot styling that reads well on a projector.
 
-No torch here: every number comes from ``vae.lecture`` / ``vae.app.inference``.
+No torch here: every number comes from ``vae.lecture`` / ``vae.app.inference``. Images
+arrive as ``(N, C, H, W)`` / ``(C, H, W)`` floats in [0, 1], as everything from ``vae``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -15,13 +16,8 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from pages._lib import display, models, state, testset
-from vae import lecture
 
-# Plotly's default palette, one colour per label (as on the Latent map page).
-PALETTE = (
-    "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
-    "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf",
-)  # fmt: skip
+PALETTE = display.PALETTE
 ACCENT = "#4f46e5"  # the theme's primary colour
 ORANGE = "#ea580c"
 # Test points drawn on the lecture pages' maps: the structure is visible with far fewer
@@ -81,53 +77,35 @@ def dim_names(d: int) -> list[str]:
 # --------------------------------------------------------------------------- images
 
 
-def nchw(images: np.ndarray) -> np.ndarray:
-    """``vae.lecture`` images ``(n, H, W)`` or ``(n, H, W, C)`` -> ``(n, C, H, W)`` for
-    ``display.show_grid``; model inputs already ``(n, C, H, W)`` pass through."""
-    a = np.asarray(images)
-    if a.ndim == 3:
-        return a[:, None]
-    if a.shape[1] in (1, 3) and a.shape[3] not in (1, 3):
-        return a
-    return a.transpose(0, 3, 1, 2)
-
-
-def chw(image: np.ndarray) -> np.ndarray:
-    """One ``vae.lecture`` image ``(H, W)`` or ``(H, W, C)`` -> ``(C, H, W)``."""
-    return nchw(np.asarray(image)[None])[0]
-
-
 def grid(images: np.ndarray, ncols: int, caption: str | None = None, scale: int | None = None) -> None:
-    """``vae.lecture`` images as one crisp tiled picture, as wide as its column."""
-    display.show_grid(nchw(images), ncols=ncols, caption=caption, width="stretch", scale=scale)
+    """Images ``(N, C, H, W)`` as one crisp tiled picture, as wide as its column."""
+    display.show_grid(np.asarray(images), ncols=ncols, caption=caption, width="stretch", scale=scale)
 
 
 def image(img: np.ndarray, caption: str | None = None, width: int = 150) -> None:
-    """One ``vae.lecture`` image ``(H, W[, C])`` or a model input ``(C, H, W)``."""
-    a = np.asarray(img)
-    if a.ndim == 3 and a.shape[0] not in (1, 3):
-        a = chw(a)
-    display.show_image(a, caption, width=width)
+    """One image ``(C, H, W)``."""
+    display.show_image(np.asarray(img), caption, width=width)
 
 
 def strip(images: np.ndarray, captions: Sequence[str] | None = None, width: int = 76) -> None:
-    """``vae.lecture`` images side by side, one ``st.image`` entry each (upscaled crisply),
+    """Images ``(N, C, H, W)`` side by side, one ``st.image`` entry each (upscaled crisply),
     wrapping onto more rows on a narrow screen."""
     from vae.data.display import to_display
 
-    a = nchw(images)
+    a = np.asarray(images)
     scale = max(1, width // max(a.shape[-2], a.shape[-1]))
     st.image([to_display(im, scale) for im in a], caption=list(captions) if captions else None, width=width)
 
 
 def heatmap_trace(img: np.ndarray, **kw) -> go.BaseTraceType:
-    """A decoded image ``(H, W)`` or ``(H, W, C)`` in [0, 1] as a plotly trace (grey
-    heatmap, or an RGB image), for figures that animate it."""
+    """A decoded image ``(C, H, W)`` in [0, 1] as a plotly trace (grey heatmap, or an RGB
+    image), for figures that animate it."""
     a = np.asarray(img, dtype=float)
-    if a.ndim == 3:
-        return go.Image(z=np.clip(a * 255, 0, 255).astype(np.uint8), hoverinfo="skip", **kw)
+    if a.shape[0] == 3:
+        rgb = np.clip(a.transpose(1, 2, 0) * 255, 0, 255).astype(np.uint8)
+        return go.Image(z=rgb, hoverinfo="skip", **kw)
     return go.Heatmap(
-        z=a, zmin=0, zmax=1, colorscale="gray", showscale=False, hoverinfo="skip", **kw
+        z=a[0], zmin=0, zmax=1, colorscale="gray", showscale=False, hoverinfo="skip", **kw
     )
 
 
@@ -152,12 +130,6 @@ def classroom(fig: go.Figure, height: int = 420, **layout) -> go.Figure:
 
 def plot(fig: go.Figure, key: str | None = None) -> None:
     st.plotly_chart(fig, config=CHART_CONFIG, key=key)
-
-
-def ellipse(mu: np.ndarray, std: np.ndarray, k: float, n: int = 90) -> tuple[np.ndarray, np.ndarray]:
-    """The contour at ``k`` standard deviations of an axis-aligned 2-D Gaussian."""
-    a = np.linspace(0, 2 * np.pi, n)
-    return mu[0] + k * std[0] * np.cos(a), mu[1] + k * std[1] * np.sin(a)
 
 
 def add_points(
@@ -195,7 +167,7 @@ def add_q_ellipses(
     """q(t|x) as its 1 s.d. (solid) and 2 s.d. (dotted) contours, and its mean m."""
     where = {} if row is None else {"row": row, "col": col}
     for k, dash in ((2, "dot"), (1, "solid")):
-        ex, ey = ellipse(mu, std, k)
+        ex, ey = display.ellipse(mu, std, k)
         fig.add_trace(
             go.Scatter(
                 x=ex, y=ey, mode="lines", name=f"q(t|x): {k}σ",
@@ -217,17 +189,20 @@ def add_q_ellipses(
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
-def _lecture_call(fn: str, model_key: str, _model, args: tuple, kwargs: dict):
-    # ``_model`` is not hashed (the shared model is identified by ``model_key``); the image
-    # arrays in ``args`` are, so each image gets its own entry.
-    return getattr(lecture, fn)(_model, *args, **kwargs)
+def _lecture_call(name: str, model_key: str, _fn: Callable, _model, args: tuple, kwargs: dict):
+    # ``_fn`` and ``_model`` are not hashed: ``name`` (module and qualified name) identifies the
+    # function and ``model_key`` the shared model; the image arrays in ``args`` are hashed,
+    # so each image gets its own entry.
+    return _fn(_model, *args, **kwargs)
 
 
-def compute(fn: str, model_key: str, model, *args, spinner: str = "Computing…", **kwargs):
-    """``vae.lecture.<fn>(model, *args, **kwargs)``, cached per model file and arguments
-    for all sessions. ``model_key`` must change when the weights do (``Current.key``)."""
+def compute(fn: Callable, model_key: str, model, *args, spinner: str = "Computing…", **kwargs):
+    """``fn(model, *args, **kwargs)`` (a ``vae.lecture`` / ``vae.app.inference`` function),
+    cached per function, model file and arguments for all sessions. ``model_key`` must change
+    when the weights do (``Current.key``)."""
+    name = f"{fn.__module__}.{fn.__qualname__}"
     with st.spinner(spinner):
-        return _lecture_call(fn, model_key, model, tuple(args), dict(kwargs))
+        return _lecture_call(name, model_key, fn, model, tuple(args), dict(kwargs))
 
 
 # --------------------------------------------------------------------------- image picker

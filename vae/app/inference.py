@@ -41,10 +41,14 @@ def encode(model: VAE, x: np.ndarray | torch.Tensor, batch: int = 2000) -> tuple
 
 @torch.inference_mode()
 def decode(model: VAE, z: np.ndarray | torch.Tensor, batch: int = 1000) -> np.ndarray:
-    """Latents ``(N, D)`` -> image means ``(N, C, H, W)`` in [0, 1]."""
-    zt = torch.as_tensor(np.asarray(z, dtype=np.float32)).reshape(-1, model.latent_dim)
+    """Latents ``(N, D)`` -> image means sigmoid(decode(z)) ``(N, C, H, W)`` float32 in [0, 1].
+
+    ``z`` is cast to the model's dtype and device (a float64 model decodes in float64)."""
+    p = next(model.parameters())
+    zt = torch.as_tensor(np.asarray(z) if not isinstance(z, torch.Tensor) else z)
+    zt = zt.detach().to(device=p.device, dtype=p.dtype).reshape(-1, model.latent_dim)
     out = [
-        torch.sigmoid(model.decode(zt[i : i + batch].to(_device(model)))).float().cpu()
+        torch.sigmoid(model.decode(zt[i : i + batch])).float().cpu()
         for i in range(0, zt.shape[0], batch)
     ]
     return torch.cat(out).numpy() if out else np.zeros((0, *model.config.image_shape), np.float32)
@@ -89,12 +93,23 @@ def reconstruct(model: VAE, x: np.ndarray, n_samples: int = 8, seed: int = 0) ->
     )
 
 
-@torch.inference_mode()
-def prior_samples(model: VAE, n: int, seed: int = 0, temperature: float = 1.0) -> np.ndarray:
-    """``n`` images decoded from t ~ N(0, temperature^2 I): ``(n, C, H, W)``."""
-    gen = torch.Generator().manual_seed(seed)
-    z = torch.randn((n, model.latent_dim), generator=gen) * temperature
-    return decode(model, z)
+@dataclass(frozen=True, eq=False)
+class PriorDraws:
+    """``t (n, D)`` = temperature * eps with eps ~ N(0, I), and ``images (n, C, H, W)`` =
+    sigmoid(decode(t)): new images from the model, with the code each came from."""
+
+    t: np.ndarray
+    images: np.ndarray
+
+
+def prior_draws(model: VAE, n: int, *, temperature: float = 1.0, seed: int = 0) -> PriorDraws:
+    """Sample ``n`` codes from N(0, temperature^2 I) (a local generator seeded by ``seed``)
+    and decode them. ``temperature`` 0 gives decode(0) ``n`` times."""
+    p = next(model.parameters())
+    gen = torch.Generator(device=p.device).manual_seed(int(seed))
+    eps = torch.randn((int(n), model.latent_dim), generator=gen, device=p.device, dtype=p.dtype)
+    t = float(temperature) * eps
+    return PriorDraws(t=t.cpu().numpy(), images=decode(model, t))
 
 
 def kl_per_dim(mu: np.ndarray, logvar: np.ndarray) -> np.ndarray:
@@ -105,23 +120,55 @@ def kl_per_dim(mu: np.ndarray, logvar: np.ndarray) -> np.ndarray:
     return 0.5 * np.mean(mu**2 + np.exp(logvar) - 1.0 - logvar, axis=0)
 
 
+@dataclass(frozen=True, eq=False)
+class Projection2D:
+    """A fitted linear map to 2-D: ``apply(points (N, D)) = (points - mean) @ components.T``.
+    For D <= 2 it is the identity on the first two coordinates (padded with 0 for D = 1).
+    ``explained (2,)``: fraction of the variance along each axis."""
+
+    mean: np.ndarray
+    components: np.ndarray
+    explained: np.ndarray
+
+    def apply(self, points: np.ndarray) -> np.ndarray:
+        p = np.atleast_2d(np.asarray(points, dtype=np.float64))
+        return (p - self.mean) @ self.components.T
+
+
+def pca_projection(points: np.ndarray) -> Projection2D:
+    """PCA of ``points (N, D)`` to 2-D, kept so that other points (an upload, a latent path)
+    land on the same axes as the data. Each axis's sign is fixed so that its largest loading
+    is positive (scikit-learn's rule), so the picture does not flip between runs."""
+    x = np.asarray(points, dtype=np.float64)
+    if x.ndim != 2 or x.shape[0] < 2:
+        raise ValueError(f"expected at least two points (N, D), got {x.shape}")
+    d = x.shape[1]
+    if d <= 2:
+        var = x.var(0)
+        total = float(var.sum()) or 1.0
+        expl = np.array([var[i] / total if i < d else 0.0 for i in range(2)])
+        return Projection2D(mean=np.zeros(d), components=np.eye(2, d), explained=expl)
+    mean = x.mean(0)
+    _, s, vt = np.linalg.svd(x - mean, full_matrices=False)
+    comps = vt[:2]
+    signs = np.sign(comps[np.arange(2), np.abs(comps).argmax(1)])
+    comps = comps * np.where(signs == 0, 1.0, signs)[:, None]
+    var = s**2
+    total = float(var.sum()) or 1.0
+    return Projection2D(mean=mean, components=comps, explained=var[:2] / total)
+
+
 def project_2d(
     mu: np.ndarray, method: str = "pca", seed: int = 0, max_points: int = 2000
 ) -> tuple[np.ndarray, np.ndarray]:
     """Project latent means ``(N, D)`` to 2-D for plotting.
 
     Returns ``(xy, index)``: ``xy (M, 2)`` and the row of ``mu`` each point came from
-    (t-SNE runs on a random sample of ``max_points``; PCA and D = 2 keep every point).
+    (t-SNE runs on a random sample of ``max_points``; PCA and D <= 2 keep every point).
     """
     n, d = mu.shape
-    if d == 1:
-        return np.stack([mu[:, 0], np.zeros(n, mu.dtype)], axis=1), np.arange(n)
-    if d == 2 or method == "none":
-        return mu[:, :2].copy(), np.arange(n)
-    if method == "pca":
-        from sklearn.decomposition import PCA
-
-        return PCA(n_components=2, random_state=seed).fit_transform(mu).astype(np.float32), np.arange(n)
+    if d <= 2 or method in ("none", "pca"):
+        return project_2d_with(mu, mu[:0], "pca" if method == "tsne" else method)[0], np.arange(n)
     if method == "tsne":
         from sklearn.manifold import TSNE
 
@@ -133,20 +180,36 @@ def project_2d(
     raise ValueError(f"unknown projection {method!r}")
 
 
-@torch.inference_mode()
-def manifold(model: VAE, n: int = 15, dims: tuple[int, int] = (0, 1), base: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+def manifold(
+    model: VAE,
+    n: int = 15,
+    dims: tuple[int, int] = (0, 1),
+    base: np.ndarray | None = None,
+    quantiles: tuple[float, float] = (0.05, 0.95),
+) -> tuple[np.ndarray, np.ndarray]:
     """Decoded images over an ``n x n`` grid at the prior's quantiles (Kingma & Welling Fig. 4).
 
-    The grid points are Phi^-1(linspace(0.05, 0.95, n)) along ``dims``; other dims at ``base``
-    (default 0). Returns ``(images (n, n, C, H, W), coords (n,))``; row 0 is the top, i.e.
-    the largest value of ``dims[1]``.
+    The grid points are ``coords = Phi^-1(linspace(q_lo, q_hi, n))`` along ``dims``; the other
+    dims at ``base`` (default 0). Returns ``(images (n, n, C, H, W), coords (n,))``: tile
+    (row i, col j) has t[dims[0]] = coords[j] and t[dims[1]] = coords[n-1-i] (row 0 is the
+    top, the largest value of ``dims[1]``, like a plot).
     """
-    q = torch.special.ndtri(torch.linspace(0.05, 0.95, n))
-    z = torch.zeros((n, n, model.latent_dim)) if base is None else torch.as_tensor(base, dtype=torch.float32).expand(n, n, model.latent_dim).clone()
+    d = model.latent_dim
+    i0, i1 = (int(v) for v in dims)
+    if d < 2 or i0 == i1 or not (0 <= i0 < d and 0 <= i1 < d):
+        raise ValueError(f"dims must be two distinct latent dims of {d}, got {dims}")
+    if not 0 < quantiles[0] < quantiles[1] < 1:
+        raise ValueError("quantiles must satisfy 0 < lo < hi < 1")
+    n = int(n)
+    q = torch.special.ndtri(torch.linspace(quantiles[0], quantiles[1], n, dtype=torch.float64))
+    b = np.zeros(d) if base is None else np.asarray(base, dtype=np.float64).reshape(-1)
+    if b.shape[0] != d:
+        raise ValueError(f"base must have {d} entries")
+    z = torch.as_tensor(b).repeat(n, n, 1)  # (n, n, D)
     gy, gx = torch.meshgrid(q.flip(0), q, indexing="ij")
-    z[..., dims[0]] = gx
-    z[..., dims[1]] = gy
-    images = decode(model, z.reshape(-1, model.latent_dim))
+    z[..., i0] = gx
+    z[..., i1] = gy
+    images = decode(model, z.reshape(-1, d))
     return images.reshape(n, n, *images.shape[1:]), q.numpy()
 
 
@@ -162,24 +225,19 @@ def limit_threads(max_threads: int = 2) -> int:
     return n
 
 
-def _first_two(a: np.ndarray) -> np.ndarray:
-    """The first two columns (a 1-D latent gets a zero second coordinate)."""
-    return a[:, :2].copy() if a.shape[1] >= 2 else np.concatenate([a, np.zeros_like(a)], axis=1)
-
-
 def project_2d_with(
     mu: np.ndarray, points: np.ndarray, method: str = "pca", seed: int = 0
 ) -> tuple[np.ndarray, np.ndarray]:
     """Project ``mu (N, D)`` to 2-D as ``project_2d`` does, and ``points (M, D)`` into the same
-    plane (e.g. an uploaded image's mean on the test set's map). PCA or ``"none"`` only:
-    t-SNE has no way to place new points."""
-    mu, points = np.asarray(mu, np.float32), np.asarray(points, np.float32).reshape(-1, mu.shape[1])
-    if mu.shape[1] <= 2 or method == "none":
-        return _first_two(mu), _first_two(points)
-    if method != "pca":
+    plane (e.g. an uploaded image's mean on the test set's map), float32. PCA or ``"none"``
+    (the first two coordinates) only: t-SNE has no way to place new points. ``seed`` is
+    unused (PCA is deterministic); kept for the callers."""
+    mu = np.asarray(mu, np.float32)
+    points = np.asarray(points, np.float32).reshape(-1, mu.shape[1])
+    if method not in ("pca", "none"):
         raise ValueError(f"cannot place new points with {method!r}; use 'pca'")
-    from sklearn.decomposition import PCA
-
-    # The same estimator and seed as project_2d, so both pages draw the same picture.
-    pca = PCA(n_components=2, random_state=seed).fit(mu)
-    return pca.transform(mu).astype(np.float32), pca.transform(points).astype(np.float32)
+    if method == "none" and mu.shape[1] > 2:
+        proj = Projection2D(mean=np.zeros(mu.shape[1]), components=np.eye(2, mu.shape[1]), explained=np.zeros(2))
+    else:
+        proj = pca_projection(mu)
+    return proj.apply(mu).astype(np.float32), proj.apply(points).astype(np.float32)

@@ -279,7 +279,7 @@ class TrainingJob:
             # model is fit's own training model (in eval mode here); inference never mutates it.
             mu, _ = inference.encode(model, preview_x)
             recons = inference.decode(model, mu)
-            samples = inference.prior_samples(model, N_SAMPLES, seed=0)
+            samples = inference.prior_draws(model, N_SAMPLES, seed=0).images
             with self._lock:
                 self._state.history.append(stats)
                 self._state.epoch = stats.epoch
