@@ -43,7 +43,7 @@ def main() -> None:
         if not entry.ok:
             print(f"{entry.name}: UNUSABLE: {entry.error}")
             continue
-        ckpt = entry.checkpoint
+        ckpt = entry.load()
         t0 = time.perf_counter()
         data = load_dataset(ckpt.dataset, data_dir=folder)
         model = ckpt.build_model().to(device)

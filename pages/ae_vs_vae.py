@@ -14,8 +14,8 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
+from pages._lib import display, models
 from pages._lib import lecture_ui as ui
-from pages._lib import models
 from vae.app import inference, jobs
 from vae.data.registry import DatasetUnavailable, load_dataset
 from vae.lecture import ae_vs_vae as twins
@@ -37,7 +37,7 @@ MAX_TRAINED = 4  # sets of digits twins kept in memory for the whole server
 
 
 @st.cache_resource(show_spinner="Loading the bundled twins…", max_entries=4)
-def _load_bundled(paths: tuple[str, ...], signature: tuple) -> dict[str, object]:
+def _load_bundled(paths: tuple[str, ...], identities: tuple[str, ...]) -> dict[str, object]:
     """The three bundled checkpoints as read-only models (shared by all users)."""
     from vae.core.checkpoints import load_checkpoint
 
@@ -114,7 +114,7 @@ ui.header(
 
 entries = {e.name: e for e in models.model_entries() if e.ok}
 bundled_ok = all(
-    name in entries and entries[name].checkpoint.model_config.variant == v for v, name in BUNDLED.items()
+    name in entries and entries[name].header.model_config.variant == v for v, name in BUNDLED.items()
 )
 sources = (["bundled"] if bundled_ok else []) + ["digits"]
 labels = {"bundled": "the bundled MNIST twins", "digits": "three twins trained here on digits"}
@@ -130,11 +130,11 @@ dataset = "digits"
 settings_note = ""
 if source == "bundled":
     paths = tuple(str(entries[n].path) for n in BUNDLED.values())
-    sig = tuple((p.stat().st_size, p.stat().st_mtime_ns) for p in (entries[n].path for n in BUNDLED.values()))
+    sig = tuple(entries[n].identity for n in BUNDLED.values())  # vae.core.checkpoints.file_identity
     models = _load_bundled(paths, sig)
-    dataset = entries[BUNDLED["vae"]].checkpoint.dataset
-    model_key = f"bundled:{paths}:{sig}"
-    settings_note = f"Bundled checkpoints trained on **{dataset}**: " + ", ".join(BUNDLED.values())
+    dataset = entries[BUNDLED["vae"]].header.dataset
+    model_key = f"bundled:{sig}"
+    settings_note = f"Bundled checkpoints trained on **{display.text(dataset)}**: " + ", ".join(BUNDLED.values())
 else:
     c1, c2, c3, c4 = st.columns([1.4, 1.4, 0.9, 1.6], vertical_alignment="bottom")
     epochs = int(c1.slider("epochs", 2, 60, 20, key="aevae:epochs"))

@@ -10,8 +10,8 @@ import plotly.graph_objects as go
 import streamlit as st
 from plotly.subplots import make_subplots
 
+from pages._lib import display, models, testset
 from pages._lib import lecture_ui as ui
-from pages._lib import models, testset
 from vae.lecture.elbo import elbo_vs_logpx, focused_grid_posterior
 
 PAGE = "elbo"
@@ -45,7 +45,7 @@ split = testset.test_split(cur)
 d = cur.config.latent_dim
 if cur.config.variant == "ae":
     st.warning(
-        f"**{cur.name}** is a plain autoencoder: its q(t|x) is a single point (s = 0), so the "
+        f"**{display.text(cur.name)}** is a plain autoencoder: its q(t|x) is a single point (s = 0), so the "
         "ELBO is −∞ and there is nothing to compare. Pick a VAE in the sidebar.",
         icon=":material/warning:",
     )

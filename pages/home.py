@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from pages._lib import models
+from pages._lib import display, models
 
 st.title("VAE Latent Explorer")
 st.markdown(
@@ -19,11 +19,11 @@ cur = models.require_model()
 cfg, ckpt = cur.config, cur.checkpoint
 m = ckpt.metrics
 
-st.subheader(f"Model loaded: {cur.name}")
+st.subheader(f"Model loaded: {display.text(cur.name)}")
 if ckpt.meta.get("title"):
-    st.caption(ckpt.meta["title"])
+    st.caption(display.text(ckpt.meta["title"]))
 c1, c2, c3, c4 = st.columns(4)
-c1.metric("Dataset", cur.dataset)
+c1.metric("Dataset", display.text(cur.dataset))
 c2.metric("Latent dimensions", cfg.latent_dim)
 c3.metric("Architecture", cfg.architecture.upper())
 if "test_elbo" in m:
@@ -36,7 +36,7 @@ if "log_px" in m:
     )
 if "active_units" in m:
     details.append(f"active latent units: **{m['active_units']} / {cfg.latent_dim}**")
-details.append(f"trained on: **{ckpt.meta.get('device', 'unknown device')}**")
+details.append(f"trained on: **{display.text(ckpt.meta.get('device') or 'unknown device')}**")
 if cfg.variant != "vae":
     details.append(f"variant: **{ {'ae': 'plain autoencoder', 'noisy_ae': 'autoencoder with noise, no KL'}[cfg.variant] }**")
 st.markdown(" · ".join(details))

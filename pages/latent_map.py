@@ -60,7 +60,7 @@ if d > 2:
     )  # fmt: skip
 xy, rows = _project(cur.key, method, split.mu)
 st.caption(
-    f"{len(rows):,} test images of **{cur.dataset}**, each at its posterior mean m(x), coloured by "
+    f"{len(rows):,} test images of **{display.text(cur.dataset)}**, each at its posterior mean m(x), coloured by "
     "label. Click a point, or pick one by number below, to look at it through the model."
     + (" t-SNE keeps neighbourhoods, not distances: far-apart clusters may be close in latent space." if method == "tsne" else "")
 )
@@ -81,9 +81,9 @@ for k, label_name in enumerate(split.label_names):
     rows_by_trace.append(idx)
     traces.append(
         go.Scatter(
-            x=xy[mask, 0], y=xy[mask, 1], mode="markers", name=label_name,
+            x=xy[mask, 0], y=xy[mask, 1], mode="markers", name=display.plot_text(label_name),
             marker={"size": 7 if n <= 1000 else 5, "color": PALETTE[k % len(PALETTE)], "opacity": 0.8},
-            customdata=idx, text=[label_name] * len(idx),
+            customdata=idx, text=[display.plot_text(label_name)] * len(idx),
             hovertemplate="<b>%{text}</b><br>test image #%{customdata}<extra></extra>",
             unselected={"marker": {"opacity": 0.8}},
         )
@@ -121,7 +121,7 @@ if d == 2:  # the region the manifold grid beside the map covers
 if where.size:
     px_, py_ = xy[where[0]]
     fig.add_trace(go.Scatter(
-        x=[px_], y=[py_], mode="markers", name=f"#{sel} ({split.label_names[split.labels[sel]]})",
+        x=[px_], y=[py_], mode="markers", name=f"#{sel} ({display.plot_text(split.label_names[split.labels[sel]])})",
         marker={"symbol": "star", "size": 20, "color": "gold", "line": {"color": "black", "width": 1.5}},
         hoverinfo="skip",
     ))  # fmt: skip
@@ -154,7 +154,7 @@ if grid_col is not None:
             "5%-95% quantiles): the dashed square on the map. Top right = large t₁ and t₂."
         )
 
-st.subheader(f"Test image #{sel}: {split.label_names[split.labels[sel]]}", divider="gray")
+st.subheader(f"Test image #{sel}: {display.text(split.label_names[split.labels[sel]])}", divider="gray")
 c1, c2, c3, c4 = st.columns([1, 1, 2, 3], gap="medium")
 with c1:
     display.show_grid(x[None], 1, "the image x", width="stretch")

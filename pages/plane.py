@@ -48,7 +48,7 @@ st.markdown(
 )  # fmt: skip
 if d < 2:
     st.info(
-        f"**{cur.name}** has a 1-D latent space: there is no plane. Try the Latent sliders page."
+        f"**{display.text(cur.name)}** has a 1-D latent space: there is no plane. Try the Latent sliders page."
     )
     st.stop()
 
@@ -222,7 +222,7 @@ if near is not None:
     with c_near:
         display.show_image(
             split.images[near].astype(np.float32) / 255.0,
-            f"nearest test image: #{near} ({split.label_names[split.labels[near]]}), {dist:.2f} away",
+            f"nearest test image: #{near} ({display.text(split.label_names[split.labels[near]])}), {dist:.2f} away",
             width=180,
         )  # fmt: skip
 with c_text:

@@ -61,7 +61,7 @@ if source == UPLOAD:
         format_func=lambda s: f"{s}: {STYLE_HELP[s]}" + (" (this model's data)" if s == default_style else ""),
     )  # fmt: skip
     if upload is None:
-        st.info(f"Upload an image to see it through **{cur.name}** ({cur.dataset}, {c}x{h}x{w} input).")
+        st.info(f"Upload an image to see it through **{display.text(cur.name)}** ({display.text(cur.dataset)}, {c}x{h}x{w} input).")
         st.stop()
     with display.user_errors():
         pre = _preprocess(upload.getvalue(), (c, h, w), style)
@@ -115,7 +115,7 @@ if split is not None:
         mask = split.labels == k
         if mask.any():
             fig.add_trace(go.Scattergl(
-                x=xy[mask, 0], y=xy[mask, 1], mode="markers", name=label_name,
+                x=xy[mask, 0], y=xy[mask, 1], mode="markers", name=display.plot_text(label_name),
                 marker={"size": 6, "opacity": 0.6, "color": PALETTE[k % len(PALETTE)]},
                 hovertemplate=f"{label_name}<extra></extra>",
             ))  # fmt: skip

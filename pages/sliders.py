@@ -108,7 +108,7 @@ with c_test:
         with thumb:
             display.show_image(
                 split.images[i].astype(np.float32) / 255.0,
-                split.label_names[split.labels[i]], width=84,
+                display.text(split.label_names[split.labels[i]]), width=84,
             )  # fmt: skip
 with c_range:
     r = st.segmented_control(

@@ -26,7 +26,7 @@ def test_the_bundled_set_is_complete_and_small():
 @pytest.mark.parametrize("entry", BUNDLED, ids=lambda e: e.name)
 def test_bundled_checkpoint_matches_its_claims(entry, shared_data):
     assert entry.ok, entry.error
-    ckpt = entry.checkpoint
+    ckpt = entry.load()
     assert ckpt.meta["command"].startswith("python -m vae.train ")
     assert f"--dataset {ckpt.dataset}" in ckpt.meta["command"]
     for key in ("test_elbo", "log_px", "log_px_k", "active_units"):

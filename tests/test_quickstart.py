@@ -12,8 +12,8 @@ def test_empty_checkpoint_folder_trains_the_digits_default(tmp_path, monkeypatch
     assert any("Model loaded: digits-quickstart" in h.value for h in at.subheader)
     assert [m.value for m in at.metric][:2] == ["digits", "2"]
     (entry,) = list_checkpoints(tmp_path)
-    assert entry.ok and not entry.bundled and entry.checkpoint.dataset == "digits"
-    assert entry.checkpoint.metrics["test_elbo"] > -40  # it learned (untrained: about -44)
+    assert entry.ok and not entry.bundled and entry.header.dataset == "digits"
+    assert entry.header.metrics["test_elbo"] > -40  # it learned (untrained: about -44)
 
 
 def test_a_model_whose_data_cannot_be_had_still_opens_with_a_message(tmp_path, monkeypatch):

@@ -4,7 +4,9 @@ that turns a user's mistake into a message instead of a traceback."""
 from __future__ import annotations
 
 import base64
+import html
 import io
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -20,6 +22,43 @@ PALETTE = (
     "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
     "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf",
 )  # fmt: skip
+
+
+# Markdown punctuation that acts anywhere in a line: CommonMark's backslash makes each one
+# literal, which disarms links, images, emphasis, code, math ($), emoji and colour directives
+# (:), tables, strike-through and HTML. '-', '+', '=', '.' act only at the start of a line
+# (lists, headings): escaped there only, so ordinary names read the same in tests and logs.
+# '_' inside a word (digits_2d) never emphasises, so only one at a word's edge is escaped.
+_MD_INLINE = re.compile(r"([\\`*\[\]()<>!#$:|~{}&]|(?<![A-Za-z0-9])_|_(?![A-Za-z0-9]))")
+_MD_LINE_START = re.compile(r"^(\d*)([-+=.])")
+# Bare URLs and e-mail addresses are linked after escapes are resolved (GFM autolink
+# literals, seen in a browser): an invisible word joiner before '@', ':' and the dot of
+# "www." stops ``www.x``, ``https://x`` and ``a@b.c`` from matching.
+_AUTOLINK = re.compile(r"(?i)(www)(?=\.)|(?=[@:])")
+MAX_SHOWN_CHARS = 200
+
+
+def _printable(value: object) -> str:
+    """``value`` as one short line: control, format (bidi) and line-break characters become
+    spaces, so a name cannot start a heading or a list or reorder the text around it."""
+    text = "".join(ch if ch.isprintable() else " " for ch in str(value))
+    return text if len(text) <= MAX_SHOWN_CHARS else text[: MAX_SHOWN_CHARS - 1] + "…"
+
+
+def text(value: object) -> str:
+    """A string that came from a file (checkpoint name or metadata, class or folder name) made
+    literal for every Streamlit element that renders Markdown: ``st.markdown``/``caption``/
+    ``subheader``/``info``/``error``, widget labels, ``st.metric`` values, image captions and
+    radio options. Never a link, an image, HTML or a request to another server."""
+    line = _AUTOLINK.sub(lambda m: (m.group(1) or "") + "\u2060", _printable(value))
+    return _MD_LINE_START.sub(r"\1\\\2", _MD_INLINE.sub(r"\\\1", line))
+
+
+def plot_text(value: object) -> str:
+    """A string from a file made literal for Plotly (trace names, titles, hover text): Plotly
+    reads a subset of HTML (``<a href>``) and ``%{...}`` placeholders, so both are escaped
+    as character entities (Plotly turns them back into the characters)."""
+    return html.escape(_printable(value), quote=False).replace("%", "&#37;")
 
 
 def show_image(arr: np.ndarray, caption: str | None = None, width: int = 160) -> None:

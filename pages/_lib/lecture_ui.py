@@ -153,9 +153,9 @@ def add_points(
             continue
         fig.add_trace(
             go.Scatter(
-                x=xy[mask, 0], y=xy[mask, 1], mode="markers", name=name,
+                x=xy[mask, 0], y=xy[mask, 1], mode="markers", name=display.plot_text(name),
                 marker={"size": size, "color": PALETTE[k % len(PALETTE)], "opacity": opacity},
-                hovertemplate=f"{name}<extra></extra>", showlegend=showlegend,
+                hovertemplate="%{fullData.name}<extra></extra>", showlegend=showlegend,
                 legendgroup=f"{legendgroup_prefix}{name}", **trace_kw,
             )
         )  # fmt: skip
@@ -275,7 +275,7 @@ def pick_image(
         )  # fmt: skip
         x = split.images[index].astype(np.float32) / 255.0
         name = split.label_names[int(split.labels[index])]
-        title = f"test image #{index} ({name})"
+        title = f"test image #{index} ({display.text(name)})"  # Markdown-safe: pages show it in headers
     else:
         index = int(st.session_state[idx_key])
         x = np.asarray(upload, dtype=np.float32)

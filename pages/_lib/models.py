@@ -10,9 +10,20 @@ from pathlib import Path
 
 import streamlit as st
 
-from pages._lib import navigation  # noqa: F401 - imported first by every page: see its docstring
+from pages._lib import (
+    display,
+    navigation,  # noqa: F401 - imported first by every page: see its docstring
+)
 from vae.app import inference
-from vae.core.checkpoints import Checkpoint, CheckpointEntry, list_checkpoints
+from vae.core.checkpoints import (
+    Checkpoint,
+    CheckpointEntry,
+    CheckpointError,
+    checkpoint_files,
+    file_identity,
+    list_entry,
+    load_checkpoint,
+)
 from vae.core.model import VAE
 
 REPO = Path(__file__).resolve().parents[2]
@@ -29,23 +40,16 @@ def checkpoint_dir() -> Path:
     return Path(os.environ.get("VAE_CHECKPOINT_DIR") or REPO / "checkpoints")
 
 
-def _signature(folder: Path) -> tuple:
-    """Names, sizes and mtimes of the checkpoint files: the cache key for the listing."""
-    files = []
-    for sub in (folder, folder / "user"):
-        if sub.is_dir():
-            files += [(str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in sorted(sub.glob("*.pt"))]
-    return tuple(files)
-
-
-@st.cache_resource(show_spinner=False, max_entries=8)
-def _entries(folder: str, signature: tuple) -> list[CheckpointEntry]:
-    return list_checkpoints(folder)
+@st.cache_resource(show_spinner=False, max_entries=1024)
+def _entry(path: str, bundled: bool, identity: str) -> CheckpointEntry:
+    """One file's checked header (small: no weights), cached per file identity, so a save by
+    anyone re-reads only the file that changed and one bad file cannot affect the others."""
+    return list_entry(Path(path), bundled, identity)
 
 
 def model_entries() -> list[CheckpointEntry]:
-    folder = checkpoint_dir()
-    return _entries(str(folder), _signature(folder))
+    """Every checkpoint file, usable or not (``vae.core.checkpoints.list_entry``)."""
+    return [_entry(str(p), bundled, file_identity(p)) for p, bundled in checkpoint_files(checkpoint_dir())]
 
 
 def bundled_names() -> set[str]:
@@ -72,6 +76,7 @@ class Current:
     bundled: bool
     checkpoint: Checkpoint
     model: VAE
+    key: str  # vae.core.checkpoints.file_identity: changes when the file does; every cache uses it
 
     @property
     def config(self):
@@ -81,17 +86,10 @@ class Current:
     def dataset(self) -> str:
         return self.checkpoint.dataset
 
-    @property
-    def key(self) -> str:
-        """A cache key that changes when the file does."""
-        st_ = self.path.stat()
-        return f"{self.path}:{st_.st_size}:{st_.st_mtime_ns}"
-
 
 @st.cache_resource(show_spinner="Loading model…", max_entries=16)
 def _load(path: str, key: str) -> tuple[Checkpoint, VAE]:
-    from vae.core.checkpoints import load_checkpoint
-
+    """The chosen model only (the listing builds none); ``key`` is its ``file_identity``."""
     inference.limit_threads()
     ckpt = load_checkpoint(path)
     return ckpt, ckpt.build_model()
@@ -127,15 +125,15 @@ def sidebar_model_picker() -> Current | None:
 
     def label(name: str) -> str:
         e = by_name[name]
-        cfg = e.checkpoint.model_config
+        cfg = e.header.model_config
         tag = "" if e.bundled else " · yours"
-        return f"{name} ({e.checkpoint.dataset}, {cfg.latent_dim}-D{tag})"
+        return f"{name} ({e.header.dataset}, {cfg.latent_dim}-D{tag})"
 
     st.sidebar.selectbox("Model", names, key=MODEL_KEY, format_func=label)
     if broken:
         with st.sidebar.expander(f"{len(broken)} unusable checkpoint file(s)"):
             for e in broken:
-                st.caption(f"**{e.path.name}**: {e.error}")
+                st.caption(f"**{display.text(e.path.name)}**: {display.text(e.error)}")
     return current()
 
 
@@ -157,9 +155,12 @@ def current() -> Current | None:
         if name is None:
             return None
     e = by_name[name]
-    st_ = e.path.stat()
-    ckpt, model = _load(str(e.path), f"{st_.st_size}:{st_.st_mtime_ns}")
-    return Current(name=name, path=e.path, bundled=e.bundled, checkpoint=ckpt, model=model)
+    try:
+        ckpt, model = _load(str(e.path), e.identity)
+    except CheckpointError as err:  # replaced by a bad file since it was listed
+        st.error(f"The model {display.text(name)} cannot be loaded: {display.text(err)}")
+        return None
+    return Current(name=name, path=e.path, bundled=e.bundled, checkpoint=ckpt, model=model, key=e.identity)
 
 
 def require_model() -> Current:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import streamlit as st
 
+from pages._lib.display import text
 from pages._lib.models import Current
 from vae.app import inference
 from vae.core.model import VAE
@@ -55,7 +56,7 @@ def test_split(cur: Current, *, stop: bool = True) -> TestSplit | None:
         if "test_set" in cur.checkpoint.meta:
             return _encode_custom(cur.key, cur)
         st.warning(
-            f"This model was trained on **{cur.dataset}**, a dataset this app does not have, "
+            f"This model was trained on **{text(cur.dataset)}**, a dataset this app does not have, "
             "so this view cannot show its test images."
         )
         if stop:

@@ -24,6 +24,7 @@ from typing import Any
 
 import torch
 
+from vae.core import checkpoint_checks as checks
 from vae.core.model import VAE, VAEConfig
 
 FORMAT = "vae-latent-explorer"
@@ -63,6 +64,21 @@ class Checkpoint:
         for p in model.parameters():
             p.requires_grad_(False)
         return model
+
+
+@dataclass(frozen=True)
+class CheckpointHeader:
+    """What the model picker needs to list a checkpoint: no weights, no stored images."""
+
+    model_config: VAEConfig
+    dataset: str
+    metrics: dict[str, Any]
+    meta: dict[str, Any]
+    train_config: dict[str, Any]
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        return self.model_config.image_shape
 
 
 def _plain(value: Any) -> Any:
@@ -147,62 +163,97 @@ def save_checkpoint(
     return path
 
 
-def load_checkpoint(source: str | Path | bytes, map_location: str = "cpu") -> Checkpoint:
-    """The one way to read a checkpoint: ``torch.load(weights_only=True)`` plus validation.
+def _read_bounded(source: str | Path | bytes, name: str) -> bytes:
+    """The file's bytes: a regular file of at most ``MAX_CHECKPOINT_BYTES``, or ``CheckpointError``
+    (a dangling or looping link, a FIFO, a device, an unreadable file)."""
+    if isinstance(source, bytes):
+        return source
+    try:
+        info = os.stat(source)
+        if not stat.S_ISREG(info.st_mode):
+            # A FIFO would block the reader (and every user waiting on the listing)
+            # forever; a link to /dev/zero would never end.
+            raise CheckpointError(f"{name}: not a regular file")
+        if info.st_size > MAX_CHECKPOINT_BYTES:
+            raise CheckpointError(f"{name}: {info.st_size / 1e6:.0f} MB is too large for a checkpoint")
+        with open(source, "rb") as f:
+            raw = f.read(MAX_CHECKPOINT_BYTES + 1)  # bounded, even if it grew meanwhile
+    except OSError as e:  # ELOOP, ENOENT (dangling link), EACCES...
+        raise CheckpointError(f"{name}: cannot read it ({e.strerror or type(e).__name__})") from None
+    if len(raw) > MAX_CHECKPOINT_BYTES:
+        raise CheckpointError(f"{name}: too large for a checkpoint")
+    return raw
 
-    Raises ``CheckpointError`` for a missing, truncated, corrupt, foreign or malicious file,
-    or one whose weights do not fit its own config. Never executes code from the file.
-    """
+
+def _load_payload(source: str | Path | bytes, map_location: str) -> tuple[dict, VAEConfig]:
+    """Read, unpickle (``weights_only=True``) and check a checkpoint without building a model:
+    ``(payload, config)`` or ``CheckpointError``. See ``vae.core.checkpoint_checks``."""
+    from vae.data.registry import DATASETS  # the image shape of each known dataset
+
     # Messages name the file, not its folder: they are shown to users, who need not see
     # the server's paths.
     name = "uploaded file" if isinstance(source, bytes) else Path(source).name
+    raw = _read_bounded(source, name)
     try:
-        if isinstance(source, bytes):
-            raw = source
-        else:
-            info = os.stat(source)
-            if not stat.S_ISREG(info.st_mode):
-                # A FIFO would block the reader (and every user waiting on the listing)
-                # forever; a link to /dev/zero would never end.
-                raise CheckpointError(f"{name}: not a regular file")
-            if info.st_size > MAX_CHECKPOINT_BYTES:
-                raise CheckpointError(f"{name}: {info.st_size / 1e6:.0f} MB is too large for a checkpoint")
-            with open(source, "rb") as f:
-                raw = f.read(MAX_CHECKPOINT_BYTES + 1)  # bounded, even if it grew meanwhile
-            if len(raw) > MAX_CHECKPOINT_BYTES:
-                raise CheckpointError(f"{name}: too large for a checkpoint")
-    except OSError as e:
-        raise CheckpointError(f"{name}: cannot read it ({e.strerror or e})") from None
+        checks.check_archive(raw)
+    except checks.Refused as e:
+        raise CheckpointError(f"{name}: not a readable checkpoint: {e}") from None
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # torch's pickle-protocol notes are not for users
             payload = torch.load(io.BytesIO(raw), map_location=map_location, weights_only=True)
     except Exception as e:  # any failure here means "not a safe checkpoint"
         raise CheckpointError(f"{name}: not a readable checkpoint: {_unreadable_reason(e)}") from None
-    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-        raise CheckpointError(f"{name}: not a VAE Latent Explorer checkpoint")
-    if payload.get("version") != FORMAT_VERSION:
-        raise CheckpointError(
-            f"{name}: checkpoint format version {payload.get('version')!r} is not supported "
-            f"(this app reads version {FORMAT_VERSION})"
-        )
     try:
-        config = VAEConfig.from_dict(payload["model_config"])
-        ckpt = Checkpoint(
-            model_config=config,
-            train_config=dict(payload.get("train_config") or {}),
-            dataset=str(payload["dataset"]),
-            metrics=dict(payload.get("metrics") or {}),
-            history=list(payload.get("history") or []),
-            meta=dict(payload.get("meta") or {}),
-            state_dict=dict(payload["state_dict"]),
-        )
-        ckpt.build_model()  # the weights must fit the config exactly
-    except CheckpointError:
-        raise
-    except Exception as e:
-        raise CheckpointError(f"{name}: its contents do not match its config ({e})") from None
-    return ckpt
+        # The shape of the whole tree first: nothing below may walk, print or copy a
+        # structure of shared references or a view pretending to be gigabytes.
+        checks.check_tree(payload, len(raw))
+        if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+            raise CheckpointError(f"{name}: not a VAE Latent Explorer checkpoint")
+        version = payload.get("version")
+        if type(version) is not int or version != FORMAT_VERSION:
+            shown = version if type(version) is int else "unknown"
+            raise CheckpointError(
+                f"{name}: checkpoint format version {shown} is not supported "
+                f"(this app reads version {FORMAT_VERSION})"
+            )
+        config = checks.check_payload(payload, {k: v.image_shape for k, v in DATASETS.items()})
+    except checks.Refused as e:
+        raise CheckpointError(f"{name}: {e}") from None
+    return payload, config
+
+
+def load_checkpoint(source: str | Path | bytes, map_location: str = "cpu") -> Checkpoint:
+    """The one way to read a checkpoint: ``torch.load(weights_only=True)`` plus validation.
+
+    Raises ``CheckpointError`` for a missing, truncated, corrupt, foreign or malicious file,
+    or one whose weights do not fit its own config. Never executes code from the file; every
+    size is checked before a model is built (``vae.core.checkpoint_checks``).
+    """
+    payload, config = _load_payload(source, map_location)
+    return Checkpoint(
+        model_config=config,
+        train_config=dict(payload.get("train_config") or {}),
+        dataset=payload["dataset"],
+        metrics=dict(payload.get("metrics") or {}),
+        history=list(payload.get("history") or []),
+        meta=dict(payload.get("meta") or {}),
+        state_dict=dict(payload["state_dict"]),
+    )
+
+
+def read_header(source: str | Path) -> CheckpointHeader:
+    """A checkpoint's small fields, fully checked like ``load_checkpoint`` (so a file that
+    lists as usable also loads), with its weights and stored test images dropped."""
+    payload, config = _load_payload(source, "cpu")
+    meta = payload.get("meta") or {}
+    return CheckpointHeader(
+        model_config=config,
+        dataset=payload["dataset"],
+        metrics=dict(payload.get("metrics") or {}),
+        meta={k: v for k, v in meta.items() if k != "test_set" and not isinstance(v, (dict, list, torch.Tensor))},
+        train_config={k: v for k, v in (payload.get("train_config") or {}).items() if not isinstance(v, torch.Tensor)},
+    )
 
 
 def _unreadable_reason(e: Exception) -> str:
@@ -243,38 +294,65 @@ def validate_name(name: str, reserved: set[str] | frozenset[str] = frozenset()) 
     return stem
 
 
+def file_identity(path: str | Path) -> str:
+    """The one identity of a checkpoint file for every cache: ``"path:size:mtime_ns"``; it
+    changes whenever the file is replaced. Never raises: a dangling or looping link, or a
+    file gone meanwhile, gets an identity of its own (and then lists as unusable)."""
+    try:
+        st_ = os.stat(path)
+    except OSError as e:
+        return f"{path}:unreadable:{e.errno}"
+    return f"{path}:{st_.st_size}:{st_.st_mtime_ns}"
+
+
 @dataclass(frozen=True)
 class CheckpointEntry:
-    """One file in the checkpoints folder, usable or not (then ``error`` says why)."""
+    """One file in the checkpoints folder, usable or not (then ``error`` says why).
+
+    ``header`` holds only the small fields (``read_header``); ``load()`` reads the weights."""
 
     path: Path
     name: str
     bundled: bool
-    checkpoint: Checkpoint | None
+    header: CheckpointHeader | None
     error: str | None
+    identity: str = ""
 
     @property
     def ok(self) -> bool:
-        return self.checkpoint is not None
+        return self.header is not None
+
+    def load(self) -> Checkpoint:
+        return load_checkpoint(self.path)
+
+
+def checkpoint_files(folder: str | Path) -> list[tuple[Path, bool]]:
+    """``(path, bundled)``: ``folder/*.pt`` (bundled) then ``folder/user/*.pt``, by name; temp
+    files of an interrupted save (leading dot) skipped. Never stats or opens a file."""
+    folder = Path(folder)
+    files = []
+    for sub, bundled in ((folder, True), (folder / USER_SUBDIR, False)):
+        try:
+            names = sorted(p for p in sub.glob(f"*{SUFFIX}") if not p.name.startswith("."))
+        except OSError:
+            continue
+        files += [(p, bundled) for p in names]
+    return files
+
+
+def list_entry(path: Path, bundled: bool, identity: str | None = None) -> CheckpointEntry:
+    """One listing entry: the checked header, or the reason the file is unusable."""
+    try:
+        header, err = read_header(path), None
+    except CheckpointError as e:  # the entry names the file: keep only the reason
+        header, err = None, str(e).removeprefix(f"{path.name}: ")
+    return CheckpointEntry(path, path.stem, bundled, header, err, identity or file_identity(path))
 
 
 def list_checkpoints(folder: str | Path) -> list[CheckpointEntry]:
     """Bundled checkpoints (``folder/*.pt``) then user ones (``folder/user/*.pt``), by name.
 
-    Each file is loaded (safely) so that a broken one is listed with its reason, not
-    offered as a model.
+    Each file is checked on its own (``read_header``): a broken one is listed with its reason,
+    never offered as a model, and cannot affect the others. No model is built.
     """
-    folder = Path(folder)
-    entries: list[CheckpointEntry] = []
-    for sub, bundled in ((folder, True), (folder / USER_SUBDIR, False)):
-        if not sub.is_dir():
-            continue
-        for path in sorted(sub.glob(f"*{SUFFIX}")):
-            if path.name.startswith("."):
-                continue  # temp files of an interrupted save
-            try:
-                ckpt, err = load_checkpoint(path), None
-            except CheckpointError as e:  # the entry names the file: keep only the reason
-                ckpt, err = None, str(e).removeprefix(f"{path.name}: ")
-            entries.append(CheckpointEntry(path, path.stem, bundled, ckpt, err))
-    return entries
+    return [list_entry(path, bundled) for path, bundled in checkpoint_files(folder)]
