@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from pages._lib import lesson_state, models
+from pages._lib import display, lesson_state, models
 from vae.lecture.plan import BEATS, LESSON_MINUTES, STEPS, heading, schedule
 
 PICKER_KEY = "lesson:picker"
@@ -35,17 +35,17 @@ def _model_check() -> None:
         return
     two_d = [
         e.name for e in models.model_entries()
-        if e.ok and e.checkpoint.dataset == cur.dataset
-        and e.checkpoint.model_config.latent_dim == 2 and e.checkpoint.model_config.variant == "vae"
+        if e.ok and e.header.dataset == cur.dataset
+        and e.header.model_config.latent_dim == 2 and e.header.model_config.variant == "vae"
     ]  # fmt: skip
     with st.container(border=True):
         st.markdown(
-            f"The chosen model, **{cur.name}**, has a {cur.config.latent_dim}-D latent: the "
+            f"The chosen model, **{display.text(cur.name)}**, has a {cur.config.latent_dim}-D latent: the "
             "noise, ELBO and generation pages draw their maps and posterior grids for 2-D "
             "models only."
         )
         if two_d and st.button(
-            f"Use {two_d[0]} for the lesson", key="lesson:use_2d", icon=":material/swap_horiz:"
+            f"Use {display.text(two_d[0])} for the lesson", key="lesson:use_2d", icon=":material/swap_horiz:"
         ):
             models.select_model(two_d[0])
             st.rerun()
