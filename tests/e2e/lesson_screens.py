@@ -28,6 +28,7 @@ TITLES = {
     "sliders": "Latent sliders",
 }
 TIMEOUT_MS = 120_000
+LESSON_STEP = "4 · ELBO"  # the Lesson page is shot at this step
 
 # Measured in the page: the main text's size and what overflows.
 MEASURE = """() => {
@@ -103,6 +104,10 @@ def shoot(url: str, pages: list[str]) -> None:
                 page.goto(url + "/")
                 settle(page)
                 choose_model(page, model)
+                if "lesson" in pages:  # show a beat with questions, not the setup step
+                    go(page, "lesson")
+                    page.locator("[data-testid=stButtonGroup] button", has_text=LESSON_STEP).click()
+                    settle(page)
                 for on in (False, True):
                     set_presenter(page, on)
                     for name in pages:
