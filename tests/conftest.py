@@ -8,11 +8,19 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
 import pytest
+from hypothesis import settings
 
 from harness import find_shared_data
 
 if TYPE_CHECKING:
     from vae.core.model import VAE, VAEConfig
+
+# Property tests in CI draw the same examples on every run (a failure there is the code's, not
+# the dice's) and have no per-example deadline (2 shared cores make timings meaningless).
+# Locally they keep hypothesis's random search. Per-test @settings still set max_examples.
+settings.register_profile("ci", derandomize=True, deadline=None, print_blob=True)
+if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+    settings.load_profile("ci")
 
 
 @pytest.fixture(scope="session")

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import gzip
 import io
-import time
 import tomllib
 from pathlib import Path
 
@@ -248,12 +247,27 @@ def test_16_bit_grey_is_scaled_not_clipped() -> None:
     assert row[0] < 0.05 and row[-1] > 0.95 and np.all(np.diff(row) > 0)
 
 
-def test_large_jpeg_is_decoded_small_and_fast() -> None:
+def _decoded_sizes(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, int]]:
+    """Record the pixel size of every full decode (``ImageFile.load``) Pillow performs."""
+    sizes: list[tuple[int, int]] = []
+    real_load = ImageFile.ImageFile.load
+
+    def load(self):  # noqa: ANN001, ANN202
+        sizes.append(self.size)
+        return real_load(self)
+
+    monkeypatch.setattr(ImageFile.ImageFile, "load", load)
+    return sizes
+
+
+def test_large_jpeg_is_decoded_small(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Speed comes from never decoding the 24 MP photo whole (DCT scaling): checked on the
+    decoded size, not on a wall clock (2 shared cores); the time is in the corpus table."""
     im = Image.linear_gradient("L").resize((6000, 4000)).convert("RGB")
     data = encode(im, "JPEG", quality=80)
-    t0 = time.perf_counter()
+    decoded = _decoded_sizes(monkeypatch)
     out = preprocess_upload(data, MNIST, style="generic")
-    assert time.perf_counter() - t0 < 2.0
+    assert decoded and max(w * h for w, h in decoded) <= 6000 * 4000 // 16  # 1/4 or smaller
     assert out.size == (6000, 4000) and max(out.original.size) <= 512
     assert any("DCT scaling" in s for s in out.steps)
 
@@ -292,14 +306,15 @@ def test_unreadable_files_have_clear_messages(data: bytes, words: str) -> None:
 def test_decompression_bomb_refused_fast(
     monkeypatch: pytest.MonkeyPatch, disable_pillow_guard: bool
 ) -> None:
-    """Refused from the header, in well under a second, with or without Pillow's guard."""
+    """Refused from the header, with or without Pillow's guard: no pixel is ever decoded
+    (what made it fast; a wall-clock limit was noise on 2 shared cores)."""
     if disable_pillow_guard:
         monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", None)
+    decoded = _decoded_sizes(monkeypatch)
     for side in (100_000, 7000):
-        t0 = time.perf_counter()
         with pytest.raises(UploadError, match="megapixels"):
             preprocess_upload(_png_header_bomb(side, side), MNIST)
-        assert time.perf_counter() - t0 < 1.0
+    assert decoded == []
 
 
 def test_size_limits() -> None:

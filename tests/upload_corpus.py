@@ -2,8 +2,8 @@
 
 ``make_corpus(dir)`` writes the files and returns :class:`CorpusCase` records;
 ``run_case(case, image_shape, style)`` runs one through ``vae.data.upload.preprocess_upload`` and
-judges it (valid output or a clear ``UploadError``, expected outcome, time, traced memory,
-case-specific checks). ``tests/test_upload_corpus.py`` runs it under pytest; for a table::
+judges it (valid output or a clear ``UploadError``, expected outcome, traced memory,
+case-specific checks; the time is reported, and only the script's table flags slow runs). ``tests/test_upload_corpus.py`` runs it under pytest; for a table::
 
     python -m tests.upload_corpus        # or: python tests/upload_corpus.py
 """
@@ -457,8 +457,10 @@ def _valid(r: Preprocessed, shape: Shape) -> list[str]:
     return problems
 
 
-def run_case(case: CorpusCase, shape: Shape, style: str) -> Outcome:
-    """Run one case; never raises (a failure is recorded in the outcome)."""
+def run_case(case: CorpusCase, shape: Shape, style: str, time_limit: bool = False) -> Outcome:
+    """Run one case; never raises (a failure is recorded in the outcome). The time is always
+    recorded; ``time_limit`` (the script's report, not the tests: wall time on shared cores
+    is noise) also flags a run slower than the case's ``max_seconds``."""
     data = case.path.read_bytes()
     result: Result | None = None
     other: BaseException | None = None
@@ -493,7 +495,7 @@ def run_case(case: CorpusCase, shape: Shape, style: str) -> Outcome:
         o.status = "failed" if o.problems else "ok"
     if o.status != "failed" and o.status != case.expect:
         o.problems.append(f"expected {case.expect}, got {o.status}: {o.message}")
-    if seconds > case.max_seconds:
+    if time_limit and seconds > case.max_seconds:
         o.problems.append(f"took {seconds:.2f} s (limit {case.max_seconds} s)")
     if peak > MAX_TRACED_BYTES:
         o.problems.append(f"traced memory peak {peak / 2**20:.0f} MB")
@@ -504,8 +506,8 @@ def run_case(case: CorpusCase, shape: Shape, style: str) -> Outcome:
     return o
 
 
-def run_all(cases: list[CorpusCase]) -> list[Outcome]:
-    return [run_case(c, shape, style) for c in cases for shape, style in SHAPES]
+def run_all(cases: list[CorpusCase], time_limit: bool = False) -> list[Outcome]:
+    return [run_case(c, shape, style, time_limit) for c in cases for shape, style in SHAPES]
 
 
 def summarize(outcomes: list[Outcome]) -> str:
@@ -567,7 +569,7 @@ def main() -> int:
         t0 = time.perf_counter()
         cases = make_corpus(tmp)
         made = time.perf_counter() - t0
-        outcomes = run_all(cases)
+        outcomes = run_all(cases, time_limit=True)
     print(table(cases, outcomes))
     print()
     print(

@@ -8,7 +8,7 @@ import uuid
 
 import pytest
 
-from .conftest import act, assert_no_error, open_page, screenshot
+from .conftest import act, assert_no_error, open_page, screenshot, wait_idle
 
 pytestmark = pytest.mark.e2e
 
@@ -73,3 +73,76 @@ def test_two_epoch_digits_training_finishes_and_is_selectable(page) -> None:  # 
     assert any(o.startswith("digits_2d") for o in options), options
     open_page(page, "Home")
     assert main.locator("h3", has_text=f"Model loaded: {name}").count() == 1
+
+
+POINTS = "[data-testid=stMain] [data-testid=stPlotlyChart] .scatterlayer .trace .points path.point"
+CURVES = 6  # 3 panels x train/test, one marker per finished epoch each
+
+
+def _points(page) -> int:  # noqa: ANN001
+    return page.locator(POINTS).count()
+
+
+def test_curves_grow_while_training_and_stop_saves_the_last_finished_epoch(page, app_server) -> None:  # noqa: ANN001
+    """100 epochs of digits (far more than the test waits for): the live curves gain points
+    while the Stop button is still there, then Stop ends it mid-run. The page says the last
+    finished epoch was saved, and the file on disk holds exactly the epochs the page shows,
+    with the page's figures. No clock: every wait is for something the page shows."""
+    from vae.core.checkpoints import load_checkpoint
+
+    open_page(page, "Train a model")
+    main = page.locator("[data-testid=stMain]")
+    epochs = _slider(page, "Epochs")
+    epochs.focus()
+    act(page, lambda: page.keyboard.press("End"))
+    assert epochs.input_value() == "100"
+    name = f"e2e-stop-{uuid.uuid4().hex[:8]}"
+    box = main.get_by_role("textbox", name="Model name")
+    box.fill(name)
+    act(page, lambda: box.press("Enter"))
+    act(page, main.get_by_role("button", name=re.compile(r"^\S*\s*Train$")).click)
+
+    stop = main.get_by_role("button", name=re.compile(r"Stop$"))
+    stop.wait_for(timeout=TRAIN_TIMEOUT_MS)
+    # Live updates: the curves appear after epoch 1, then gain a point per epoch, all while
+    # the training is still running (the Stop button is there, nothing announced yet).
+    page.wait_for_function(f"document.querySelectorAll({POINTS!r}).length >= {CURVES}", timeout=TRAIN_TIMEOUT_MS)
+    first = _points(page)
+    page.wait_for_function(
+        f"document.querySelectorAll({POINTS!r}).length > {first}", timeout=TRAIN_TIMEOUT_MS
+    )
+    grown = _points(page)
+    assert grown > first and grown % CURVES == 0, (first, grown)
+    assert stop.is_visible() and main.get_by_text(f"Model {name} is trained").count() == 0
+    progress = main.locator("[data-testid=stProgress]").inner_text()
+    running_epoch = int(re.search(r"Epoch (\d+) / 100", progress).group(1))
+    assert running_epoch >= grown // CURVES
+
+    stop.click()
+    done = main.get_by_text(f"Model {name} is trained (stopped early; the last finished epoch was saved)")
+    done.wait_for(timeout=TRAIN_TIMEOUT_MS)
+    wait_idle(page)
+    shown = main.locator("[data-testid=stMetric]").filter(has_text="Epochs").inner_text()
+    saved_epochs = int(re.search(r"(\d+) / 100", shown).group(1))
+    assert grown // CURVES <= saved_epochs < 100, shown
+    assert _points(page) == CURVES * saved_epochs  # the saved model's curves: every epoch it has
+
+    path = app_server.checkpoints / "user" / f"{name}.pt"
+    ckpt = load_checkpoint(path)
+    assert [h["epoch"] for h in ckpt.history] == list(range(1, saved_epochs + 1))
+    assert ckpt.meta.get("stopped_early") is True, ckpt.meta
+    # The saved weights are those the last finished epoch was scored with (not the weights
+    # of the interrupted one): re-scoring them as fit scored that epoch gives its figure.
+    import torch
+
+    from vae.core.fit import TrainConfig, evaluate, prepare_images
+    from vae.data.registry import load_dataset
+
+    tc = TrainConfig.from_dict(ckpt.train_config)
+    _, test = prepare_images(load_dataset("digits"), torch.device("cpu"), tc.binarize, tc.seed)
+    rescored = evaluate(ckpt.build_model(), test, tc.eval_batch_size, seed=tc.seed + 2)["elbo"]
+    assert rescored == pytest.approx(ckpt.history[-1]["test_elbo"], abs=1e-4)
+    elbo = main.locator("[data-testid=stMetric]").filter(has_text="Test ELBO").inner_text()
+    assert f"{ckpt.metrics['test_elbo']:.2f}" in elbo.replace("−", "-"), (elbo, ckpt.metrics)
+    assert_no_error(page, "Train page after Stop")
+    screenshot(page, "train-stopped")
