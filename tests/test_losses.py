@@ -2,6 +2,7 @@
 
 import math
 
+import pytest
 import torch
 import torch.nn.functional as F
 from torch.distributions import Bernoulli, Independent, Normal, kl_divergence
@@ -75,3 +76,58 @@ def test_iwae_k1_is_unbiased_elbo_and_grows_with_k():
         k1000 = iwae_log_likelihood(model, x, k=1000, chunk=100, generator=gen).mean().item()
     assert math.isclose(k1, elbo, abs_tol=0.15)
     assert elbo < k10 < k1000
+
+
+def _tiny(likelihood="bernoulli", dtype=torch.float32):
+    torch.manual_seed(1)
+    cfg = VAEConfig(image_shape=(1, 3, 2), latent_dim=2, hidden=(8,), likelihood=likelihood)
+    return VAE(cfg).to(dtype).eval()
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_elbo_terms_draws_its_noise_from_the_generator(dtype):
+    """eps ~ N(0, I) from ``generator`` in the model's dtype (float64 draws differ from
+    float32 ones), defaults beta = 1; a given eps wins over the generator."""
+    model = _tiny(dtype=dtype)
+    x = torch.rand(4, 1, 3, 2, generator=torch.Generator().manual_seed(0), dtype=dtype)
+    got = elbo_terms(model, x, generator=torch.Generator().manual_seed(3))
+    eps = torch.randn((4, 2), generator=torch.Generator().manual_seed(3), dtype=dtype)
+    with torch.no_grad():
+        mu, logvar = model.encode(x)
+        t = mu + torch.exp(0.5 * logvar) * eps
+        lik = Independent(Bernoulli(logits=model.decode(t), validate_args=False), 3)
+        recon = -lik.log_prob(x).mean()
+        kl = kl_standard_normal(mu, logvar).mean()
+    torch.testing.assert_close(got.recon.double(), recon.double(), rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(got.loss.double(), (recon + kl).double(), rtol=1e-5, atol=1e-5)  # beta = 1
+    given = elbo_terms(model, x, eps=torch.zeros(4, 2, dtype=dtype), generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        at_mean = -Independent(Bernoulli(logits=model.decode(mu), validate_args=False), 3).log_prob(x).mean()
+    torch.testing.assert_close(given.recon.double(), at_mean.double(), rtol=1e-5, atol=1e-5)
+
+
+def test_elbo_terms_gaussian_likelihood_uses_the_decoder_variance():
+    model = _tiny("gaussian")
+    with torch.no_grad():
+        model.dec_logvar.copy_(torch.linspace(-2, 1, 6).reshape(1, 3, 2))
+    x = torch.rand(3, 1, 3, 2, generator=torch.Generator().manual_seed(0))
+    eps = torch.randn(3, 2, generator=torch.Generator().manual_seed(1))
+    got = elbo_terms(model, x, eps=eps)
+    with torch.no_grad():
+        mu, logvar = model.encode(x)
+        mean = torch.sigmoid(model.decode(mu + torch.exp(0.5 * logvar) * eps))
+        ref = -Independent(Normal(mean, torch.exp(0.5 * model.dec_logvar)), 3).log_prob(x).mean()
+    torch.testing.assert_close(got.recon, ref)
+
+
+def test_iwae_defaults_are_k_1000_drawn_250_at_a_time():
+    """The defaults are part of the contract (vae.evaluate relies on k): same generator seed,
+    same numbers as the explicit call; other k or chunking draws other samples."""
+    model = _tiny()
+    x = torch.bernoulli(torch.rand(2, 1, 3, 2, generator=torch.Generator().manual_seed(0)))
+    default = iwae_log_likelihood(model, x, generator=torch.Generator().manual_seed(4))
+    explicit = iwae_log_likelihood(model, x, k=1000, chunk=250, generator=torch.Generator().manual_seed(4))
+    assert torch.equal(default, explicit)
+    for k, chunk in ((1001, 250), (1000, 251)):
+        other = iwae_log_likelihood(model, x, k=k, chunk=chunk, generator=torch.Generator().manual_seed(4))
+        assert not torch.equal(default, other)

@@ -85,3 +85,26 @@ def test_import_vae_does_not_import_streamlit():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize(
+    ("shape", "channels", "first_map", "cropped"),
+    [((1, 28, 28), (8, 16), (7, 7), False), ((1, 28, 20), (4, 8, 8), (4, 3), True), ((1, 4, 4), (2, 2), (1, 1), False)],
+)
+def test_conv_decoder_starts_from_the_smallest_map_that_doubles_to_cover_the_image(shape, channels, first_map, cropped):
+    """First map: ceil(size / 2^layers) per side (28 -> 7 with 2 layers, 4 -> 1; 20 -> 3
+    with 3 layers, 24 cropped to 20). A larger first map would still crop to the right shape,
+    so the shape test above cannot see it."""
+    model = VAE(VAEConfig(image_shape=shape, latent_dim=2, architecture="conv", conv_channels=channels, hidden=(8,)))
+    unflatten = next(m for m in model.decoder if isinstance(m, torch.nn.Unflatten))
+    assert tuple(unflatten.unflattened_size) == (channels[-1], *first_map)
+    assert any(type(m).__name__ == "Crop2d" for m in model.decoder) == cropped
+    assert model.decode(torch.zeros(1, 2)).shape == (1, *shape)
+
+
+def test_forward_uses_the_given_noise():
+    model = _model()
+    x = torch.rand(4, 1, 8, 8)
+    eps = torch.randn(4, 3)
+    logits, mu, logvar = model(x, eps)
+    torch.testing.assert_close(logits, model.decode(mu + torch.exp(0.5 * logvar) * eps))

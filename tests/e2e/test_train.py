@@ -75,12 +75,22 @@ def test_two_epoch_digits_training_finishes_and_is_selectable(page) -> None:  # 
     assert main.locator("h3", has_text=f"Model loaded: {name}").count() == 1
 
 
-POINTS = "[data-testid=stMain] [data-testid=stPlotlyChart] .scatterlayer .trace .points path.point"
 CURVES = 6  # 3 panels x train/test, one marker per finished epoch each
+# Markers per trace of the first curves chart (a fragment rerun can briefly leave a second,
+# stale chart in the DOM, so never count across charts).
+TRACE_POINTS = """() => {
+  const chart = document.querySelector('[data-testid=stMain] [data-testid=stPlotlyChart]');
+  if (!chart) return [];
+  return [...chart.querySelectorAll('.scatterlayer .trace')].map(
+    (t) => t.querySelectorAll('.points path.point').length);
+}"""
 
 
-def _points(page) -> int:  # noqa: ANN001
-    return page.locator(POINTS).count()
+def _epochs_drawn(page) -> int:  # noqa: ANN001
+    """Epochs the curves show: every one of the 6 traces has one marker per epoch."""
+    counts = page.evaluate(TRACE_POINTS)
+    assert len(counts) == CURVES and len(set(counts)) == 1, counts
+    return counts[0]
 
 
 def test_curves_grow_while_training_and_stop_saves_the_last_finished_epoch(page, app_server) -> None:  # noqa: ANN001
@@ -106,17 +116,15 @@ def test_curves_grow_while_training_and_stop_saves_the_last_finished_epoch(page,
     stop.wait_for(timeout=TRAIN_TIMEOUT_MS)
     # Live updates: the curves appear after epoch 1, then gain a point per epoch, all while
     # the training is still running (the Stop button is there, nothing announced yet).
-    page.wait_for_function(f"document.querySelectorAll({POINTS!r}).length >= {CURVES}", timeout=TRAIN_TIMEOUT_MS)
-    first = _points(page)
-    page.wait_for_function(
-        f"document.querySelectorAll({POINTS!r}).length > {first}", timeout=TRAIN_TIMEOUT_MS
-    )
-    grown = _points(page)
-    assert grown > first and grown % CURVES == 0, (first, grown)
+    page.wait_for_function(f"({TRACE_POINTS})().length === {CURVES}", timeout=TRAIN_TIMEOUT_MS)
+    first = _epochs_drawn(page)
+    page.wait_for_function(f"(({TRACE_POINTS})()[0] || 0) > {first}", timeout=TRAIN_TIMEOUT_MS)
+    grown = _epochs_drawn(page)
+    assert grown > first >= 1, (first, grown)
     assert stop.is_visible() and main.get_by_text(f"Model {name} is trained").count() == 0
     progress = main.locator("[data-testid=stProgress]").inner_text()
     running_epoch = int(re.search(r"Epoch (\d+) / 100", progress).group(1))
-    assert running_epoch >= grown // CURVES
+    assert running_epoch >= grown
 
     stop.click()
     done = main.get_by_text(f"Model {name} is trained (stopped early; the last finished epoch was saved)")
@@ -124,8 +132,8 @@ def test_curves_grow_while_training_and_stop_saves_the_last_finished_epoch(page,
     wait_idle(page)
     shown = main.locator("[data-testid=stMetric]").filter(has_text="Epochs").inner_text()
     saved_epochs = int(re.search(r"(\d+) / 100", shown).group(1))
-    assert grown // CURVES <= saved_epochs < 100, shown
-    assert _points(page) == CURVES * saved_epochs  # the saved model's curves: every epoch it has
+    assert grown <= saved_epochs < 100, shown
+    assert _epochs_drawn(page) == saved_epochs  # the saved model's curves: every epoch it has
 
     path = app_server.checkpoints / "user" / f"{name}.pt"
     ckpt = load_checkpoint(path)
