@@ -101,7 +101,7 @@ def test_stored_kl_active_units_and_log_px_recomputed(entry, shared_data):
     estimate is unbiased for the stored mean and its standard error is the spread of
     (IWAE - control) over the subset / sqrt(n), with the finite-population correction. The
     Monte Carlo noise of each IWAE value is part of that spread."""
-    ckpt = entry.checkpoint
+    ckpt = entry.load()
     model = ckpt.build_model().eval()
     x = _stored_test_split(ckpt, shared_data)
     m = ckpt.metrics
@@ -173,7 +173,7 @@ def _column(row: dict[str, str], *words: str) -> str:
 def test_readme_models_table_matches_the_checkpoints():
     table = readme_models_table((REPO / "README.md").read_text(encoding="utf-8"))
     assert table, "README.md has no models table (| model | ... | test ELBO | ... |)"
-    bundled = {e.name: e.checkpoint for e in BUNDLED}
+    bundled = {e.name: e.load() for e in BUNDLED}
     assert set(table) <= set(bundled), set(table) - set(bundled)
     assert set(table) >= EXPECTED, f"models missing from the README table: {EXPECTED - set(table)}"
     wrong = []
