@@ -12,14 +12,14 @@ import plotly.graph_objects as go
 import streamlit as st
 from plotly.subplots import make_subplots
 
-from pages._lib import display, models
+from pages._lib import display, liveness, models
 from vae.app.jobs import MAX_CONCURRENT_TRAININGS, TrainingJob, cli_command, trainings_running
 from vae.core.checkpoints import USER_SUBDIR, validate_name
 from vae.core.device import describe_device, pick_device
 from vae.core.fit import TrainConfig
 from vae.core.model import VAEConfig
-from vae.data.folders import load_image_folder
-from vae.data.registry import DATASETS, Dataset, dataset_available, default_epochs_for
+from vae.data.folders import ImageZip, list_zip
+from vae.data.registry import DATASETS, dataset_available, default_epochs_for
 
 JOB_KEY = "train_job"  # this session's TrainingJob
 ANNOUNCED_KEY = "train_job_announced"  # id of the finished job whose model was selected
@@ -31,11 +31,6 @@ VARIANTS = {
     "ae": "Plain autoencoder (no noise, no KL)",
 }
 ZIP_SIZES = {"28x28 grey": ((28, 28), 1), "28x28 colour": ((28, 28), 3), "32x32 colour": ((32, 32), 3)}
-
-
-@st.cache_data(show_spinner="Reading your images…", max_entries=2)
-def _user_dataset(data: bytes, size: tuple[int, int], channels: int) -> Dataset:
-    return load_image_folder(data, size=size, channels=channels, name="custom")
 
 
 def _next_name(name: str) -> str:
@@ -181,7 +176,7 @@ data_col, model_col, opt_col = st.columns(3, gap="large")
 with data_col:
     st.subheader("Data", divider="gray")
     ds = st.selectbox("Dataset", [*DATASETS, ZIP], format_func=_dataset_label, key="train_dataset")
-    user_data: Dataset | None = None
+    user_data: ImageZip | None = None
     if ds == ZIP:
         st.caption(
             "A zip of PNG/JPEG images, one sub-folder per class (e.g. `cats/`, `dogs/`); "
@@ -191,15 +186,17 @@ with data_col:
         size_label = st.radio("Resize to", list(ZIP_SIZES), horizontal=True, key="train_zip_size")
         size, channels = ZIP_SIZES[size_label]
         if upload is not None:
+            # Only the zip's table of contents is read here; the images are decoded inside the
+            # training job, where Stop (or closing the tab) ends the work.
             with display.user_errors(ValueError):
-                user_data = _user_dataset(upload.getvalue(), size, channels)
+                counts = list_zip(upload.getvalue())
+                user_data = ImageZip(upload.getvalue(), size, channels)
             if user_data is not None:
-                counts = np.bincount(user_data.train_y.numpy(), minlength=len(user_data.label_names))
                 st.caption(
-                    f"{len(user_data.train_x)} training and {len(user_data.test_x)} test images; "
-                    "classes: " + ", ".join(f"{n} ({k})" for n, k in zip(user_data.label_names, counts, strict=True))
+                    f"{sum(counts.values())} files; classes: "
+                    + ", ".join(f"{n} ({k})" for n, k in counts.items())
+                    + ". They are read when training starts."
                 )
-                display.show_grid(user_data.train_x[:16].numpy() / 255.0, ncols=8, width="stretch")
         image_shape = (channels, *size)
         likelihood = "bernoulli"
     else:
@@ -275,7 +272,10 @@ if st.button("Train", type="primary", icon=":material/play_arrow:", disabled=not
         meta = {"title": f"Trained in the app on {title}: {latent}-D {VARIANTS[variant]}, {arch.upper()}"}
         if ds != ZIP:
             meta["command"] = cli_command(model_config, train_config, ds, out.relative_to(models.REPO) if out.is_relative_to(models.REPO) else out)
-        job = TrainingJob(model_config, train_config, user_data if ds == ZIP else ds, out, meta, device=device).start()
+        job = TrainingJob(
+            model_config, train_config, user_data if ds == ZIP else ds, out, meta, device=device,
+            owner_alive=liveness.tab_open_check(),
+        ).start()  # fmt: skip
         st.session_state[JOB_KEY] = job
         st.rerun()  # draw the page again with the Train button disabled
 elif busy:

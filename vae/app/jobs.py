@@ -11,7 +11,8 @@ thread pool, so two trainings each run at about half speed on a small machine.
 
 Lifetime: the thread is not tied to the browser tab. Closing the tab (or the session expiring)
 leaves the job running; it finishes its epochs and saves the checkpoint as usual, and the
-model then appears in everyone's model picker. Stopping the *server* kills the daemon thread;
+model then appears in everyone's model picker. The one exception is reading a user's zip,
+which comes first: it stops (nothing saved) once ``owner_alive()`` says the tab is gone. Stopping the *server* kills the daemon thread;
 the checkpoint is written atomically, so a kill never leaves a half-written file.
 """
 
@@ -23,7 +24,7 @@ import shlex
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -39,6 +40,7 @@ from vae.core.device import describe_device, pick_device
 from vae.core.fit import EpochStats, TrainConfig, fit
 from vae.core.metrics import summarize
 from vae.core.model import VAE, VAEConfig
+from vae.data.folders import BuildStopped, ImageFolderError, ImageZip
 from vae.data.registry import DATASETS, Dataset, DatasetUnavailable, load_dataset, to_float
 
 log = logging.getLogger(__name__)
@@ -153,8 +155,10 @@ class TrainingJob:
     """Train one model in a background thread and save it to ``output_path`` when done.
 
     ``dataset``: a name from :data:`vae.data.registry.DATASETS` (loaded, and downloaded if missing,
-    inside the thread) or a :class:`~vae.data.registry.Dataset` (a user's zip). ``meta`` is stored in
-    the checkpoint, completed with the device, date and whether it was stopped early.
+    inside the thread), a :class:`~vae.data.registry.Dataset`, or a user's zip as an
+    :class:`~vae.data.folders.ImageZip`, read inside the thread: Stop ends the reading, and so
+    does ``owner_alive()`` turning False (the page passes "the tab is still open"). ``meta`` is
+    stored in the checkpoint, completed with the device, date and whether it was stopped early.
 
     Call :meth:`start`, poll :meth:`snapshot`, and :meth:`stop` to end early: the model of the
     last finished epoch is then saved (nothing is saved if no epoch finished). A failure
@@ -165,12 +169,13 @@ class TrainingJob:
         self,
         model_config: VAEConfig,
         train_config: TrainConfig,
-        dataset: str | Dataset,
+        dataset: str | Dataset | ImageZip,
         output_path: str | Path,
         meta: dict[str, Any] | None = None,
         *,
         device: str | torch.device | None = None,
         download: bool = True,
+        owner_alive: Callable[[], bool] | None = None,
     ) -> None:
         if isinstance(dataset, str) and dataset not in DATASETS:
             raise ValueError(f"unknown dataset {dataset!r}; choose one of {sorted(DATASETS)}")
@@ -182,6 +187,7 @@ class TrainingJob:
         self.meta = dict(meta or {})
         self.device = pick_device(str(device) if device is not None else None)
         self.download = download
+        self.owner_alive = owner_alive
         self.id = uuid.uuid4().hex  # lets a page tell its jobs apart across reruns
         self._lock = threading.Lock()
         self._state = _State()
@@ -257,7 +263,9 @@ class TrainingJob:
                     _active -= 1
                 _release_gpu_memory()
                 _SLOTS.release()
-        except DatasetUnavailable as e:
+        except BuildStopped:
+            self._set(status=STOPPED, phase="stopped while reading the images: nothing saved")
+        except (DatasetUnavailable, ImageFolderError) as e:  # messages written for the user
             self._set(status=FAILED, phase="failed", error=str(e))
         except Exception as e:  # the page shows the reason; the server log gets the trace
             log.exception("training job %s failed", self.output_path)
@@ -265,12 +273,17 @@ class TrainingJob:
         finally:
             self._set(ended=time.perf_counter())
 
+    def _should_stop_reading(self) -> bool:
+        return self._stop.is_set() or (self.owner_alive is not None and not self.owner_alive())
+
     def _train(self) -> None:
-        data = (
-            load_dataset(self.dataset, download=self.download)
-            if isinstance(self.dataset, str)
-            else self.dataset
-        )
+        if isinstance(self.dataset, ImageZip):
+            self._set(phase="reading your images")
+            data = self.dataset.build(self._should_stop_reading)
+        elif isinstance(self.dataset, str):
+            data = load_dataset(self.dataset, download=self.download)
+        else:
+            data = self.dataset
         idx = preview_indices(data.test_y)
         preview_x = to_float(data.test_x[idx]).numpy()
         self._set(originals=preview_x, phase="training")

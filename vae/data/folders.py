@@ -29,6 +29,7 @@ import time
 import zipfile
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 import numpy as np
@@ -281,6 +282,24 @@ def image_to_array(
 # --------------------------------------------------------------------------- the dataset
 
 
+def _classes(parts_list: list[tuple[str, ...]]) -> list[str]:
+    """Each file's class: its first sub-folder, ignoring folders that wrap everything
+    (``upload/cats/a.png`` -> ``cats``); files at the top level are ``"images"``."""
+    while all(len(p) >= 3 for p in parts_list) and len({p[0] for p in parts_list}) == 1:
+        parts_list = [p[1:] for p in parts_list]
+    return [p[0] if len(p) >= 2 else "images" for p in parts_list]
+
+
+def list_zip(data: bytes, max_files: int = MAX_FILES) -> dict[str, int]:
+    """``{class name: number of files}`` of a zip, from its table of contents only (nothing
+    is unpacked or decoded: cheap enough for a page run). Raises :class:`ImageFolderError`
+    for a zip that cannot be opened."""
+    with _open_zip(data) as zf:
+        parts = [PurePosixPath(i.filename).parts for i in zf.infolist() if not i.is_dir()]
+    parts = _subsample([p for p in parts if p and not _skip(p)], max_files)
+    return dict(sorted(Counter(_classes(parts)).items()))
+
+
 def _skipped_text(skipped: Counter) -> str:
     if not skipped:
         return ""
@@ -332,18 +351,37 @@ def load_image_folder(
         budget.tick()
     if len(decoded) < 2:
         raise ImageFolderError(
-            f"found {len(decoded)} usable image(s); need at least 2 ({FORMATS_TEXT} files, "
+            f"Found {len(decoded)} usable image(s); need at least 2 ({FORMATS_TEXT} files, "
             "optionally in one sub-folder per class)." + _skipped_text(skipped)
         )
-    parts_list = [p for p, _ in decoded]
-    # Strip folders that wrap everything (e.g. "upload/cats/a.png" -> "cats/a.png").
-    while all(len(p) >= 3 for p in parts_list) and len({p[0] for p in parts_list}) == 1:
-        parts_list = [p[1:] for p in parts_list]
-    classes = [p[0] if len(p) >= 2 else "images" for p in parts_list]
+    classes = _classes([p for p, _ in decoded])
     label_names = tuple(sorted(set(classes)))
     labels = np.array([label_names.index(c) for c in classes], dtype=np.int64)
     images = np.stack([a for _, a in decoded])
     return from_arrays(name, images, labels, max(1, round(0.1 * len(images))), label_names)
 
 
-__all__ = ["BuildStopped", "ImageFolderError", "image_to_array", "load_image_folder"]
+@dataclass(frozen=True, eq=False)  # eq=False: compare by identity, not by the zip's bytes
+class ImageZip:
+    """A user's zip of images, read into a :class:`Dataset` later by :meth:`build`, where the
+    reading can be stopped (inside a training job, so that Stop and a closed tab end it)."""
+
+    data: bytes
+    size: tuple[int, int]
+    channels: int
+    name: str = "custom"
+
+    def build(self, should_stop: Callable[[], bool] | None = None) -> Dataset:
+        return load_image_folder(
+            self.data, self.size, self.channels, name=self.name, should_stop=should_stop
+        )
+
+
+__all__ = [
+    "BuildStopped",
+    "ImageFolderError",
+    "ImageZip",
+    "image_to_array",
+    "list_zip",
+    "load_image_folder",
+]
