@@ -135,5 +135,5 @@ FAILURES = {  # zip -> what the message must say (and it must not quote an excep
     "corrupt LZMA entries": (corrupt_lzma, "LZMA"),
     "entries past the end of the file": (past_end_of_file, "damaged or cut off"),
     "a bad end-of-directory record": (bad_end_record, "not a readable zip"),
-    "names that are not UTF-8": (non_utf8_names, "not UTF-8"),
+    "names that are not UTF-8": (non_utf8_names, "not valid UTF-8"),
 }

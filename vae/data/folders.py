@@ -94,7 +94,7 @@ class _Budget:
     def tick(self) -> None:
         if self.should_stop is not None and self.should_stop():
             raise BuildStopped("stopped while reading the images")
-        if self.cpu_deadline is not None and time.thread_time() > self.cpu_deadline:
+        if self.cpu_deadline is not None and time.thread_time() >= self.cpu_deadline:
             raise ImageFolderError(
                 f"Reading these images took more than {self.max_cpu_seconds:g} s of computing "
                 "time, the limit that keeps the server quick for everyone. Please use fewer or "
@@ -148,7 +148,8 @@ def _open_zip(source: str | os.PathLike | bytes) -> zipfile.ZipFile:
         )
     except UnicodeDecodeError:
         raise ImageFolderError(
-            "This zip is damaged: it says its file names are UTF-8 text but they are not. "
+            "This zip is damaged: its file names are marked as UTF-8 text but are not valid "
+            "UTF-8. "
             "Please create the zip again (e.g. right-click the folder, Compress / Send to "
             "compressed folder) and upload that."
         ) from None
