@@ -189,6 +189,30 @@ def test_train_on_a_zip_of_my_images_then_map_it(model_dir, tmp_path, monkeypatc
     assert "circles" in _figure(at, "map_chart:my-shapes:none")
 
 
+def test_train_page_explains_every_broken_zip(models, tmp_path, monkeypatch):
+    """Each hostile zip (tests/hostile_zips.py) through the Train page: a clear message, on
+    upload when the zip itself cannot be opened, else when the training job reads it; never
+    an exception, and nothing saved."""
+    from tests import hostile_zips as hz
+
+    monkeypatch.setenv("VAE_CHECKPOINT_DIR", str(tmp_path / "ckpts"))
+    shutil.copytree(models, tmp_path / "ckpts")
+    for k, (case, (build, expected)) in enumerate(sorted(hz.FAILURES.items())):
+        at = _app("pages/train.py")  # a fresh session: no earlier job's message on screen
+        at.selectbox(key="train_dataset").set_value("zip").run()
+        at.slider(key="train_epochs_zip").set_value(1).run()
+        at.text_input(key="train_name").set_value(f"broken-{k}").run()
+        at.file_uploader(key="train_zip").set_value((f"{k}.zip", build(), "application/zip")).run()
+        assert not at.exception, (case, at.exception)
+        if not at.error:  # the table of contents was readable: the job reads the images
+            _train_until_finished(at)
+            assert not at.success, case
+        messages = _texts(at.error)
+        assert len(messages) == 1 and expected in messages[0], (case, messages)
+        assert "Error" not in messages[0] and "Traceback" not in messages[0], messages
+        assert not (tmp_path / "ckpts" / "user" / f"broken-{k}.pt").exists()
+
+
 def test_train_without_network_says_what_to_do(models, tmp_path, monkeypatch):
     import urllib.error
 
