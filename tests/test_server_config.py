@@ -1,7 +1,7 @@
 """Server hardening and hostile inputs: nobody gets in, nothing hangs, nothing runs.
 
 1. ``.streamlit/config.toml`` holds the deliberate choices (XSRF on, static serving off, the
-   upload limit equal to ``vae.data.images.MAX_UPLOAD_BYTES``, no tracebacks for users, no
+   upload limit one MB above ``vae.data.images.MAX_UPLOAD_BYTES``, no tracebacks for users, no
    post-run GC, the agent API off), and Streamlit itself reads them so: every key is a real
    option (a typo would be ignored with only a log line).
 2. A checkpoints folder holding a truncated file, random bytes, pickles whose payload would
@@ -67,8 +67,9 @@ def test_config_holds_the_deliberate_choices(config):
     assert server["enableCORS"] is True
     assert server["enableStaticServing"] is False  # nothing under ./static is published
     assert server.get("enableAgentApi", False) is False  # no non-browser driving of the app
-    # Streamlit counts maxUploadSize in MB of 2**20 bytes (upload_file handler: * 1024 * 1024).
-    assert server["maxUploadSize"] * 1024 * 1024 == MAX_UPLOAD_BYTES
+    # Streamlit counts maxUploadSize in MB of 2**20 bytes and compares the whole multipart body
+    # with it: one MB above the app's limit lets a file of exactly MAX_UPLOAD_BYTES through.
+    assert server["maxUploadSize"] * 1024 * 1024 == MAX_UPLOAD_BYTES + 2**20
     assert client["showErrorDetails"] == "none"  # users never see tracebacks or server paths
     assert runner["postScriptGC"] is False  # gc.collect(2) after every run cost ~200 ms
     assert server["headless"] is True

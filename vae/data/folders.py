@@ -38,6 +38,7 @@ from PIL import Image
 from vae.data.images import (
     FORMATS_TEXT,
     MAX_PIXELS,
+    MAX_UPLOAD_BYTES,
     TooManyPixels,
     check_pixels,
     decode,
@@ -294,7 +295,12 @@ def _classes(parts_list: list[tuple[str, ...]]) -> list[str]:
 def list_zip(data: bytes, max_files: int = MAX_FILES) -> dict[str, int]:
     """``{class name: number of files}`` of a zip, from its table of contents only (nothing
     is unpacked or decoded: cheap enough for a page run). Raises :class:`ImageFolderError`
-    for a zip that cannot be opened."""
+    for a zip that cannot be opened or is over ``MAX_UPLOAD_BYTES``."""
+    if len(data) > MAX_UPLOAD_BYTES:
+        raise ImageFolderError(
+            f"The zip is {len(data) / 2**20:.1f} MB; the limit is {MAX_UPLOAD_BYTES // 2**20} MB. "
+            "Please upload fewer or smaller images."
+        )
     with _open_zip(data) as zf:
         parts = [PurePosixPath(i.filename).parts for i in zf.infolist() if not i.is_dir()]
     parts = _subsample([p for p in parts if p and not _skip(p)], max_files)

@@ -35,6 +35,7 @@ import numpy as np
 from PIL import Image
 
 MAX_UPLOAD_BYTES = 10 * 1024 * 1024  # the README's "at most 10 MiB"
+UPLOAD_LIMIT_MB = MAX_UPLOAD_BYTES // 2**20  # the same, for st.file_uploader(max_upload_size=)
 MAX_PIXELS = 40_000_000  # declared width x height; a 48 MP phone photo must be resized first
 WORK_PIXELS = 2_000_000  # images are processed at about this size (targets are <= 64 px)
 # Multi-picture JPEGs from phones (MPO) open through the JPEG plugin; "MPO" is no opener ID.

@@ -1,0 +1,47 @@
+"""The upload limit through a real browser and server: a file of exactly 10 MiB (the README's
+"at most 10 MiB") is accepted; one byte more is refused with a message, never a crash.
+
+Streamlit compares the whole multipart request with ``server.maxUploadSize``, so with the
+limit set to exactly 10 MB it refused a 10 MiB file (413) before the app saw it.
+"""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+from PIL import Image
+
+from vae.data.images import MAX_UPLOAD_BYTES
+
+from .conftest import act, assert_no_error, errors_on, open_page
+
+UPLOAD_INPUT = '[data-testid="stFileUploader"] input[type="file"]'
+UPLOADER = '[data-testid="stFileUploader"]'
+
+
+def _png_of_size(n: int) -> bytes:
+    """A valid 600x600 noise PNG padded after its end marker to exactly ``n`` bytes (decoders
+    ignore what follows IEND)."""
+    buf = io.BytesIO()
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (600, 600), dtype=np.uint8)).save(buf, "PNG")
+    data = buf.getvalue()
+    return data + bytes(n - len(data))
+
+
+def test_a_file_of_exactly_10_mib_is_accepted_and_one_byte_more_is_refused(page, tmp_path) -> None:  # noqa: ANN001
+    open_page(page, "Your image")
+    exact = tmp_path / "exactly-10MiB.png"
+    exact.write_bytes(_png_of_size(MAX_UPLOAD_BYTES))
+    act(page, lambda: page.locator(UPLOAD_INPUT).set_input_files(str(exact)))
+    page.wait_for_selector("[data-testid=stImageCaption] >> text=reconstruction decode(m)")
+    assert_no_error(page)
+    assert "your file (PNG, 600x600)" in page.locator("[data-testid=stMain]").inner_text()
+    over = tmp_path / "over.png"
+    over.write_bytes(_png_of_size(MAX_UPLOAD_BYTES + 1))
+    page.locator(UPLOAD_INPUT).set_input_files(str(over))
+    # The browser refuses it against the uploader's max_upload_size (10 MB) and says so.
+    page.wait_for_selector(f"{UPLOADER} >> text=/10(\\.0)? ?MB/", timeout=30_000)
+    text = page.locator(UPLOADER).inner_text()
+    assert "over.png" in text and ("smaller" in text or "limit" in text.lower()), text
+    assert not [e for e in errors_on(page) if "Traceback" in e]
