@@ -1,4 +1,5 @@
-"""Small hostile zips, built in memory for the tests and the bench (never stored in the repo).
+"""Small hostile zips, built in memory for the tests and the bench (never stored in the repo);
+the standard library at module level, Pillow inside the functions that draw images.
 
 Each builder returns the zip's bytes (a few KB). ``raw_zip`` writes the zip format by hand so
 that a header can lie: an entry's declared size, its compressed size, the name flags, the
@@ -12,10 +13,10 @@ import struct
 import zipfile
 import zlib
 
-from PIL import Image
-
 
 def png(size: tuple[int, int], colour=0, mode: str = "L") -> bytes:
+    from PIL import Image
+
     buf = io.BytesIO()
     Image.new(mode, size, colour).save(buf, "PNG")
     return buf.getvalue()
@@ -24,6 +25,8 @@ def png(size: tuple[int, int], colour=0, mode: str = "L") -> bytes:
 def strip_png(w: int, h: int, mode: str = "L") -> bytes:
     """A ``w`` x ``h`` black image with a white bar along its middle (so padding it to a
     square and resizing it is visible in the result)."""
+    from PIL import Image
+
     im = Image.new(mode, (w, h), 0)
     bar = (0, h // 3, w, max(h // 3 + 1, 2 * h // 3))
     im.paste(255 if mode == "L" else (255, 255, 255), bar)
