@@ -12,8 +12,9 @@ thread pool, so two trainings each run at about half speed on a small machine.
 Lifetime: the thread is not tied to the browser tab. Closing the tab (or the session expiring)
 leaves the job running; it finishes its epochs and saves the checkpoint as usual, and the
 model then appears in everyone's model picker. The one exception is reading a user's zip,
-which comes first: it stops (nothing saved) once ``owner_alive()`` says the tab is gone. Stopping the *server* kills the daemon thread;
-the checkpoint is written atomically, so a kill never leaves a half-written file.
+which comes first: it stops (nothing saved) once ``owner_alive()`` says the tab is gone.
+Stopping the *server* kills the daemon thread; the checkpoint is written atomically, so a
+kill never leaves a half-written file.
 """
 
 from __future__ import annotations
