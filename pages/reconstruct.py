@@ -9,7 +9,7 @@ import streamlit as st
 
 from pages._lib import display, models, state, testset
 from vae.app import inference
-from vae.data.images import FILE_EXTENSIONS, FORMATS_TEXT, UPLOAD_LIMIT_MB
+from vae.data.images import FILE_EXTENSIONS, FORMATS_TEXT
 from vae.data.registry import upload_style_for
 from vae.data.upload import STYLES, Preprocessed, preprocess_upload
 
@@ -52,7 +52,7 @@ split = None
 if source == UPLOAD:
     up_col, style_col = st.columns([2, 1])
     upload = up_col.file_uploader(
-        f"An image ({FORMATS_TEXT})", type=list(FILE_EXTENSIONS), max_upload_size=UPLOAD_LIMIT_MB,
+        f"An image ({FORMATS_TEXT})", type=list(FILE_EXTENSIONS),
         key="rec_upload",
     )  # fmt: skip
     default_style = upload_style_for(cur.dataset)

@@ -19,7 +19,6 @@ from vae.core.device import describe_device, pick_device
 from vae.core.fit import TrainConfig
 from vae.core.model import VAEConfig
 from vae.data.folders import ImageZip, list_zip
-from vae.data.images import UPLOAD_LIMIT_MB
 from vae.data.registry import DATASETS, dataset_available, default_epochs_for
 
 JOB_KEY = "train_job"  # this session's TrainingJob
@@ -183,7 +182,7 @@ with data_col:
             "A zip of PNG/JPEG images, one sub-folder per class (e.g. `cats/`, `dogs/`); "
             "10% are kept aside as the test split."
         )
-        upload = st.file_uploader("Your images (.zip)", type=["zip"], key="train_zip", max_upload_size=UPLOAD_LIMIT_MB)
+        upload = st.file_uploader("Your images (.zip)", type=["zip"], key="train_zip")
         size_label = st.radio("Resize to", list(ZIP_SIZES), horizontal=True, key="train_zip_size")
         size, channels = ZIP_SIZES[size_label]
         if upload is not None:

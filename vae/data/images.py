@@ -3,10 +3,10 @@
 
 Safety limits (module constants, checked in this order, all before any pixel is decoded):
 
-* ``MAX_UPLOAD_BYTES`` (10 MiB): the largest file accepted. The uploader widget lets slightly
-  larger bodies through (``server.maxUploadSize = 11`` in ``.streamlit/config.toml``: Streamlit
-  compares the whole multipart body with it, so a file of exactly 10 MiB would be refused) and
-  this limit, checked here, is the one users see.
+* ``MAX_UPLOAD_BYTES`` (10 MiB): the largest file accepted. The uploader widgets let slightly
+  larger files through (``server.maxUploadSize = 11`` in ``.streamlit/config.toml``: with 10,
+  Streamlit refused a file of exactly 10 MiB, see there) and this limit, checked here, is the
+  one users get a message about.
 * Only ``ALLOWED_FORMATS`` are tried (``Image.open(formats=...)``): no EPS/PDF (Ghostscript),
   no exotic plugins reachable from a renamed file. ``FILE_EXTENSIONS`` are the matching file
   name endings, for upload widgets.
@@ -35,7 +35,6 @@ import numpy as np
 from PIL import Image
 
 MAX_UPLOAD_BYTES = 10 * 1024 * 1024  # the README's "at most 10 MiB"
-UPLOAD_LIMIT_MB = MAX_UPLOAD_BYTES // 2**20  # the same, for st.file_uploader(max_upload_size=)
 MAX_PIXELS = 40_000_000  # declared width x height; a 48 MP phone photo must be resized first
 WORK_PIXELS = 2_000_000  # images are processed at about this size (targets are <= 64 px)
 # Multi-picture JPEGs from phones (MPO) open through the JPEG plugin; "MPO" is no opener ID.
