@@ -69,6 +69,21 @@ def test_the_minutes_make_45():
         assert beat.ask, f"{beat.key}: a lecture beat asks the class something"
 
 
+def test_the_controls_a_beat_names_are_on_its_page():
+    """A **bold** control in a beat's clicks ("Press **Resample ε**") is a label in its page's
+    source (or the shared lecture widgets): a renamed button makes the plan stale."""
+    shared = "".join(p.read_text(encoding="utf-8") for p in (REPO / "pages" / "_lib").glob("*.py"))
+    for beat in plan.BEATS:
+        source = (REPO / beat.page).read_text(encoding="utf-8") + shared
+        names = [n for c in beat.click for n in re.findall(r"\*\*(.+?)\*\*", c)]
+        assert names, f"{beat.key}: its clicks name no control"
+        missing = [n for n in names if f'"{n}' not in source]
+        assert not missing, (
+            f"{beat.key}: {missing} not found in {beat.page}: update vae/lecture/plan.py, then "
+            "`python -m vae.lecture.plan --write`"
+        )
+
+
 def test_docs_teaching_is_the_plan():
     text = (REPO / "docs" / "teaching.md").read_text(encoding="utf-8")
     section = plan.plan_section(text)
