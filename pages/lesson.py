@@ -58,7 +58,7 @@ slot = schedule()[index]
 st.title("Lesson: the VAE in 45 minutes")
 st.caption(
     "For the teacher: the plan of `docs/teaching.md`, one step at a time. Open a step's page "
-    "to demo it; **Back to the lesson** in the sidebar returns here, at the same step."
+    "to demo it; the **Lesson: …** link in the sidebar returns here, at the same step."
 )
 
 st.session_state[PICKER_KEY] = beat.key  # before the widget exists in this run: allowed

@@ -240,7 +240,8 @@ def test_position_and_presenter_mode_survive_page_switches(monkeypatch, lesson_c
     css = [h.proto.body for h in at.get("html")]
     assert any("font-size: 20px" in b for b in css), "presenter CSS not injected on Home"
     back = [p.proto for p in at.get("page_link") if "lesson" in p.proto.label.lower()]
-    assert back and back[0].label == f"Back to the lesson: {_expected_headings()[3]}"
+    assert back and back[0].label == "Lesson: 3 · AE vs VAE", [b.label for b in back]
+    assert back[0].help.endswith(_expected_headings()[3])
     assert back[0].page.endswith("lesson") or back[0].page == "pages/lesson.py"
     at.switch_page("pages/lesson.py").run()
     assert _step(at) == _expected_headings()[3]

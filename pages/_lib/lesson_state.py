@@ -34,6 +34,8 @@ def sidebar_link(url_path: str) -> None:
     if POSITION_KEY not in st.session_state or url_path == LESSON_URL:
         return
     beat = current()
+    # Short ("Lesson: 4 · ELBO"): the sidebar cuts longer labels, more so in presenter mode.
     st.sidebar.page_link(
-        LESSON_PAGE, label=f"Back to the lesson: {heading(beat)}", icon=":material/school:"
-    )
+        LESSON_PAGE, label=f"Lesson: {beat.short}", icon=":material/undo:",
+        help=f"Back to the lesson plan, at step {heading(beat)}",
+    )  # fmt: skip

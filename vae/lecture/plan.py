@@ -74,7 +74,7 @@ BEFORE_CLASS = Beat(
     ),
     notes=(
         "This page (Lesson) keeps your place: open a beat's page, demo, and come back with "
-        "**Back to the lesson** in the sidebar.",
+        "the **Lesson: …** link in the sidebar.",
     ),
 )
 
