@@ -15,12 +15,12 @@ import torch
 
 from vae import train
 from vae.app import inference
-from vae.app.jobs import custom_test_set
 from vae.core.checkpoints import load_checkpoint, save_checkpoint
 from vae.core.fit import TrainConfig, evaluate, fit, prepare_images
 from vae.core.losses import elbo_terms
 from vae.core.model import VAE, VAEConfig
 from vae.data.folders import load_image_folder
+from vae.data.kept_test_set import custom_test_set
 
 N_IMAGES = 40
 

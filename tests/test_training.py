@@ -2,7 +2,7 @@
 
 import torch
 
-from vae.core.fit import TrainConfig, evaluate, fit, prepare_images
+from vae.core.fit import TrainConfig, evaluate, fit, kl_weight, prepare_images
 from vae.core.losses import iwae_log_likelihood
 from vae.core.metrics import summarize
 from vae.core.model import VAEConfig
@@ -74,3 +74,9 @@ def test_iwae_beats_elbo_and_grows_with_k_on_a_trained_model():
     assert lls[0] < lls[1] < lls[2] < lls[3], lls
     m = summarize(model, data, binarized=True, iw_k=50, iw_n=None)
     assert m["log_px"] > m["test_elbo"] and m["active_units"] == 2
+
+
+def test_kl_warmup_rises_linearly_to_beta_then_stays():
+    warm = TrainConfig(beta=2.0, kl_warmup_epochs=4)
+    assert [kl_weight(warm, e) for e in range(1, 7)] == [0.5, 1.0, 1.5, 2.0, 2.0, 2.0]
+    assert [kl_weight(TrainConfig(beta=0.5), e) for e in (1, 2, 9)] == [0.5, 0.5, 0.5]

@@ -10,12 +10,13 @@ with ``--image-size 64 --image-channels 3`` for 64x64 colour, e.g. with ``--arch
 Several processes or machines: run the same command under torchrun, e.g.
 ``torchrun --nproc_per_node 4 -m vae.train ...`` (one GPU per process, NCCL; gloo on CPUs).
 ``--batch-size`` stays the global batch, split across the processes; rank 0 prints, scores
-and writes the one checkpoint. See the README, "Training at scale".
+and writes the one checkpoint. See docs/training-at-scale.md.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import shlex
 import sys
 import time
@@ -29,6 +30,7 @@ from vae.core.fit import EpochStats, TrainConfig, fit
 from vae.core.metrics import summarize
 from vae.core.model import ACTIVATIONS, ARCHITECTURES, VARIANTS, VAEConfig
 from vae.data.folders import load_image_folder
+from vae.data.kept_test_set import custom_test_set
 from vae.data.registry import DATASETS, Dataset, DatasetUnavailable, load_dataset
 
 FOLDER_PREFIX = "folder:"
@@ -135,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _train(args: argparse.Namespace, argv: list[str] | None, device: torch.device) -> int:
-    main_rank, world = distributed.is_main(), distributed.world_size()
+    main_rank = distributed.is_main()
     # Every rank loads the same (deterministic) data: batches are sharded by index in fit.
     try:
         dataset = load_data(args)
@@ -143,6 +145,42 @@ def _train(args: argparse.Namespace, argv: list[str] | None, device: torch.devic
         if main_rank:
             print(f"error: {e}", file=sys.stderr)
         return 2
+    model_config, train_config = _configs(args, dataset)
+    if main_rank:
+        _print_start(dataset, model_config, device)
+    t0 = time.perf_counter()
+    model, history = fit(
+        model_config, train_config, dataset, device,
+        on_epoch_end=functools.partial(_print_epoch, args.epochs) if main_rank else None,
+    )  # fmt: skip
+    train_seconds = time.perf_counter() - t0
+    if not main_rank:
+        return 0  # rank 0 alone scores the (identical) model and writes the one checkpoint
+    metrics = summarize(
+        model, dataset, binarized=args.binarize, iw_k=args.iw_k, iw_n=args.iw_n or None
+    )
+    metrics["train_seconds"] = round(train_seconds, 1)
+    out = save_checkpoint(
+        Path(args.out),
+        model.cpu(),
+        dataset=dataset.name,
+        train_config=train_config.to_dict(),
+        metrics=metrics,
+        history=history.to_list(),
+        meta=_meta(args, argv, history.device, dataset),
+    )
+    print(
+        f"test ELBO {metrics['test_elbo']:.2f} nats, log p(x) >= {metrics['log_px']:.2f} "
+        f"(IS, k={metrics['log_px_k']}, n={metrics['log_px_n']}), KL {metrics['test_kl']:.2f}, "
+        f"active units {metrics['active_units']}/{args.latent_dim}; saved {out}",
+        flush=True,
+    )
+    return 0
+
+
+def _configs(args: argparse.Namespace, dataset: Dataset) -> tuple[VAEConfig, TrainConfig]:
+    """The model and training settings the options ask for; the likelihood defaults to the
+    registered dataset's (a folder dataset's own otherwise)."""
     info = DATASETS.get(args.dataset)
     model_config = VAEConfig(
         image_shape=dataset.image_shape,
@@ -165,66 +203,48 @@ def _train(args: argparse.Namespace, argv: list[str] | None, device: torch.devic
         seed=args.seed,
         amp=not args.no_amp,
     )
-    if main_rank:
-        c, h, w = dataset.image_shape
-        where = f"{device}" if world == 1 else f"{world} processes ({distributed.backend()}), rank 0 on {device}"
-        print(
-            f"training {dataset.name} ({c}x{h}x{w}, {len(dataset.train_x)} images) "
-            f"{model_config.architecture} latent={args.latent_dim} on {where}",
-            flush=True,
-        )
-    t0 = time.perf_counter()
+    return model_config, train_config
 
-    def report(stats: EpochStats, _model) -> None:
-        if not main_rank:
-            return
-        sys.stderr.write("\r" + _bar(stats.epoch, args.epochs) + "\n")
-        print(
-            f"epoch {stats.epoch:3d}  train ELBO {stats.train_elbo:9.2f}  test ELBO "
-            f"{stats.test_elbo:9.2f}  recon {stats.test_recon:8.2f}  KL {stats.test_kl:6.2f}  "
-            f"{stats.seconds:6.1f}s  {stats.images_per_second:8.0f} img/s",
-            flush=True,
-        )
 
-    model, history = fit(model_config, train_config, dataset, device, on_epoch_end=report)
-    train_seconds = time.perf_counter() - t0
-    if not main_rank:
-        return 0  # rank 0 alone scores the (identical) model and writes the one checkpoint
-    metrics = summarize(
-        model, dataset, binarized=args.binarize, iw_k=args.iw_k, iw_n=args.iw_n or None
+def _print_start(dataset: Dataset, model_config: VAEConfig, device: torch.device) -> None:
+    world = distributed.world_size()
+    c, h, w = dataset.image_shape
+    where = f"{device}" if world == 1 else f"{world} processes ({distributed.backend()}), rank 0 on {device}"
+    print(
+        f"training {dataset.name} ({c}x{h}x{w}, {len(dataset.train_x)} images) "
+        f"{model_config.architecture} latent={model_config.latent_dim} on {where}",
+        flush=True,
     )
-    metrics["train_seconds"] = round(train_seconds, 1)
+
+
+def _print_epoch(epochs: int, stats: EpochStats, _model: object) -> None:
+    """``fit``'s ``on_epoch_end`` on rank 0: the progress bar, then the epoch's figures."""
+    sys.stderr.write("\r" + _bar(stats.epoch, epochs) + "\n")
+    print(
+        f"epoch {stats.epoch:3d}  train ELBO {stats.train_elbo:9.2f}  test ELBO "
+        f"{stats.test_elbo:9.2f}  recon {stats.test_recon:8.2f}  KL {stats.test_kl:6.2f}  "
+        f"{stats.seconds:6.1f}s  {stats.images_per_second:8.0f} img/s",
+        flush=True,
+    )
+
+
+def _meta(args: argparse.Namespace, argv: list[str] | None, device: str, dataset: Dataset) -> dict:
+    """The checkpoint's meta: title, device, the exact command, torch version, time, the
+    world size under torchrun, and a user dataset's test split (the folder is not kept)."""
     command = "python -m vae.train " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
     meta = {
         "title": args.title,
-        "device": history.device,
+        "device": device,
         "command": command,
         "torch": str(torch.__version__),  # plain str: TorchVersion is not weights_only-safe
         "created": time.strftime("%Y-%m-%d %H:%M:%S"),
     }
-    if world > 1:
-        meta["world_size"] = world
-    if info is None:
+    if distributed.world_size() > 1:
+        meta["world_size"] = distributed.world_size()
+    if args.dataset not in DATASETS:
         # The app shows a user dataset's test images from here (the folder is not kept).
-        from vae.app.jobs import custom_test_set
-
         meta["test_set"] = custom_test_set(dataset)
-    out = save_checkpoint(
-        Path(args.out),
-        model.cpu(),
-        dataset=dataset.name,
-        train_config=train_config.to_dict(),
-        metrics=metrics,
-        history=history.to_list(),
-        meta=meta,
-    )
-    print(
-        f"test ELBO {metrics['test_elbo']:.2f} nats, log p(x) >= {metrics['log_px']:.2f} "
-        f"(IS, k={metrics['log_px_k']}, n={metrics['log_px_n']}), KL {metrics['test_kl']:.2f}, "
-        f"active units {metrics['active_units']}/{args.latent_dim}; saved {out}",
-        flush=True,
-    )
-    return 0
+    return meta
 
 
 if __name__ == "__main__":

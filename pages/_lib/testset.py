@@ -42,7 +42,7 @@ def _encode_split(key: str, dataset: str, _model: VAE) -> TestSplit:
 @st.cache_data(show_spinner="Encoding the test set…", max_entries=16)
 def _encode_custom(key: str, _cur: Current) -> TestSplit:
     """A model trained on a user's zip: its test images live in the checkpoint's meta
-    (``vae.app.jobs.custom_test_set``), since the upload itself is not kept."""
+    (``vae.data.kept_test_set``), since the upload itself is not kept."""
     test = _cur.checkpoint.meta["test_set"]
     x, y = test["images"], test["labels"]
     mu, logvar = inference.encode(_cur.model, x)

@@ -42,6 +42,7 @@ from vae.core.fit import EpochStats, TrainConfig, fit
 from vae.core.metrics import summarize
 from vae.core.model import VAE, VAEConfig
 from vae.data.folders import BuildStopped, ImageFolderError, ImageZip
+from vae.data.kept_test_set import custom_test_set
 from vae.data.registry import DATASETS, Dataset, DatasetUnavailable, load_dataset, to_float
 
 log = logging.getLogger(__name__)
@@ -50,7 +51,6 @@ MAX_CONCURRENT_TRAININGS = max(1, int(os.environ.get("VAE_MAX_TRAININGS", "2")))
 N_PREVIEW = 8  # fixed test images shown with their reconstructions each epoch
 N_SAMPLES = 16  # prior samples shown each epoch (same latents every epoch: watch them sharpen)
 IW_K, IW_N = 50, 500  # importance samples / test images for the saved log p(x) estimate
-CUSTOM_TEST_MAX = 500  # test images of a user's zip kept in the checkpoint (for the maps)
 
 QUEUED, RUNNING, DONE, STOPPED, FAILED = "queued", "running", "done", "stopped", "failed"
 FINISHED = frozenset({DONE, STOPPED, FAILED})
@@ -334,16 +334,6 @@ class TrainingJob:
         )
         status = STOPPED if history.stopped_early else DONE
         self._set(status=status, phase="saved", checkpoint_path=path, metrics=metrics)
-
-
-def custom_test_set(data: Dataset) -> dict[str, Any]:
-    """The test split of a user's dataset, stored in its checkpoint's meta so that the map
-    pages can show it later (the uploaded zip itself is not kept)."""
-    return {
-        "images": data.test_x[:CUSTOM_TEST_MAX].clone(),
-        "labels": data.test_y[:CUSTOM_TEST_MAX].clone(),
-        "label_names": list(data.label_names),
-    }
 
 
 def cli_command(

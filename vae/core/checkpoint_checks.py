@@ -208,7 +208,7 @@ def check_image_shape(config: VAEConfig, stored: Any, dataset_shape: tuple[int, 
 
 
 def check_test_set(config: VAEConfig, test: Any) -> None:
-    """A user's test split stored in ``meta`` (``vae.app.jobs.custom_test_set``): uint8 images
+    """A user's test split stored in ``meta`` (``vae.data.kept_test_set.custom_test_set``): uint8 images
     ``(N, C, H, W)`` of the model's shape, labels ``(N,)`` indexing ``label_names``."""
     if not isinstance(test, Mapping):
         raise Refused("meta.test_set is not a table")

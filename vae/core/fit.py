@@ -189,106 +189,182 @@ def fit(
     history and calls ``on_epoch_end``; ``should_stop`` stops all ranks if any says so.
     ``device`` defaults to ``cuda:LOCAL_RANK`` there (one GPU per process).
     """
-    if tuple(model_config.image_shape) != dataset.image_shape:
-        raise ValueError(
-            f"model expects {model_config.image_shape}, dataset {dataset.name} has "
-            f"{dataset.image_shape}"
-        )
-    cfg = train_config
-    rank, world = distributed.rank(), distributed.world_size()
-    if cfg.batch_size < world:
-        raise ValueError(f"the global batch size {cfg.batch_size} is smaller than the {world} ranks")
+    run = _Run.start(model_config, train_config, dataset, device)
+    history = History(device=run.device_label())
+    last_good = copy.deepcopy(run.model.state_dict())
+    for epoch in range(1, train_config.epochs + 1):
+        t0 = time.perf_counter()
+        sums = _train_epoch(run, kl_weight(train_config, epoch), should_stop)
+        if sums is None:  # stopped mid-epoch: keep the last finished epoch's weights
+            run.model.load_state_dict(last_good)
+            history.stopped_early = True
+            break
+        run.sched.step()
+        stats = _epoch_stats(run, epoch, sums, t0)
+        history.epochs.append(stats)
+        last_good = copy.deepcopy(run.model.state_dict())
+        if on_epoch_end is not None:
+            run.model.eval()
+            on_epoch_end(stats, run.model)
+            run.model.train()
+    run.model.eval()
+    return run.model, history
+
+
+def kl_weight(cfg: TrainConfig, epoch: int) -> float:
+    """The KL weight of ``epoch`` (1-based): ``beta``, reached linearly over the first
+    ``kl_warmup_epochs`` epochs when warm-up is on."""
+    if cfg.kl_warmup_epochs > 0:
+        return cfg.beta * min(1.0, epoch / cfg.kl_warmup_epochs)
+    return cfg.beta
+
+
+@dataclass
+class _Run:
+    """One training run's state: the model and its ELBO step (DDP-wrapped across ranks), the
+    optimiser, the generators and the images on the device."""
+
+    cfg: TrainConfig
+    device: torch.device
+    rank: int
+    world: int
+    model: VAE
+    step: nn.Module
+    opt: torch.optim.Optimizer
+    sched: torch.optim.lr_scheduler.LRScheduler
+    gen: torch.Generator  # noise, binarization: seed + rank (else shares would reuse eps)
+    order_gen: torch.Generator  # the batch order: the same on every rank
+    train_x: torch.Tensor
+    test_x: torch.Tensor
+    use_amp: bool
+
+    @classmethod
+    def start(
+        cls, model_config: VAEConfig, cfg: TrainConfig, dataset: Dataset,
+        device: torch.device | str | None,
+    ) -> _Run:  # fmt: skip
+        """Check the arguments, then build the seeded model on its device and everything
+        else a run needs."""
+        if tuple(model_config.image_shape) != dataset.image_shape:
+            raise ValueError(
+                f"model expects {model_config.image_shape}, dataset {dataset.name} has "
+                f"{dataset.image_shape}"
+            )
+        rank, world = distributed.rank(), distributed.world_size()
+        if cfg.batch_size < world:
+            raise ValueError(f"the global batch size {cfg.batch_size} is smaller than the {world} ranks")
+        device = _training_device(device, world)
+        model = _seeded_model(model_config, cfg.seed)
+        model.to(device).train()
+        step = _elbo_step(model, device, world)
+        train_x, test_x = prepare_images(dataset, device, cfg.binarize, cfg.seed)
+        if cfg.test_subset is not None:
+            test_x = test_x[: cfg.test_subset]
+        opt = _adam(model, cfg.lr, device)
+        return cls(
+            cfg=cfg, device=device, rank=rank, world=world, model=model,
+            step=step, opt=opt, sched=torch.optim.lr_scheduler.ExponentialLR(opt, gamma=cfg.lr_decay),
+            gen=torch.Generator(device=device).manual_seed(cfg.seed + rank),
+            order_gen=torch.Generator().manual_seed(cfg.seed),
+            train_x=train_x, test_x=test_x,
+            # bf16 autocast is safe here: losses are computed in float32 (losses.elbo_terms).
+            use_amp=cfg.amp and device.type == "cuda" and torch.cuda.is_bf16_supported(),
+        )  # fmt: skip
+
+    def device_label(self) -> str:
+        """The device as the history records it, e.g. ``"4 processes x GPU: NVIDIA H100"``."""
+        name = describe_device(self.device)
+        return name if self.world == 1 else f"{self.world} processes x {name}"
+
+
+def _training_device(device: torch.device | str | None, world: int) -> torch.device:
+    """The requested (or best) device; under torchrun a bare ``cuda`` is this rank's GPU."""
     device = pick_device(str(device) if device is not None else None)
     if world > 1 and device.type == "cuda" and device.index is None:
         device = torch.device("cuda", distributed.local_rank())
-    # Parameter init from the seed: fork_rng keeps the global state untouched, and the lock
-    # makes that true with several trainings in one server (fork_rng is not thread-safe).
-    # Same seed on every rank, so replicas start equal (DDP also broadcasts rank 0's).
+    return device
+
+
+def _seeded_model(model_config: VAEConfig, seed: int) -> VAE:
+    """A new VAE with parameters drawn from ``seed``: the same on every rank, so replicas
+    start equal (DDP also broadcasts rank 0's). ``fork_rng`` keeps the global state
+    untouched, and the lock makes that true with several trainings in one server
+    (``fork_rng`` is not thread-safe)."""
     with _INIT_LOCK, torch.random.fork_rng(devices=[]):
-        torch.manual_seed(cfg.seed)
-        model = VAE(model_config)
-    model.to(device).train()
+        torch.manual_seed(seed)
+        return VAE(model_config)
+
+
+def _elbo_step(model: VAE, device: torch.device, world: int) -> nn.Module:
+    """``_ElboStep(model)``, wrapped in DistributedDataParallel across several ranks."""
     step: nn.Module = _ElboStep(model)
     if world > 1:
         step = DistributedDataParallel(
             step, device_ids=[device.index] if device.type == "cuda" else None
         )
-    # Noise and binarization differ per rank (else the shares would reuse the same eps).
-    gen = torch.Generator(device=device).manual_seed(cfg.seed + rank)
-    cpu_gen = torch.Generator().manual_seed(cfg.seed)  # the batch order: same on all ranks
-    train_x, test_x = prepare_images(dataset, device, cfg.binarize, cfg.seed)
-    if cfg.test_subset is not None:
-        test_x = test_x[: cfg.test_subset]
-    opt = _adam(model, cfg.lr, device)
-    sched = torch.optim.lr_scheduler.ExponentialLR(opt, gamma=cfg.lr_decay)
-    # bf16 autocast is safe here: losses are computed in float32 (see losses.elbo_terms).
-    use_amp = cfg.amp and device.type == "cuda" and torch.cuda.is_bf16_supported()
-    name = describe_device(device)
-    history = History(device=name if world == 1 else f"{world} processes x {name}")
-    last_good = copy.deepcopy(model.state_dict())
-    n = train_x.shape[0]
-    n_batches = math.ceil(n / cfg.batch_size)
-    for epoch in range(1, cfg.epochs + 1):
-        t0 = time.perf_counter()
-        beta = cfg.beta
-        if cfg.kl_warmup_epochs > 0:
-            beta = cfg.beta * min(1.0, epoch / cfg.kl_warmup_epochs)
-        perm = torch.randperm(n, generator=cpu_gen).to(device)
-        sums = torch.zeros(3, device=device)
-        stopped = False
-        for b in range(n_batches):
-            if should_stop is not None and _any_rank(should_stop(), device):
-                stopped = True
-                break
-            idx = perm[b * cfg.batch_size : (b + 1) * cfg.batch_size]
-            mine = distributed.shard(idx, rank, world)
-            w = mine.shape[0]
-            # A rank with an empty share (a last batch smaller than the world) still joins
-            # the gradient all-reduce, with one image weighted 0.
-            xb = train_x[mine if w else idx[:1]]
-            if cfg.binarize:
-                xb = binarize(xb, gen)
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
-                terms = step(xb, beta, gen)
-            loss = terms[0]
-            if world > 1:
-                # DDP averages the ranks' gradients; weighting each rank's batch mean by
-                # world * w / B makes that average the gradient of the global batch mean.
-                loss = loss * (world * w / idx.shape[0])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sums += terms.detach() * w
-        if stopped:
-            model.load_state_dict(last_good)
-            history.stopped_early = True
-            break
-        sched.step()
-        # .tolist() waits for the device, so the epoch time includes the queued GPU work.
-        loss, recon, kl = (distributed.all_reduce_sum(sums) / n).tolist()
-        seconds = time.perf_counter() - t0
-        test_elbo, test_recon, test_kl = _evaluate_on_rank0(model, test_x, cfg, device)
-        model.train()
-        stats = EpochStats(
-            epoch=epoch,
-            train_loss=loss,
-            train_elbo=-(recon + kl),
-            train_recon=recon,
-            train_kl=kl,
-            test_elbo=test_elbo,
-            test_recon=test_recon,
-            test_kl=test_kl,
-            seconds=seconds,
-            images_per_second=n / seconds if seconds > 0 else float("inf"),
-        )
-        history.epochs.append(stats)
-        last_good = copy.deepcopy(model.state_dict())
-        if on_epoch_end is not None:
-            model.eval()
-            on_epoch_end(stats, model)
-            model.train()
-    model.eval()
-    return model, history
+    return step
+
+
+def _train_epoch(
+    run: _Run, beta: float, should_stop: Callable[[], bool] | None
+) -> torch.Tensor | None:
+    """One pass over the training set in a fresh seeded order. Returns this rank's sums of
+    ``[loss, recon, kl]`` over its images, or None if ``should_stop`` said so on any rank."""
+    n, batch = run.train_x.shape[0], run.cfg.batch_size
+    perm = torch.randperm(n, generator=run.order_gen).to(run.device)
+    sums = torch.zeros(3, device=run.device)
+    for b in range(math.ceil(n / batch)):
+        if should_stop is not None and _any_rank(should_stop(), run.device):
+            return None
+        terms, w = _train_step(run, perm[b * batch : (b + 1) * batch], beta)
+        sums += terms.detach() * w
+    return sums
+
+
+def _train_step(run: _Run, idx: torch.Tensor, beta: float) -> tuple[torch.Tensor, int]:
+    """One optimiser step on the global batch ``idx``: this rank's share of it, its
+    ``[loss, recon, kl]`` (batch means) and the share's size."""
+    mine = distributed.shard(idx, run.rank, run.world)
+    w = mine.shape[0]
+    # A rank with an empty share (a last batch smaller than the world) still joins the
+    # gradient all-reduce, with one image weighted 0.
+    xb = run.train_x[mine if w else idx[:1]]
+    if run.cfg.binarize:
+        xb = binarize(xb, run.gen)
+    with torch.autocast(run.device.type, dtype=torch.bfloat16, enabled=run.use_amp):
+        terms = run.step(xb, beta, run.gen)
+    loss = terms[0]
+    if run.world > 1:
+        # DDP averages the ranks' gradients; weighting each rank's batch mean by
+        # world * w / B makes that average the gradient of the global batch mean.
+        loss = loss * (run.world * w / idx.shape[0])
+    run.opt.zero_grad(set_to_none=True)
+    loss.backward()
+    run.opt.step()
+    return terms, w
+
+
+def _epoch_stats(run: _Run, epoch: int, sums: torch.Tensor, t0: float) -> EpochStats:
+    """The finished epoch's figures: training means over all ranks, timed up to here, then
+    the test set scored (the time excludes the scoring)."""
+    n = run.train_x.shape[0]
+    # .tolist() waits for the device, so the epoch time includes the queued GPU work.
+    loss, recon, kl = (distributed.all_reduce_sum(sums) / n).tolist()
+    seconds = time.perf_counter() - t0
+    test_elbo, test_recon, test_kl = _evaluate_on_rank0(run.model, run.test_x, run.cfg, run.device)
+    run.model.train()
+    return EpochStats(
+        epoch=epoch,
+        train_loss=loss,
+        train_elbo=-(recon + kl),
+        train_recon=recon,
+        train_kl=kl,
+        test_elbo=test_elbo,
+        test_recon=test_recon,
+        test_kl=test_kl,
+        seconds=seconds,
+        images_per_second=n / seconds if seconds > 0 else float("inf"),
+    )
 
 
 def _any_rank(flag: bool, device: torch.device) -> bool:
