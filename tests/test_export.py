@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 
 import numpy as np
@@ -12,10 +13,12 @@ from torch import nn
 from tests.conftest import seeded_model
 from tests.export_reference import decode_exported_numpy
 from vae.app.export import (
+    F16_MAX_PIXEL_ERROR,
     FORMAT,
     DecoderExport,
     ExportError,
     export_decoder,
+    float16_pixel_error,
 )
 from vae.core.model import VAE, Crop2d, VAEConfig
 
@@ -54,7 +57,7 @@ def _weighted_modules(decoder: nn.Module) -> list[nn.Module]:
 @pytest.mark.parametrize("name", sorted(CONFIGS))
 def test_weights_round_trip_equal_state_dict(name: str) -> None:
     model = seeded_model(CONFIGS[name])
-    exp = export_decoder(model)
+    exp = export_decoder(model, dtype="float32")
     flat = np.frombuffer(exp.weights, dtype="<f4")  # the documented byte format, read directly
     layers = [layer for layer in exp.layers if "w" in layer]
     modules = _weighted_modules(model.decoder)
@@ -76,7 +79,7 @@ def test_weights_round_trip_equal_state_dict(name: str) -> None:
 def test_numpy_decode_matches_torch(name: str) -> None:
     cfg = CONFIGS[name]
     model = seeded_model(cfg)
-    exp = export_decoder(model)
+    exp = export_decoder(model, dtype="float32")
     z = torch.randn(16, cfg.latent_dim, generator=torch.Generator().manual_seed(1)) * 2
     with torch.no_grad():
         ref = torch.sigmoid(model.decode(z)).numpy()
@@ -96,7 +99,7 @@ def test_crop_is_exported_for_28x20() -> None:
 
 def test_payload_is_json_and_round_trips() -> None:
     model = seeded_model(CONFIGS["conv_rgb_16x16"])
-    exp = export_decoder(model)
+    exp = export_decoder(model, dtype="float32")
     payload = json.loads(json.dumps(exp.to_payload()))  # what the browser receives
     assert payload["format"] == FORMAT
     assert payload["output_shape"] == [3, 16, 16]
@@ -106,6 +109,7 @@ def test_payload_is_json_and_round_trips() -> None:
     np.testing.assert_array_equal(decode_exported_numpy(payload, z), decode_exported_numpy(exp, z))
     # The id is a content hash: other weights, other id.
     assert export_decoder(seeded_model(CONFIGS["conv_rgb_16x16"], seed=1)).id != exp.id
+    assert export_decoder(model, dtype="float16").id != exp.id
     stripped = {k: v for k, v in payload.items() if k != "weights_b64"}
     with pytest.raises(ExportError):
         DecoderExport.from_payload(stripped)
@@ -129,7 +133,7 @@ def test_generic_conv_options_and_nested_sequential() -> None:
         nn.Conv2d(2, 3, 3, padding="same"),
         Crop2d(6, 5),
     ).eval()
-    exp = export_decoder(decoder, latent_dim=3)
+    exp = export_decoder(decoder, latent_dim=3, dtype="float32")
     z = torch.randn(8, 3)
     with torch.no_grad():
         ref = torch.sigmoid(decoder(z)).numpy()
@@ -191,3 +195,51 @@ def test_export_leaves_training_mode_alone() -> None:
     model = VAE(CONFIGS["mlp_28x28"]).train()
     export_decoder(model)
     assert model.decoder.training
+
+
+@pytest.mark.parametrize("name", ["mlp_28x28", "conv_28x28"])
+def test_float16_export_is_half_the_bytes_and_within_budget(name: str) -> None:
+    """float16 storage: every weight is the float16 rounding of PyTorch's (numpy's own
+    conversion), the wire holds 2 bytes per value, the payload round-trips to the same id,
+    and the decode (in float32 from the stored values) stays within 2e-3 of PyTorch."""
+    cfg = CONFIGS[name]
+    model = seeded_model(cfg)
+    f32 = export_decoder(model, dtype="float32")
+    f16 = export_decoder(model, dtype="float16")
+    assert f16.dtype == "float16" and len(f16.wire_weights()) == 2 * f32.n_floats
+    want = f32.weights_array().astype(np.float16).astype(np.float32)
+    np.testing.assert_array_equal(f16.weights_array(), want)
+    payload = json.loads(json.dumps(f16.to_payload()))
+    assert payload["dtype"] == "float16"
+    back = DecoderExport.from_payload(payload)
+    assert back.id == f16.id and back.weights == f16.weights
+    z = torch.randn(64, cfg.latent_dim, generator=torch.Generator().manual_seed(2)) * 2
+    with torch.no_grad():
+        ref = torch.sigmoid(model.decode(z)).numpy()
+    err = np.abs(decode_exported_numpy(payload, z.numpy()) - ref).max()
+    assert 0 < err <= 2e-3
+
+
+def test_auto_dtype_follows_the_measured_float16_error() -> None:
+    """auto: float16 when rounding moves no probed pixel by more than F16_MAX_PIXEL_ERROR;
+    a decoder with large weights (sharp logits) keeps float32."""
+    model = seeded_model(CONFIGS["mlp_28x28"])
+    err = float16_pixel_error(model.decoder, model.latent_dim)
+    assert err <= F16_MAX_PIXEL_ERROR
+    assert export_decoder(model).dtype == "float16"
+    with torch.no_grad():
+        for m in model.decoder.modules():
+            if isinstance(m, nn.Linear):
+                m.weight.mul_(40.0)
+    # Independent check of the error the export measured: round by hand, decode with torch.
+    z = torch.randn(256, model.latent_dim, generator=torch.Generator().manual_seed(0))
+    z[128:] *= 2.5
+    with torch.no_grad():
+        ref = torch.sigmoid(model.decoder(z))
+        state = {k: v.half().float() for k, v in model.decoder.state_dict().items()}
+        rounded = copy.deepcopy(model.decoder)
+        rounded.load_state_dict(state)
+        want = float((torch.sigmoid(rounded(z)) - ref).abs().max())
+    assert float16_pixel_error(model.decoder, model.latent_dim) == pytest.approx(want)
+    assert want > F16_MAX_PIXEL_ERROR
+    assert export_decoder(model).dtype == "float32"

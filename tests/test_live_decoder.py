@@ -7,7 +7,9 @@ action), and the data sent is read off the proto.
 
 from __future__ import annotations
 
+import base64
 import json
+import struct
 import subprocess
 import sys
 from pathlib import Path
@@ -16,7 +18,7 @@ import pytest
 import torch
 from streamlit.testing.v1 import AppTest
 
-from vae.app.export import export_decoder
+from vae.app.export import FORMAT, export_decoder
 from vae.core.model import VAE, VAEConfig
 
 REPO_ROOT = str(Path(__file__).resolve().parent.parent)
@@ -74,16 +76,34 @@ def _run(app, payload: dict, **state) -> tuple[AppTest, dict]:  # noqa: ANN001
 
 
 def _sent(at: AppTest) -> dict:
+    """The run's JSON data (fails if this run sent the weights: see ``_sent_weights``)."""
     (node,) = at.main.children.values()
+    assert node.proto.WhichOneof("data") == "json", "this run sent bytes"
     return json.loads(node.proto.json)
 
 
-def test_sliders_first_run_sends_weights_and_returns_values(payload: dict) -> None:
+def _sent_weights(at: AppTest) -> tuple[dict, bytes]:
+    """A run that sent bytes: (its JSON data, the weights), read by the documented layout
+    (magic, little-endian uint32 n, n bytes of JSON, weights)."""
+    (node,) = at.main.children.values()
+    assert node.proto.WhichOneof("data") == "bytes", "this run sent JSON only"
+    raw = node.proto.bytes
+    assert raw[:4] == b"VAEW"
+    (n,) = struct.unpack("<I", raw[4:8])
+    return json.loads(raw[8 : 8 + n]), raw[8 + n :]
+
+
+def _header(payload: dict) -> dict:
+    return {k: v for k, v in payload.items() if k != "weights_b64"}
+
+
+def test_sliders_first_run_sends_the_header_and_returns_values(payload: dict) -> None:
     at, sent = _run(sliders_app, payload)
     assert at.session_state["out"] == [0.5, -0.5, 1.0]
     assert at.session_state["kept"] == [0.5, -0.5, 1.0]
     assert sent["mode"] == "sliders" and sent["key"] == "sl"
-    assert sent["model"] == payload  # includes weights_b64
+    # Never the weights unasked: the browser may have them already (another tab, a reload).
+    assert sent["model"] == _header(payload) and sent["served"] is None
     assert sent["dims"] == [2, 0] and sent["collapsed"] == [1]
     assert sent["values"] == [0.5, -0.5, 1.0]
 
@@ -98,7 +118,7 @@ def test_sliders_release_state_is_returned_and_weights_not_resent(payload: dict)
     assert at.session_state["out"] == [1.0, 2.0, -3.0]
     assert at.session_state["kept"] == [1.0, 2.0, -3.0]
     resent = _sent(at)
-    assert "weights_b64" not in resent["model"] and resent["model"]["id"] == payload["id"]
+    assert resent["model"] == _header(payload)
     assert resent["cmd"] == cmd  # same command: the browser keeps the user's values
 
     # A new command (button bumps the nonce) wins over the older release.
@@ -108,14 +128,27 @@ def test_sliders_release_state_is_returned_and_weights_not_resent(payload: dict)
     assert at.session_state["out"] == [0.0, 0.0, 0.25]
     assert _sent(at)["cmd"] != cmd
 
-    # The browser lost the weights and cleared model_id: they are sent again, and the values
-    # the event kept still count.
+    # The browser lacks the weights (memory and IndexedDB missed): ONE event asks for them.
+    # That run sends them, in binary; the values the event kept still count.
     at.session_state["nonce"] = 0
     at.session_state["values"] = [0.5, -0.5, 1.0]
-    at.session_state["sl"] = {"event": {**release, "action": "weights", "model_id": None}}
+    ask = {**release, "action": "weights", "need": payload["id"], "req": "r1", "model_id": None}
+    at.session_state["sl"] = {"event": ask}
     at.run()
-    assert _sent(at)["model"]["weights_b64"] == payload["weights_b64"]
+    data, weights = _sent_weights(at)
+    assert weights == base64.b64decode(payload["weights_b64"])
+    assert data["model"] == _header(payload) and data["served"] == "r1" and data["cmd"] == cmd
     assert at.session_state["out"] == [1.0, 2.0, -3.0]
+    # Any later run (same request still in the state) sends JSON only, saying r1 was served.
+    at.run()
+    assert _sent(at)["served"] == "r1"
+    # A new request is served again; a request for another model is not.
+    at.session_state["sl"] = {"event": {**ask, "req": "r2"}}
+    at.run()
+    assert _sent_weights(at)[0]["served"] == "r2"
+    at.session_state["sl"] = {"event": {**ask, "req": "r3", "need": "another-model"}}
+    at.run()
+    assert _sent(at)["served"] == "r2"
 
 
 def test_bad_arguments_raise_before_rendering(payload: dict) -> None:
@@ -127,7 +160,7 @@ def test_bad_arguments_raise_before_rendering(payload: dict) -> None:
         latent_sliders(payload, values=[1.0])
     with pytest.raises(ValueError, match="labels"):
         latent_sliders(payload, labels=["a"])
-    with pytest.raises(ValueError, match="vae-decoder/1"):
+    with pytest.raises(ValueError, match=FORMAT):
         latent_sliders({"format": "other"})
     with pytest.raises(ValueError, match="two dimensions"):
         latent_plane(payload, points_xy=[], dims=(0, 1, 2))
@@ -157,7 +190,7 @@ def test_plane_data_and_pin(payload: dict) -> None:
     assert at.session_state["out"] == [0.1, -1.0, 0.5]
     again = _sent(at)
     assert again["pinned_xy"] == [0.5, -1.0]  # a remount shows the pin again
-    assert "weights_b64" not in again["model"]
+    assert again["model"] == _header(payload)
     at.session_state["nonce"] = 1  # "clear pin"
     at.run()
     assert at.session_state["out"] is None and _sent(at)["pinned_xy"] is None

@@ -8,6 +8,7 @@ Skips when Playwright or Chromium is missing, unless ``VAE_REQUIRE_BROWSER=1`` (
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,6 +18,7 @@ import torch
 
 from pages._lib.live import component_css, component_js
 from tests.conftest import seeded_model
+from tests.export_reference import decode_exported_numpy
 from vae.app.export import export_decoder
 from vae.core.model import VAEConfig
 
@@ -47,6 +49,15 @@ CONFIGS = {
 }
 
 
+def _header(payload: dict) -> dict:
+    return {k: v for k, v in payload.items() if k != "weights_b64"}
+
+
+def _preload(page, payload: dict) -> None:  # noqa: ANN001
+    """Put the model in the page's memory, as an earlier mount that received it would."""
+    page.evaluate("(p) => { window.__vaeDecode(p, new Array(p.latent_dim).fill(0)); }", payload)
+
+
 @pytest.fixture(scope="module")
 def page(chromium_browser) -> Iterator[object]:  # noqa: ANN001
     """A blank Chromium page with the component's JS imported as an ES module."""
@@ -68,7 +79,7 @@ def page(chromium_browser) -> Iterator[object]:  # noqa: ANN001
 def test_js_decoder_matches_torch(page, name: str) -> None:  # noqa: ANN001
     cfg = CONFIGS[name]
     model = seeded_model(cfg)
-    payload = export_decoder(model).to_payload()
+    payload = export_decoder(model, dtype="float32").to_payload()
     z = torch.randn(20, cfg.latent_dim, generator=torch.Generator().manual_seed(7)) * 1.5
     with torch.no_grad():
         ref = torch.sigmoid(model.decode(z)).numpy().reshape(20, -1)
@@ -126,10 +137,11 @@ def test_slider_ui_paints_during_drag_and_reports_on_release(page) -> None:  # n
     """Mount the sliders like components v2 does, drag with the real mouse."""
     cfg = CONFIGS["conv_rgb_16x16"]
     payload = export_decoder(seeded_model(cfg)).to_payload()
+    _preload(page, payload)
     data = {
         "mode": "sliders",
         "key": "t",
-        "model": payload,
+        "model": _header(payload),
         "dims": [2, 0],
         "collapsed": [1, 3, 4],
         "labels": {"2": "t₃ (most active)"},
@@ -214,7 +226,7 @@ def test_slider_ui_paints_during_drag_and_reports_on_release(page) -> None:  # n
         """(data) => { const root = document.querySelector("div").shadowRoot;
             window.__liveDecoder({data, parentElement: root, key: "k", name: "n",
                 setStateValue: (k, v) => window.__calls.push([k, v]), setTriggerValue: () => {}}); }""",
-        {**data, "model": {k: v for k, v in payload.items() if k != "weights_b64"}},
+        data,
     )
     assert float(slider.input_value()) == pytest.approx(latent[2])
     page.evaluate(
@@ -226,49 +238,115 @@ def test_slider_ui_paints_during_drag_and_reports_on_release(page) -> None:  # n
     assert float(slider.input_value()) == pytest.approx(-2.0)
 
 
-def test_missing_weights_are_requested_from_python(page) -> None:  # noqa: ANN001
-    """Python strips weights_b64 once the browser reported the model; if the browser lost
-    it (new tab, cache eviction), the component clears model_id so the next run resends."""
-    payload = export_decoder(seeded_model(CONFIGS["conv_28x20_crop"])).to_payload()
-    stripped = {k: v for k, v in payload.items() if k != "weights_b64"}
-    stripped["id"] = "not-cached-" + payload["id"]
+def test_missing_weights_are_requested_once_and_arrive_in_binary(page) -> None:  # noqa: ANN001
+    """A model neither in memory nor in IndexedDB (unavailable on this blank page): the view
+    says "loading" and sends ONE weights request; the envelope Python answers with (binary)
+    makes it ready, with the same pixels as the JSON payload's decode."""
+    from pages._lib.live.component import envelope
+
+    payload = export_decoder(seeded_model(CONFIGS["conv_28x20_crop"], seed=5)).to_payload()
     data = {
-        "mode": "sliders",
-        "key": "t2",
-        "model": stripped,
-        "dims": [0, 1, 2],
-        "collapsed": [],
-        "labels": {},
-        "values": [0.0, 0.0, 0.0],
-        "cmd": "c",
-        "range_sd": 3.0,
-        "step": 0.01,
-        "image_px": 100,
-        "invert": True,
-        "title": "Try me",
-    }
-    calls = page.evaluate(
+        "mode": "sliders", "key": "t2", "model": _header(payload), "dims": [0, 1, 2],
+        "collapsed": [], "labels": {}, "values": [0.5, 0.0, -1.0], "cmd": "c", "range_sd": 3.0,
+        "step": 0.01, "image_px": 100, "invert": False, "title": "Try me", "served": None,
+    }  # fmt: skip
+    page.evaluate(
         """(data) => {
             const host = document.createElement("div");
             document.body.replaceChildren(host);
-            const root = host.attachShadow({mode: "open"});
-            const calls = [];
-            window.__liveDecoder({data, parentElement: root, key: "k2", name: "n",
-                setStateValue: (k, v) => calls.push([k, v]), setTriggerValue: () => {}});
-            return calls;
+            window.__root = host.attachShadow({mode: "open"});
+            window.__calls = [];
+            window.__mountAgain = (data) => window.__liveDecoder({data,
+                parentElement: window.__root, key: "k2", name: "n",
+                setStateValue: (k, v) => window.__calls.push([k, v]), setTriggerValue: () => {}});
+            window.__mountAgain(data);
         }""",
         data,
     )
-    assert calls == [["event", {"action": "weights", "model_id": None}]]
-    assert page.get_by_test_id("vae-live-sliders").get_attribute("data-ready") == "false"
+    page.wait_for_function("window.__calls.length > 0")
+    ((key, ask),) = page.evaluate("window.__calls")
+    assert key == "event" and ask["action"] == "weights" and ask["need"] == payload["id"]
+    assert isinstance(ask["req"], str) and ask["model_id"] is None
+    root = page.get_by_test_id("vae-live-sliders")
+    assert root.get_attribute("data-ready") == "false"
+    # A run that does not answer the request yet (served is older): no second request.
+    page.evaluate("(d) => window.__mountAgain(d)", {**data, "title": "other"})
+    page.wait_for_timeout(100)
+    assert page.evaluate("window.__calls.length") == 1
+    # The run that answers: bytes (here handed over as base64 and turned back into bytes).
+    raw = envelope({**data, "served": ask["req"]}, payload)
+    page.evaluate(
+        """(b64) => window.__mountAgain(Uint8Array.from(atob(b64), (c) => c.charCodeAt(0)))""",
+        base64.b64encode(raw).decode("ascii"),
+    )
+    assert root.get_attribute("data-ready") == "true"
+    assert root.get_attribute("data-model-id") == payload["id"]
+    assert page.evaluate("window.__calls.length") == 1
+    canvas = page.get_by_test_id("vae-live-canvas")
+    got = canvas.evaluate(
+        "c => Array.from(c.getContext('2d').getImageData(0, 0, c.width, c.height).data)"
+    )
+    ref = decode_exported_numpy(payload, np.array(data["values"]))[0]  # (H, W), grey
+    assert np.abs(np.array(got).reshape(-1, 4)[:, 0] - np.round(ref.ravel() * 255)).max() <= 1
+
+
+def test_lost_weights_run_is_asked_again(page) -> None:  # noqa: ANN001
+    """Python served the request but that run was replaced before it was shown (served says
+    so, no weights came): the view asks again with a new token."""
+    payload = export_decoder(seeded_model(CONFIGS["conv_28x20_crop"], seed=6)).to_payload()
+    data = {
+        "mode": "sliders", "key": "t3", "model": _header(payload), "dims": [0, 1, 2],
+        "collapsed": [], "labels": {}, "values": [0.0, 0.0, 0.0], "cmd": "c", "range_sd": 3.0,
+        "step": 0.01, "image_px": 100, "invert": False, "title": None, "served": None,
+    }  # fmt: skip
+    page.evaluate(
+        """(data) => {
+            const host = document.createElement("div");
+            document.body.replaceChildren(host);
+            window.__root = host.attachShadow({mode: "open"});
+            window.__calls = [];
+            window.__mountAgain = (data) => window.__liveDecoder({data,
+                parentElement: window.__root, key: "k3", name: "n",
+                setStateValue: (k, v) => window.__calls.push([k, v]), setTriggerValue: () => {}});
+            window.__mountAgain(data);
+        }""",
+        data,
+    )
+    page.wait_for_function("window.__calls.length > 0")
+    first = page.evaluate("window.__calls[0][1].req")
+    page.evaluate("(d) => window.__mountAgain(d)", {**data, "served": first})
+    asks = page.evaluate("window.__calls.map(([k, v]) => v.req)")
+    assert len(asks) == 2 and asks[1] != first
+
+
+@pytest.mark.parametrize("name", ["mlp_28x28", "conv_28x28"])
+def test_js_decoder_float16_storage_within_budget(page, name: str) -> None:  # noqa: ANN001
+    """float16 storage, float32 compute: within 2e-3 of PyTorch per pixel, and equal (to
+    float32 rounding) to the numpy reference decode of the same float16 weights."""
+    cfg = CONFIGS[name]
+    model = seeded_model(cfg)
+    payload = export_decoder(model, dtype="float16").to_payload()
+    z = torch.randn(20, cfg.latent_dim, generator=torch.Generator().manual_seed(8)) * 1.5
+    with torch.no_grad():
+        ref = torch.sigmoid(model.decode(z)).numpy().reshape(20, -1)
+    got = np.array(
+        page.evaluate(
+            "([p, zs]) => zs.map((z) => Array.from(window.__vaeDecode(p, z)))",
+            [payload, z.tolist()],
+        )
+    )
+    same = decode_exported_numpy(payload, z.numpy()).reshape(20, -1)
+    assert np.abs(got - same).max() <= 1e-4
+    assert np.abs(got - ref).max() <= 2e-3
 
 
 def test_plane_pin_is_one_event_with_the_lecture_names(page) -> None:  # noqa: ANN001
     """A click pins: the browser reports ONE ``event`` (pinned, pinned_xy, cmd, model_id), so
     no rerun can see a pin without its command; the readouts name dimensions t₁, t₂, …"""
     payload = export_decoder(seeded_model(CONFIGS["conv_28x20_crop"])).to_payload()
+    _preload(page, payload)
     data = {
-        "mode": "plane", "key": "p", "model": payload, "points_xy": [0.0, 0.0, 1.0, -1.0],
+        "mode": "plane", "key": "p", "model": _header(payload), "points_xy": [0.0, 0.0, 1.0, -1.0],
         "point_labels": [0, 1], "points_hash": "h", "label_colors": {}, "label_names": {},
         "dims": [2, 0], "base_latent": [0.25, 0.5, 0.0], "extent": [-3.0, 3.0, -3.0, 3.0],
         "cmd": "c1", "pinned_xy": None, "plane_px": 300, "image_px": 100, "invert": False,

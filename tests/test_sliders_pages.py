@@ -145,7 +145,7 @@ def test_sliders_2d_mlp_sends_the_decoder_and_starts_at_test_image_0(models, enc
     sent = _sent(at, "sl_live:mlp2")
     assert sent["mode"] == "sliders"
     assert sorted(sent["dims"]) == [0, 1] and sent["collapsed"] == []
-    assert sent["model"]["latent_dim"] == 2 and "weights_b64" in sent["model"]
+    assert sent["model"]["latent_dim"] == 2 and "weights_b64" not in sent["model"]  # asked for
     assert sent["model"]["output_shape"] == [1, 8, 8]
     mu0 = encoded["mlp2"][0][0]
     np.testing.assert_allclose(sent["values"], mu0, atol=1e-5)

@@ -24,16 +24,15 @@ call is a rerun of its own, so separate keys would let a rerun see half an actio
 without the command it answers, which hid the pin). sliders: ``{"action": "release", "latent":
 (D,) floats at the release, "cmd": the command id they refer to, "model_id": the payload id the
 browser holds}``. plane: ``{"action": "pin", "pinned": (D,) floats, "pinned_xy": [x, y] in the
-plotted dims, "cmd", "model_id"}``. ``{"action": "weights", "model_id": None, ...}`` (the other
-fields of the view's last action kept, if it made one) asks for the weights again; it does not
-call ``on_change``. The return values already combine the event and the latest command. Widget
+plotted dims, "cmd", "model_id"}``. ``{"action": "weights", "need": id, "req": token, ...}``
+(the other fields of the view's last action kept, if it made one) asks for the weights; it does
+not call ``on_change``. The return values already combine the event and the latest command. Widget
 state is dropped when the widget is not rendered (other pages): pass ``persist_to="some_key"``
 to copy the result into plain session state.
 
-Bandwidth: the payload is ~4/3 x 4 bytes per decoder parameter (~2.9 MB for the default MNIST
-MLP, ~4.6 MB for the default 28x28 conv). Once the browser reports (``model_id``) that it has
-the weights, later reruns send the layer list without ``weights_b64``; if the browser lost them
-it clears ``model_id`` and the next run sends them again.
+Bandwidth: every run sends the payload's header (a few KB), never its weights; a browser gets
+the weights once (2 or 4 bytes per decoder parameter, binary) and keeps them in IndexedDB for
+every page, tab and reload: see ``pages/_lib/live/component.py``.
 
 DOM hooks (inside the component's open shadow root; Playwright locators pierce it)
 --------------------------------------------------------------------------------
@@ -67,59 +66,9 @@ from typing import Any
 import numpy as np
 import streamlit as st
 
-from pages._lib.live import component_css, component_js
-from vae.app.export import FORMAT
+from pages._lib.live.component import COMPONENT_NAME, check_payload, event, mount
 
 __all__ = ["COMPONENT_NAME", "latent_plane", "latent_sliders"]
-
-COMPONENT_NAME = "vae_live_decoder"
-
-_component = st.components.v2.component(COMPONENT_NAME, css=component_css(), js=component_js())
-
-
-def _noop() -> None:
-    """State keys need an ``on_<key>_change`` callback to be declared; this one does nothing."""
-
-
-def _event_callback(key: str, on_change: Callable[[], None] | None) -> Callable[[], None]:
-    """``on_event_change``: the user's ``on_change`` for user actions, not weight requests."""
-    if on_change is None:
-        return _noop
-
-    def callback() -> None:
-        if _event(key).get("action") != "weights":
-            on_change()
-
-    return callback
-
-
-def _check_payload(payload: Mapping[str, Any]) -> int:
-    """Validate the parts of a payload this module relies on; returns the latent size D."""
-    if not isinstance(payload, Mapping) or payload.get("format") != FORMAT:
-        raise ValueError(
-            f"export_payload must be a {FORMAT} dict from "
-            "vae.app.export.export_decoder(model).to_payload()"
-        )
-    if not payload.get("id") or "weights_b64" not in payload:
-        raise ValueError("export_payload lacks 'id' or 'weights_b64'")
-    return int(payload["latent_dim"])
-
-
-def _as_event(state: Any) -> Mapping[str, Any]:
-    event = state.get("event") if isinstance(state, Mapping) else None
-    return event if isinstance(event, Mapping) else {}
-
-
-def _event(key: str) -> Mapping[str, Any]:
-    """The browser's last ``event`` for this component ({} before the first one)."""
-    return _as_event(st.session_state.get(key))
-
-
-def _browser_model(payload: Mapping[str, Any], key: str) -> dict[str, Any]:
-    """The payload, minus the weights when this browser already reported having them."""
-    if _event(key).get("model_id") == payload["id"]:
-        return {k: v for k, v in payload.items() if k != "weights_b64"}
-    return dict(payload)
 
 
 def _cmd_id(*parts: Any) -> str:
@@ -186,7 +135,7 @@ def latent_sliders(
     (changed ``nonce``/``values``) came after that release. ``on_change`` runs (as a widget
     callback, before the rerun) when the user releases a slider.
     """
-    d = _check_payload(export_payload)
+    d = check_payload(export_payload)
     shown = list(range(d)) if dims is None else _dims(dims, d, "dims")
     if collapsed_dims is None:
         collapsed = [i for i in range(d) if i not in set(shown)]
@@ -202,7 +151,6 @@ def latent_sliders(
     data = {
         "mode": "sliders",
         "key": key,
-        "model": _browser_model(export_payload, key),
         "dims": shown,
         "collapsed": collapsed,
         "labels": label_map,
@@ -214,10 +162,9 @@ def latent_sliders(
         "invert": bool(invert),
         "title": title,
     }
-    result = _component(key=key, data=data, on_event_change=_event_callback(key, on_change))
-    event = _as_event(result)
-    latent = event.get("latent")
-    out = latent if event.get("cmd") == cmd and _valid_latent(latent, d) else vals
+    ev = mount(key, data, export_payload, on_change)
+    latent = ev.get("latent")
+    out = latent if ev.get("cmd") == cmd and _valid_latent(latent, d) else vals
     out = [float(v) for v in out]
     if persist_to:
         st.session_state[persist_to] = out
@@ -294,7 +241,7 @@ def latent_plane(
 
     Returns the pinned latent ``(D,)`` (``base_latent`` with ``dims`` replaced), or None.
     """
-    d = _check_payload(export_payload)
+    d = check_payload(export_payload)
     ax = _dims(dims, d, "dims")
     if len(ax) != 2:
         raise ValueError(f"dims must name two dimensions, got {dims!r}")
@@ -302,12 +249,11 @@ def latent_plane(
     base = _vector(base_latent, d, "base_latent")
     ext = _extent(extent)
     cmd = _cmd_id("plane", nonce)
-    before = _event(key)
+    before = event(key)
     pinned_xy = before.get("pinned_xy") if before.get("cmd") == cmd else None
     data = {
         "mode": "plane",
         "key": key,
-        "model": _browser_model(export_payload, key),
         "points_xy": flat,
         "point_labels": labels_list,
         "points_hash": points_hash,
@@ -322,12 +268,9 @@ def latent_plane(
         "image_px": int(image_px),
         "invert": bool(invert),
     }
-    result = _component(key=key, data=data, on_event_change=_event_callback(key, on_change))
-    event = _as_event(result)
-    pinned = event.get("pinned")
-    out = (
-        [float(v) for v in pinned] if event.get("cmd") == cmd and _valid_latent(pinned, d) else None
-    )
+    ev = mount(key, data, export_payload, on_change)
+    pinned = ev.get("pinned")
+    out = [float(v) for v in pinned] if ev.get("cmd") == cmd and _valid_latent(pinned, d) else None
     if persist_to:
         st.session_state[persist_to] = out
     return out

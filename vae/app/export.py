@@ -1,18 +1,20 @@
-"""Export a VAE decoder to a JSON-able layer list + one flat float32 buffer, for the browser.
+"""Export a VAE decoder to a JSON-able layer list + one flat weight buffer, for the browser.
 
 The browser decoder (``pages/_lib/live/decoder*.js``) redoes ``sigmoid(model.decode(z))`` in
 JavaScript while the user drags a slider, so no round trip to Python is needed per frame.
 This module is the contract between the two sides; ``tests/export_reference.py`` is a second,
 independent implementation of it in numpy that the tests hold both the export and the browser to.
 
-Format (``DecoderExport.to_payload()``, ``format == "vae-decoder/1"``)::
+Format (``DecoderExport.to_payload()``, ``format == "vae-decoder/2"``)::
 
-    {"format": "vae-decoder/1", "id": "<16 hex, content hash>",
-     "latent_dim": D, "output_shape": [C, H, W], "n_floats": N,
+    {"format": "vae-decoder/2", "id": "<16 hex, content hash>",
+     "latent_dim": D, "output_shape": [C, H, W], "n_floats": N, "dtype": "float16",
      "layers": [{"op": "linear", "in": 2, "out": 256, "w": 0, "b": 512}, {"op": "relu"}, ...],
-     "weights_b64": "<base64 of N little-endian float32>"}
+     "weights_b64": "<base64 of N little-endian values of dtype>"}
 
-Offsets (``"w"``, ``"b"``) count float32 *elements* into the flat buffer, not bytes.
+``dtype`` is ``"float16"`` (half the bytes; the browser computes in float32) when that keeps
+every decoded pixel within ``F16_MAX_PIXEL_ERROR`` of the float32 decoder on probe latents,
+else ``"float32"``. Offsets (``"w"``, ``"b"``) count *elements* into the flat buffer, not bytes.
 Weights keep PyTorch's layouts: Linear ``(out, in)``, Conv2d ``(out, in, kh, kw)``,
 ConvTranspose2d ``(in, out, kh, kw)``. Layer ops and their keys:
 
@@ -36,6 +38,7 @@ Only ``export_decoder`` needs torch, and imports it lazily: pages can import thi
 from __future__ import annotations
 
 import base64
+import copy
 import hashlib
 import json
 from collections.abc import Mapping
@@ -44,7 +47,11 @@ from typing import Any
 
 import numpy as np
 
-FORMAT = "vae-decoder/1"
+FORMAT = "vae-decoder/2"
+DTYPES = {"float32": "<f4", "float16": "<f2"}
+# Float16 storage is used when no probed pixel moves by more than this (the browser's budget
+# is 2e-3 per pixel against PyTorch; half of it leaves room for latents the probe missed).
+F16_MAX_PIXEL_ERROR = 1e-3
 
 
 class ExportError(ValueError):
@@ -59,20 +66,28 @@ class DecoderExport:
     """An exported decoder: ``layers`` (JSON-able dicts) + ``weights`` (little-endian float32).
 
     ``output_shape`` is ``(C, H, W)`` of one decoded image; ``latent_dim`` is D of ``z (D,)``.
-    ``id`` is a content hash of layers + weights: the browser caches parsed models by it.
+    ``dtype`` is how the weights travel and are stored in the browser; with ``"float16"`` every
+    value in ``weights`` is exactly a float16. ``id`` is a content hash of layers, dtype and
+    weights: the browser keeps weights by it (memory, then IndexedDB).
     """
 
     layers: list[dict[str, Any]]
     weights: bytes = field(repr=False)
     latent_dim: int
     output_shape: tuple[int, int, int]
+    dtype: str = "float32"
     id: str = ""
 
     def __post_init__(self) -> None:
         if len(self.weights) % 4:
             raise ExportError("weights must be a whole number of float32 values")
+        if self.dtype not in DTYPES:
+            raise ExportError(f"dtype must be one of {sorted(DTYPES)}, got {self.dtype!r}")
+        w = self.weights_array()
+        if self.dtype == "float16" and not np.array_equal(w, w.astype("<f2").astype("<f4")):
+            raise ExportError("dtype float16 needs weights that are exactly float16 values")
         if not self.id:
-            object.__setattr__(self, "id", _content_id(self.layers, self.weights))
+            object.__setattr__(self, "id", _content_id(self.layers, self.dtype, self.weights))
 
     @property
     def n_floats(self) -> int:
@@ -82,15 +97,15 @@ class DecoderExport:
         """The flat buffer as a read-only float32 array ``(n_floats,)`` (no copy)."""
         return np.frombuffer(self.weights, dtype="<f4")
 
-    def weights_b64(self) -> str:
-        """Base64 of the raw float32 bytes: the form JSON can carry to the browser."""
-        return base64.b64encode(self.weights).decode("ascii")
+    def wire_weights(self) -> bytes:
+        """The flat buffer as it travels to the browser: little-endian ``dtype`` values."""
+        return self.weights_array().astype(DTYPES[self.dtype]).tobytes()
 
     def to_payload(self) -> dict[str, Any]:
         """Plain JSON-able dict for the browser (see the module docstring for the format).
 
-        Size: about 4/3 * 4 bytes per parameter (base64 of float32), e.g. ~2.9 MB for the
-        default MNIST MLP decoder (2 -> 256 -> 512 -> 784, 534,544 parameters).
+        ``weights_b64`` is the base64 of ``wire_weights()``; the live component sends those
+        bytes to a browser in binary, once, and only when it lacks them.
         """
         return {
             "format": FORMAT,
@@ -98,8 +113,9 @@ class DecoderExport:
             "latent_dim": self.latent_dim,
             "output_shape": list(self.output_shape),
             "n_floats": self.n_floats,
+            "dtype": self.dtype,
             "layers": self.layers,
-            "weights_b64": self.weights_b64(),
+            "weights_b64": base64.b64encode(self.wire_weights()).decode("ascii"),
         }
 
     @classmethod
@@ -109,23 +125,27 @@ class DecoderExport:
             raise ExportError(f"not a {FORMAT} payload: format={payload.get('format')!r}")
         if "weights_b64" not in payload:
             raise ExportError("payload has no weights_b64 (was it stripped for the browser cache?)")
-        weights = base64.b64decode(payload["weights_b64"])
-        if len(weights) != 4 * int(payload["n_floats"]):
-            raise ExportError("weights_b64 does not hold n_floats float32 values")
+        dtype = payload.get("dtype", "float32")
+        if dtype not in DTYPES:
+            raise ExportError(f"unknown weights dtype {dtype!r}")
+        wire = np.frombuffer(base64.b64decode(payload["weights_b64"]), dtype=DTYPES[dtype])
+        if wire.size != int(payload["n_floats"]):
+            raise ExportError(f"weights_b64 does not hold n_floats {dtype} values")
         out = cls(
             layers=[dict(layer) for layer in payload["layers"]],
-            weights=weights,
+            weights=wire.astype("<f4").tobytes(),
             latent_dim=int(payload["latent_dim"]),
             output_shape=tuple(int(v) for v in payload["output_shape"]),  # type: ignore[arg-type]
+            dtype=dtype,
         )
         if payload.get("id") and payload["id"] != out.id:
             raise ExportError("payload id does not match its content")
         return out
 
 
-def _content_id(layers: list[dict[str, Any]], weights: bytes) -> str:
+def _content_id(layers: list[dict[str, Any]], dtype: str, weights: bytes) -> str:
     h = hashlib.blake2b(digest_size=8)
-    h.update(json.dumps(layers, sort_keys=True).encode())
+    h.update(json.dumps([layers, dtype], sort_keys=True).encode())
     h.update(weights)
     return h.hexdigest()
 
@@ -307,28 +327,47 @@ def _export_layer(
     return {**layer, "in_shape": list(in_shape), "out_shape": list(out_shape)}
 
 
-def export_decoder(model: Any, *, latent_dim: int | None = None) -> DecoderExport:
+def export_decoder(
+    model: Any, *, latent_dim: int | None = None, dtype: str = "auto"
+) -> DecoderExport:
     """Walk ``model.decoder`` (or ``model`` itself if it is the decoder) and export it.
 
     ``model``: a ``vae.core.model.VAE`` (uses ``.decoder`` and ``.latent_dim``) or any decoder
     ``nn.Module`` built from the supported layer types (then pass ``latent_dim``).
     Shapes are found by pushing a ``(1, D)`` zero latent through each layer in turn, so the
     exported shapes are exactly what PyTorch computes. Raises ``ExportError`` for unsupported
-    layers, before anything is sent to a browser.
+    layers, before anything is sent to a browser. ``dtype``: ``"float32"``, ``"float16"``, or
+    ``"auto"`` (float16 when ``float16_pixel_error`` is at most ``F16_MAX_PIXEL_ERROR``).
     """
-    torch = _torch()
-    supported = _supported_types()
+    if dtype not in (*DTYPES, "auto"):
+        raise ExportError(f"dtype must be 'auto' or one of {sorted(DTYPES)}, got {dtype!r}")
     decoder = getattr(model, "decoder", model)
     d = latent_dim if latent_dim is not None else getattr(model, "latent_dim", None)
     if d is None:
         raise ExportError("latent_dim is unknown: pass latent_dim= for a bare decoder module")
+    layers, pack, out_shape = _walk(decoder, int(d))
+    if dtype == "auto":
+        small = float16_pixel_error(decoder, int(d)) <= F16_MAX_PIXEL_ERROR
+        dtype = "float16" if small else "float32"
+    weights = pack.to_bytes()
+    if dtype == "float16":
+        weights = np.frombuffer(weights, "<f4").astype("<f2").astype("<f4").tobytes()
+    return DecoderExport(
+        layers=layers, weights=weights, latent_dim=int(d), output_shape=out_shape, dtype=dtype
+    )
+
+
+def _walk(decoder: Any, d: int) -> tuple[list[dict[str, Any]], _Packer, tuple[int, int, int]]:
+    """The decoder's layer dicts, its packed weights and its output shape ``(C, H, W)``."""
+    torch = _torch()
+    supported = _supported_types()
     pack = _Packer()
     layers: list[dict[str, Any]] = []
     was_training = decoder.training
     decoder.eval()
     try:
         with torch.no_grad():
-            x = torch.zeros(1, int(d))
+            x = torch.zeros(1, d)
             for name, m in _flat_modules(decoder):
                 # Type check first: an unsupported layer must raise ExportError even when
                 # its forward would fail on our probe input.
@@ -349,12 +388,28 @@ def export_decoder(model: Any, *, latent_dim: int | None = None) -> DecoderExpor
         decoder.train(was_training)
     if x.dim() != 4:
         raise ExportError(f"decoder must output (B, C, H, W) logits, got shape {tuple(x.shape)}")
-    return DecoderExport(
-        layers=layers,
-        weights=pack.to_bytes(),
-        latent_dim=int(d),
-        output_shape=tuple(int(v) for v in x.shape[1:]),  # type: ignore[arg-type]
-    )
+    return layers, pack, tuple(int(v) for v in x.shape[1:])  # type: ignore[return-value]
+
+
+def float16_pixel_error(decoder: Any, latent_dim: int, n: int = 256) -> float:
+    """Largest ``|sigmoid(decoder(z))|`` change, over ``n`` probe latents, when every weight is
+    rounded to float16 (computing in float32, as the browser does). Probes: ``z ~ N(0, I)``,
+    half of them scaled by 2.5 to reach the edges of the sliders and plane (±3 prior SD)."""
+    torch = _torch()
+    rounded = copy.deepcopy(decoder).eval()
+    with torch.no_grad():
+        for p in rounded.parameters():
+            p.copy_(p.to(torch.float16).to(torch.float32))
+        z = torch.randn(n, latent_dim, generator=torch.Generator().manual_seed(0))
+        z[n // 2 :] *= 2.5
+        was_training = decoder.training
+        decoder.eval()
+        try:
+            ref = torch.sigmoid(decoder(z))
+        finally:
+            decoder.train(was_training)
+        err = (torch.sigmoid(rounded(z)) - ref).abs().max()
+    return float(err) if torch.isfinite(err) else float("inf")
 
 
 def export_payload(model: Any) -> dict[str, Any]:

@@ -18,6 +18,9 @@ from pathlib import Path
 from vae.app.export import FORMAT
 
 HERE = Path(__file__).resolve().parent
+# First bytes of component data that carries a model's weights (pages/_lib/live_decoder.py
+# writes it, models.js reads it): ASCII, so the JS can compare char codes.
+WIRE_MAGIC = b"VAEW"
 # Decoder maths first (layers, conv, compile), then the model cache, the shared UI helpers,
 # every view, and the entry point last.
 CORE = ("decoder_layers.js", "decoder_conv.js", "decoder.js", "models.js", "ui.js")
@@ -32,8 +35,11 @@ def js_files() -> list[Path]:
 
 @cache
 def component_js() -> str:
-    """The whole component as one ES module (the payload ``FORMAT`` defined once, from Python)."""
-    parts = [f"const FORMAT = {json.dumps(FORMAT)};\n"]
+    """The whole component as one ES module; ``FORMAT`` and ``WIRE_MAGIC`` come from Python."""
+    parts = [
+        f"const FORMAT = {json.dumps(FORMAT)};\n",
+        f"const WIRE_MAGIC = {json.dumps(WIRE_MAGIC.decode('ascii'))};\n",
+    ]
     for path in js_files():
         parts.append(f"\n// ===== {path.name} =====\n")
         parts.append(path.read_text(encoding="utf-8"))

@@ -4,32 +4,61 @@
 
 const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
-/** base64 of little-endian float32 -> Float32Array (one copy; views into it stay aligned). */
-function base64ToFloat32(b64) {
+/** base64 -> bytes (the test hooks' JSON payloads carry weights_b64; the app sends binary). */
+function base64ToBytes(b64) {
   const bin = atob(b64);
   const bytes = new Uint8Array(bin.length);
   for (let i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
-  if (LITTLE_ENDIAN) return new Float32Array(bytes.buffer, 0, bytes.length >> 2);
-  // Big-endian hosts are rare, but the format is explicitly little-endian.
-  const view = new DataView(bytes.buffer);
-  const out = new Float32Array(bytes.length >> 2);
-  for (let i = 0; i < out.length; i++) out[i] = view.getFloat32(4 * i, true);
-  return out;
+  return bytes;
+}
+
+/** IEEE half (bits) -> number; exact (every float16 is a float32). */
+function halfToFloat(h) {
+  const e = (h >> 10) & 0x1f;
+  const m = h & 0x3ff;
+  const sign = h & 0x8000 ? -1 : 1;
+  if (e === 0) return sign * m * 2 ** -24;
+  if (e === 31) return m ? NaN : sign * Infinity;
+  return sign * (1024 + m) * 2 ** (e - 25);
 }
 
 /**
- * Compile a payload into {id, latentDim, C, H, W, decode(z) -> Float32Array}.
+ * The wire weights (little-endian `dtype` values: "float32" or "float16") -> a fresh
+ * Float32Array of n values; the decoder always computes in float32.
+ */
+function weightsToFloat32(bytes, dtype, n) {
+  const size = dtype === "float16" ? 2 : 4;
+  if (dtype !== "float16" && dtype !== "float32") throw new Error(`live decoder: dtype ${dtype}?`);
+  if (bytes.length !== n * size) {
+    throw new Error(`live decoder: ${bytes.length} bytes of weights, expected ${n} ${dtype}`);
+  }
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const out = new Float32Array(n);
+  if (size === 4) {
+    if (LITTLE_ENDIAN) out.set(new Float32Array(bytes.slice().buffer));
+    else for (let i = 0; i < n; i++) out[i] = view.getFloat32(4 * i, true);
+    return out;
+  }
+  const table = new Float32Array(65536); // every half once: cheaper than converting n values
+  for (let h = 0; h < 65536; h++) table[h] = halfToFloat(h);
+  for (let i = 0; i < n; i++) out[i] = table[view.getUint16(2 * i, true)];
+  return out;
+}
+
+function checkHeader(payload) {
+  if (!payload || payload.format !== FORMAT || typeof payload.id !== "string") {
+    throw new Error(`live decoder: expected a ${FORMAT} payload, got ${payload && payload.format}`);
+  }
+}
+
+/**
+ * Compile a payload header (the payload minus its weights) and its weights (Float32Array of
+ * n_floats) into {id, latentDim, C, H, W, decode(z) -> Float32Array}.
  * Everything that does not depend on z is done here: weight views, repacking, tap tables,
  * and every intermediate buffer, so decode() allocates nothing.
  */
-function compileModel(payload) {
-  if (!payload || payload.format !== FORMAT) {
-    throw new Error(`live decoder: expected a ${FORMAT} payload, got ${payload && payload.format}`);
-  }
-  if (typeof payload.weights_b64 !== "string") {
-    throw new Error("live decoder: payload has no weights_b64");
-  }
-  const flat = base64ToFloat32(payload.weights_b64);
+function compileModel(payload, flat) {
+  checkHeader(payload);
   if (flat.length !== payload.n_floats) {
     throw new Error(`live decoder: ${flat.length} floats, payload says ${payload.n_floats}`);
   }

@@ -19,9 +19,9 @@
 
 if (typeof window !== "undefined") {
   if (!Array.isArray(window.__vaeTimings)) window.__vaeTimings = [];
-  window.__vaeDecode = (payload, z) => Float32Array.from(getModel(payload).decode(z));
+  window.__vaeDecode = (payload, z) => Float32Array.from(payloadModel(payload).decode(z));
   window.__vaeBench = (payload, z, n = 50) => {
-    const m = getModel(payload);
+    const m = payloadModel(payload);
     m.decode(z); // warm-up: JIT + caches
     const ts = [];
     for (let i = 0; i < n; i++) {
@@ -44,7 +44,19 @@ if (typeof window !== "undefined") {
 const VIEWS = new WeakMap();
 
 export default function liveDecoder(component) {
-  const { data, parentElement } = component;
+  const { parentElement } = component;
+  let { data } = component;
+  const envelope = unpackEnvelope(data);
+  let weightsError = null;
+  if (envelope) {
+    // This run carries the weights this browser asked for: compile and store them first.
+    data = envelope.data;
+    try {
+      receiveWeights(data.model, envelope.weights);
+    } catch (err) {
+      weightsError = String(err && err.message ? err.message : err);
+    }
+  }
   let view = VIEWS.get(parentElement);
   if (!view || view.mode !== data.mode) {
     if (view) view.destroy();
@@ -54,6 +66,7 @@ export default function liveDecoder(component) {
     VIEWS.set(parentElement, view);
   }
   view.update(data, component);
+  if (weightsError) view.showError(weightsError);
   return () => {
     view.destroy();
     VIEWS.delete(parentElement);

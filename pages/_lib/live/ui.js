@@ -3,6 +3,7 @@
 // A view is a BaseView subclass in a view_<mode>.js file that ends with registerView(mode, cls).
 
 const MAX_TIMINGS = 5000;
+const MAX_WEIGHT_TRIES = 3;
 const VIEW_CLASSES = new Map(); // data.mode -> BaseView subclass
 
 /** Make a view available as data.mode === mode (called once at the end of each view file). */
@@ -129,13 +130,17 @@ class BaseView {
     this.api.setStateValue("event", this.lastEvent);
   }
 
-  /** Resolve data.model into a compiled model; asks Python for the weights when needed. */
+  /**
+   * Resolve data.model (the payload header) into this.model. True when it is ready now; else
+   * the view shows "loading" and update() runs again once IndexedDB or Python delivered it.
+   */
   resolveModel(data) {
-    const payload = data.model;
+    const header = data.model;
     let model = null;
     try {
+      checkHeader(header);
       // The model this view already compiled survives cache eviction: reuse it by id.
-      model = this.model && payload && this.modelId === payload.id ? this.model : getModel(payload);
+      model = this.model && this.modelId === header.id ? this.model : memoryModel(header.id);
     } catch (err) {
       this.model = null;
       this.showError(String(err && err.message ? err.message : err));
@@ -143,24 +148,51 @@ class BaseView {
     }
     if (!model) {
       this.model = null;
-      // Python left the weights out because this browser said it had them, but it doesn't
-      // (reload, cache eviction): clearing model_id makes the next run send them again. The
-      // last action's values stay in the event, so Python's result does not change.
       this.setBusy("loading model\u2026");
-      if (!this.requestedWeights) {
-        this.requestedWeights = true;
-        this.api.setStateValue("event", { ...(this.lastEvent || {}), action: "weights", model_id: null });
-      }
+      this.findModel(data);
       return false;
     }
-    this.requestedWeights = false;
+    this.weightsAsked = null;
     this.model = model;
-    this.modelId = payload.id;
-    this.root.dataset.modelId = payload.id || "";
+    this.modelId = header.id;
+    this.root.dataset.modelId = header.id;
     this.root.dataset.ready = "true";
     this.root.classList.remove("vae-busy");
     if (this.status) this.status.classList.remove("vae-error");
     return true;
+  }
+
+  /** Not in memory: look in IndexedDB (once per model), then ask Python for the weights. */
+  findModel(data) {
+    const id = data.model.id;
+    if (this.weightsAsked && this.weightsAsked.id === id) {
+      // Python served our request but the weights never arrived (a newer run replaced that
+      // one before it was shown): ask again, a bounded number of times.
+      if (data.served === this.weightsAsked.req && this.weightsAsked.tries < MAX_WEIGHT_TRIES) {
+        this.requestWeights(id, this.weightsAsked.tries + 1);
+      }
+      return;
+    }
+    if (this.lookingUp === id) return;
+    this.lookingUp = id;
+    storedModel(data.model).then((m) => {
+      this.lookingUp = null;
+      const now = this.data && this.data.model;
+      if (!now || now.id !== id || this.model) return; // moved on meanwhile
+      if (m) this.update(this.data, this.api);
+      else this.requestWeights(id, 1);
+    });
+  }
+
+  /**
+   * Ask Python for the weights: ONE event (a rerun), keeping the last action's fields so the
+   * widget's value does not change; `req` is new each time, so Python serves each ask once.
+   */
+  requestWeights(id, tries) {
+    const req = `${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`;
+    this.weightsAsked = { id, req, tries };
+    const ev = { ...(this.lastEvent || {}), action: "weights", need: id, req, model_id: null };
+    this.api.setStateValue("event", ev);
   }
 
   setBusy(text) {
