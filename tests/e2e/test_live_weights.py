@@ -24,7 +24,15 @@ from harness.browser import RunTracker
 from harness.server import Server, app_env, start_server
 from pages._lib.live import WIRE_MAGIC
 
-from .conftest import RUN_TIMEOUT_MS, VIEWPORT, act, assert_no_error, open_page, wait_idle
+from .conftest import (
+    RUN_TIMEOUT_MS,
+    VIEWPORT,
+    act,
+    assert_no_error,
+    open_page,
+    screenshot,
+    wait_idle,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -117,6 +125,7 @@ def test_weights_are_sent_once_per_browser(browser, model_server) -> None:  # no
         open_page(page, "2-D latent plane")
         page.wait_for_selector(PLANE_READY)
         record("switch to plane")
+        screenshot(page, f"weights-{name}-plane-1400")
         open_page(page, "Latent sliders")
         page.wait_for_selector(SLIDERS_READY)
         record("switch back to sliders")
@@ -132,6 +141,10 @@ def test_weights_are_sent_once_per_browser(browser, model_server) -> None:  # no
         tab.wait_for_timeout(300)
         rows.append(("second tab (sliders)", wire2.total, wire2.weights))
         assert tab.locator("[data-testid=vae-live-sliders]").get_attribute("data-model-id")
+        for w, h in ((1400, 900), (1920, 1080), (390, 844)):
+            tab.set_viewport_size({"width": w, "height": h})
+            tab.wait_for_timeout(300)
+            screenshot(tab, f"weights-{name}-sliders-second-tab-{w}x{h}")
     finally:
         context.close()
 
