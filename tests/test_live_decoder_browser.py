@@ -75,20 +75,23 @@ def page(chromium_browser) -> Iterator[object]:  # noqa: ANN001
     pg.close()
 
 
-@pytest.mark.parametrize("name", list(CONFIGS))
-def test_js_decoder_matches_torch(page, name: str) -> None:  # noqa: ANN001
-    cfg = CONFIGS[name]
-    model = seeded_model(cfg)
-    payload = export_decoder(model, dtype="float32").to_payload()
-    z = torch.randn(20, cfg.latent_dim, generator=torch.Generator().manual_seed(7)) * 1.5
+def _js_and_torch(page, model, payload: dict, seed: int) -> tuple[np.ndarray, ...]:  # noqa: ANN001
+    """20 latents (N(0, 1.5^2)) decoded by the JS (``__vaeDecode``) and by PyTorch:
+    ``(js (20, C*H*W), torch (20, C*H*W), z (20, D))``."""
+    z = torch.randn(20, model.latent_dim, generator=torch.Generator().manual_seed(seed)) * 1.5
     with torch.no_grad():
         ref = torch.sigmoid(model.decode(z)).numpy().reshape(20, -1)
-    got = np.array(
-        page.evaluate(
-            "([p, zs]) => zs.map((z) => Array.from(window.__vaeDecode(p, z)))",
-            [payload, z.tolist()],
-        )
+    got = page.evaluate(
+        "([p, zs]) => zs.map((z) => Array.from(window.__vaeDecode(p, z)))", [payload, z.tolist()]
     )
+    return np.array(got), ref, z.numpy()
+
+
+@pytest.mark.parametrize("name", list(CONFIGS))
+def test_js_decoder_matches_torch(page, name: str) -> None:  # noqa: ANN001
+    model = seeded_model(CONFIGS[name])
+    payload = export_decoder(model, dtype="float32").to_payload()
+    got, ref, _ = _js_and_torch(page, model, payload, seed=7)
     assert got.shape == ref.shape
     assert np.abs(got - ref).max() <= 1e-4
 
@@ -238,6 +241,24 @@ def test_slider_ui_paints_during_drag_and_reports_on_release(page) -> None:  # n
     assert float(slider.input_value()) == pytest.approx(-2.0)
 
 
+def _mount_fresh(page, data: dict) -> None:  # noqa: ANN001
+    """Mount into a new shadow root; ``window.__mountAgain(data)`` is the next run, and every
+    setStateValue call is recorded in ``window.__calls``."""
+    page.evaluate(
+        """(data) => {
+            const host = document.createElement("div");
+            document.body.replaceChildren(host);
+            window.__root = host.attachShadow({mode: "open"});
+            window.__calls = [];
+            window.__mountAgain = (data) => window.__liveDecoder({data,
+                parentElement: window.__root, key: data.key, name: "n",
+                setStateValue: (k, v) => window.__calls.push([k, v]), setTriggerValue: () => {}});
+            window.__mountAgain(data);
+        }""",
+        data,
+    )
+
+
 def test_missing_weights_are_requested_once_and_arrive_in_binary(page) -> None:  # noqa: ANN001
     """A model neither in memory nor in IndexedDB (unavailable on this blank page): the view
     says "loading" and sends ONE weights request; the envelope Python answers with (binary)
@@ -250,19 +271,7 @@ def test_missing_weights_are_requested_once_and_arrive_in_binary(page) -> None: 
         "collapsed": [], "labels": {}, "values": [0.5, 0.0, -1.0], "cmd": "c", "range_sd": 3.0,
         "step": 0.01, "image_px": 100, "invert": False, "title": "Try me", "served": None,
     }  # fmt: skip
-    page.evaluate(
-        """(data) => {
-            const host = document.createElement("div");
-            document.body.replaceChildren(host);
-            window.__root = host.attachShadow({mode: "open"});
-            window.__calls = [];
-            window.__mountAgain = (data) => window.__liveDecoder({data,
-                parentElement: window.__root, key: "k2", name: "n",
-                setStateValue: (k, v) => window.__calls.push([k, v]), setTriggerValue: () => {}});
-            window.__mountAgain(data);
-        }""",
-        data,
-    )
+    _mount_fresh(page, data)
     page.wait_for_function("window.__calls.length > 0")
     ((key, ask),) = page.evaluate("window.__calls")
     assert key == "event" and ask["action"] == "weights" and ask["need"] == payload["id"]
@@ -299,19 +308,7 @@ def test_lost_weights_run_is_asked_again(page) -> None:  # noqa: ANN001
         "collapsed": [], "labels": {}, "values": [0.0, 0.0, 0.0], "cmd": "c", "range_sd": 3.0,
         "step": 0.01, "image_px": 100, "invert": False, "title": None, "served": None,
     }  # fmt: skip
-    page.evaluate(
-        """(data) => {
-            const host = document.createElement("div");
-            document.body.replaceChildren(host);
-            window.__root = host.attachShadow({mode: "open"});
-            window.__calls = [];
-            window.__mountAgain = (data) => window.__liveDecoder({data,
-                parentElement: window.__root, key: "k3", name: "n",
-                setStateValue: (k, v) => window.__calls.push([k, v]), setTriggerValue: () => {}});
-            window.__mountAgain(data);
-        }""",
-        data,
-    )
+    _mount_fresh(page, data)
     page.wait_for_function("window.__calls.length > 0")
     first = page.evaluate("window.__calls[0][1].req")
     page.evaluate("(d) => window.__mountAgain(d)", {**data, "served": first})
@@ -323,19 +320,10 @@ def test_lost_weights_run_is_asked_again(page) -> None:  # noqa: ANN001
 def test_js_decoder_float16_storage_within_budget(page, name: str) -> None:  # noqa: ANN001
     """float16 storage, float32 compute: within 2e-3 of PyTorch per pixel, and equal (to
     float32 rounding) to the numpy reference decode of the same float16 weights."""
-    cfg = CONFIGS[name]
-    model = seeded_model(cfg)
+    model = seeded_model(CONFIGS[name])
     payload = export_decoder(model, dtype="float16").to_payload()
-    z = torch.randn(20, cfg.latent_dim, generator=torch.Generator().manual_seed(8)) * 1.5
-    with torch.no_grad():
-        ref = torch.sigmoid(model.decode(z)).numpy().reshape(20, -1)
-    got = np.array(
-        page.evaluate(
-            "([p, zs]) => zs.map((z) => Array.from(window.__vaeDecode(p, z)))",
-            [payload, z.tolist()],
-        )
-    )
-    same = decode_exported_numpy(payload, z.numpy()).reshape(20, -1)
+    got, ref, z = _js_and_torch(page, model, payload, seed=8)
+    same = decode_exported_numpy(payload, z).reshape(20, -1)
     assert np.abs(got - same).max() <= 1e-4
     assert np.abs(got - ref).max() <= 2e-3
 
