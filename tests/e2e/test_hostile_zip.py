@@ -2,8 +2,9 @@
 of 20000x20 colour strips (padded to squares before the fix: 1.2 GB and ~5 s of CPU each,
 on the page's own run, unstoppable) and trains on it, while a second student keeps loading
 pages. The second student's page loads during the attack stay within the stated bound:
-``SLOWDOWN`` times the slowest of the same loads just before it, and at least
-``PAGE_LOAD_FLOOR_S`` (generous: the machine is a shared 2-core one). The first student's
+``SLOWDOWN`` times the slowest of the same loads just before it (caches warm: the second of
+two passes), and at least ``PAGE_LOAD_FLOOR_S`` (generous: the machine is a shared 2-core
+one, where a cold first load took 50 s). The first student's
 training ends normally: the strips are ordinary images now.
 """
 
@@ -32,7 +33,7 @@ pytestmark = pytest.mark.e2e
 
 N_STRIPS = 300
 SLOWDOWN = 4.0  # bound on a page load during the attack, relative to just before it
-PAGE_LOAD_FLOOR_S = 30.0  # ... but never below this
+PAGE_LOAD_FLOOR_S = 60.0  # ... but never below this
 VICTIM_PAGES = ("Home", "Latent map", "Your image", "Home")
 UPLOAD_INPUT = '[data-testid="stFileUploader"] input[type="file"]'
 
@@ -76,6 +77,7 @@ def test_a_zip_of_pixel_bombs_neither_hangs_its_student_nor_slows_the_others(pag
 
 
 def _run_attack(page, other, app_server, tmp_path) -> None:  # noqa: ANN001
+    _load_pages(other, app_server.url + "/")  # warms the caches (test sets, models)
     baseline = _load_pages(other, app_server.url + "/")
     path = _zip(tmp_path)
     assert path.stat().st_size < 600_000
