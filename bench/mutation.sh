@@ -4,6 +4,8 @@
 #   bash bench/mutation.sh [MODULE.py ...]        default: losses, model, metrics (vae/core)
 #   MUTATION_TESTS="tests/test_losses.py ..."     tests the mutants run (default: the fast set below)
 #   MUTATION_JOBS=2  MUTATION_WORK=/tmp/vae-mutation  MUTATION_NICE=19
+#   MUTATION_RERUN=1   reuse the last run in MUTATION_WORK: refresh tests/ from this checkout and
+#                      rerun only the mutants it did not kill (after adding tests for them)
 #
 # Works on a scratch copy (tracked + untracked, not ignored, files of this checkout) so the
 # repo never gets a mutants/ folder or a mutmut config. mutmut runs each mutant only against
@@ -31,11 +33,30 @@ present=""; for t in $tests; do [ -e "${t%%::*}" ] && present="$present $t"; don
 export VAE_DATA_DIR="${VAE_DATA_DIR:-$(cd .. && pwd)/shared/data}"
 export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1  # one torch thread per mutant process
 
-rm -rf "$work" && mkdir -p "$work"
-git ls-files -z --cached --others --exclude-standard | grep -zv '^checkpoints/user/' \
-  | xargs -0 tar -cf - 2>/dev/null | tar -xf - -C "$work"
-cd "$work"
-for m in "${modules[@]}"; do sed -i '/^[[:space:]]*@torch\.no_grad()[[:space:]]*$/d' "$m"; done
+if [ "${MUTATION_RERUN:-0}" = 1 ] && [ -d "$work/mutants" ]; then
+  rm -rf "$work/tests" "$work/mutants/tests" "$work/harness" "$work/mutants/harness"
+  git ls-files -z --cached --others --exclude-standard -- tests harness | xargs -0 tar -cf - | tar -xf - -C "$work"
+  cd "$work"
+  mapfile -t again < <(python - "${modules[@]}" <<'EOF'
+import json, sys
+from pathlib import Path
+for mod in sys.argv[1:]:
+    meta = Path("mutants") / (mod + ".meta")
+    for k, c in json.loads(meta.read_text())["exit_code_by_key"].items():
+        if c in (0, None, 5, 33, 34, 35):  # survived, not checked, no tests, skipped, suspicious
+            print(k)
+EOF
+)
+  echo "rerunning ${#again[@]} mutants not killed last time"
+  rerun_args=("${again[@]}")
+else
+  rm -rf "$work" && mkdir -p "$work"
+  git ls-files -z --cached --others --exclude-standard | grep -zv '^checkpoints/user/' \
+    | xargs -0 tar -cf - 2>/dev/null | tar -xf - -C "$work"
+  cd "$work"
+  for m in "${modules[@]}"; do sed -i '/^[[:space:]]*@torch\.no_grad()[[:space:]]*$/d' "$m"; done
+  rerun_args=()
+fi
 
 {
   echo "[mutmut]"
@@ -51,10 +72,11 @@ for m in "${modules[@]}"; do sed -i '/^[[:space:]]*@torch\.no_grad()[[:space:]]*
   echo "    checkpoints"
   echo "    pages"
   echo "    app.py"
+  echo "    harness"
 } > setup.cfg
 
 start=$(date +%s)
-nice -n "$niceness" python -m mutmut run --max-children "$jobs" > mutmut-run.log 2>&1 || {
+nice -n "$niceness" python -m mutmut run --max-children "$jobs" "${rerun_args[@]}" > mutmut-run.log 2>&1 || {
   echo "mutmut run failed; last lines of $work/mutmut-run.log:" >&2; tail -30 mutmut-run.log >&2; exit 1; }
 echo "mutmut run: $(( $(date +%s) - start )) s, modules: ${modules[*]}"
 

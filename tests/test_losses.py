@@ -131,3 +131,11 @@ def test_iwae_defaults_are_k_1000_drawn_250_at_a_time():
     for k, chunk in ((1001, 250), (1000, 251)):
         other = iwae_log_likelihood(model, x, k=k, chunk=chunk, generator=torch.Generator().manual_seed(4))
         assert not torch.equal(default, other)
+
+
+def test_reconstruction_errors_say_what_is_wrong():
+    logits, x = torch.zeros(1, 1, 2, 2), torch.zeros(1, 1, 2, 2)
+    with pytest.raises(ValueError, match=r"^the Gaussian likelihood needs dec_logvar$"):
+        reconstruction_nll(logits, x, "gaussian")
+    with pytest.raises(ValueError, match=r"^unknown likelihood 'poisson'$"):
+        reconstruction_nll(logits, x, "poisson")

@@ -89,7 +89,7 @@ def test_import_vae_does_not_import_streamlit():
 
 @pytest.mark.parametrize(
     ("shape", "channels", "first_map", "cropped"),
-    [((1, 28, 28), (8, 16), (7, 7), False), ((1, 28, 20), (4, 8, 8), (4, 3), True), ((1, 4, 4), (2, 2), (1, 1), False)],
+    [((1, 28, 28), (8, 16), (7, 7), False), ((1, 28, 20), (4, 6, 8), (4, 3), True), ((1, 4, 4), (2, 2), (1, 1), False)],
 )
 def test_conv_decoder_starts_from_the_smallest_map_that_doubles_to_cover_the_image(shape, channels, first_map, cropped):
     """First map: ceil(size / 2^layers) per side (28 -> 7 with 2 layers, 4 -> 1; 20 -> 3
@@ -98,6 +98,12 @@ def test_conv_decoder_starts_from_the_smallest_map_that_doubles_to_cover_the_ima
     model = VAE(VAEConfig(image_shape=shape, latent_dim=2, architecture="conv", conv_channels=channels, hidden=(8,)))
     unflatten = next(m for m in model.decoder if isinstance(m, torch.nn.Unflatten))
     assert tuple(unflatten.unflattened_size) == (channels[-1], *first_map)
+    # The decoder mirrors the encoder's channels, ending with the first layer's count twice.
+    rev = list(reversed(channels))
+    ups = [(m.in_channels, m.out_channels) for m in model.decoder if isinstance(m, torch.nn.ConvTranspose2d)]
+    assert ups == list(zip(rev, [*rev[1:], rev[-1]], strict=True))
+    last = [m for m in model.decoder if type(m) is torch.nn.Conv2d][-1]
+    assert (last.in_channels, last.out_channels, last.kernel_size) == (channels[0], shape[0], (3, 3))
     assert any(type(m).__name__ == "Crop2d" for m in model.decoder) == cropped
     assert model.decode(torch.zeros(1, 2)).shape == (1, *shape)
 
@@ -108,3 +114,28 @@ def test_forward_uses_the_given_noise():
     eps = torch.randn(4, 3)
     logits, mu, logvar = model(x, eps)
     torch.testing.assert_close(logits, model.decode(mu + torch.exp(0.5 * logvar) * eps))
+
+
+@pytest.mark.parametrize(("name", "layer"), [("relu", torch.nn.ReLU), ("elu", torch.nn.ELU), ("tanh", torch.nn.Tanh)])
+def test_activation_names_build_their_torch_layer(name, layer):
+    for arch in ("mlp", "conv"):
+        model = VAE(VAEConfig(image_shape=(1, 8, 8), latent_dim=2, architecture=arch, activation=name,
+                              hidden=(8,), conv_channels=(4,)))
+        kinds = {type(m) for m in model.modules()}
+        assert layer in kinds and not kinds & ({torch.nn.ReLU, torch.nn.ELU, torch.nn.Tanh} - {layer})
+
+
+@pytest.mark.parametrize(("hidden", "width"), [((8, 12, 16), 16), ((), 256)])
+def test_conv_encoder_halves_the_image_per_layer_then_one_hidden_layer(hidden, width):
+    """Conv(4, stride 2, padding 1) halves each side (28 -> 14 -> 7); then one Linear to the
+    last ``hidden`` width (256 when none is given), shared by the mean and log-variance heads
+    and mirrored by the decoder's first layer."""
+    model = VAE(VAEConfig(image_shape=(1, 28, 28), latent_dim=3, architecture="conv", conv_channels=(4, 6), hidden=hidden))
+    convs = [m for m in model.encoder if isinstance(m, torch.nn.Conv2d)]
+    assert [(c.kernel_size, c.stride, c.padding) for c in convs] == [((4, 4), (2, 2), (1, 1))] * 2
+    flat = model.encoder[: [type(m) for m in model.encoder].index(torch.nn.Flatten)]
+    assert flat(torch.zeros(1, 1, 28, 28)).shape == (1, 6, 7, 7)
+    linears = [m for m in model.encoder if isinstance(m, torch.nn.Linear)]
+    assert [(lin.in_features, lin.out_features) for lin in linears] == [(6 * 7 * 7, width)]
+    assert model.to_mu.in_features == model.to_logvar.in_features == width
+    assert model.decoder[0].in_features == 3 and model.decoder[0].out_features == width
