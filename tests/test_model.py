@@ -139,3 +139,37 @@ def test_conv_encoder_halves_the_image_per_layer_then_one_hidden_layer(hidden, w
     assert [(lin.in_features, lin.out_features) for lin in linears] == [(6 * 7 * 7, width)]
     assert model.to_mu.in_features == model.to_logvar.in_features == width
     assert model.decoder[0].in_features == 3 and model.decoder[0].out_features == width
+
+
+def test_config_normalises_lists_and_says_what_is_wrong():
+    cfg = VAEConfig(image_shape=[3, "32", 16.0], hidden=["64", 32], conv_channels=[8.0], latent_dim=4)
+    assert (cfg.image_shape, cfg.hidden, cfg.conv_channels) == ((3, 32, 16), (64, 32), (8,))
+    assert cfg.n_pixels == 3 * 32 * 16
+    assert VAEConfig.from_dict({**cfg.to_dict(), "unknown": 1}) == cfg  # old/new keys ignored
+    bad = [
+        ({"image_shape": (28, 28)}, r"^image_shape must be \(C, H, W\), got \(28, 28\)$"),
+        ({"image_shape": (1, 0, 28)}, r"^image_shape must be \(C, H, W\), got \(1, 0, 28\)$"),
+        ({"latent_dim": 0}, r"^latent_dim must be >= 1$"),
+        ({"architecture": "rnn"}, r"^architecture must be one of \('mlp', 'conv'\), got 'rnn'$"),
+        ({"likelihood": "poisson"}, r"^likelihood must be one of \('bernoulli', 'gaussian'\), got 'poisson'$"),
+        ({"variant": "gan"}, r"^variant must be one of \('vae', 'ae', 'noisy_ae'\), got 'gan'$"),
+        ({"activation": "gelu"}, r"^activation must be one of \('relu', 'elu', 'tanh'\), got 'gelu'$"),
+        ({"hidden": ()}, r"^an MLP needs at least one hidden layer$"),
+        ({"architecture": "conv", "conv_channels": ()}, r"^a conv model needs at least one conv layer$"),
+    ]
+    for kwargs, message in bad:
+        with pytest.raises(ValueError, match=message):
+            VAEConfig(**kwargs)
+    VAEConfig(image_shape=(1, 1, 1), latent_dim=1)  # the smallest valid sizes
+    VAEConfig(architecture="conv", hidden=())  # a conv model may have no hidden widths
+    VAEConfig(architecture="mlp", conv_channels=())  # and an MLP no conv channels
+
+
+def test_crop_keeps_the_top_left():
+    from vae.core.model import Crop2d
+
+    x = torch.arange(2 * 4 * 5, dtype=torch.float32).reshape(1, 2, 4, 5)
+    expected = torch.tensor([[0.0, 1.0], [5.0, 6.0], [10.0, 11.0]])  # rows 0-2, columns 0-1
+    out = Crop2d(3, 2)(x)
+    assert out.shape == (1, 2, 3, 2) and torch.equal(out[0, 0], expected)
+    assert torch.equal(out[0, 1], expected + 20)
