@@ -43,11 +43,16 @@ def browser_available(chromium_browser: object) -> str:
 
 
 @pytest.fixture(scope="session")
-def app_server(browser_available: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+def app_checkpoints(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The app server's checkpoint folder (models trained in a test land in ``user/``)."""
+    return tmp_path_factory.mktemp("e2e_app") / "checkpoints"
+
+
+@pytest.fixture(scope="session")
+def app_server(browser_available: str, app_checkpoints: Path) -> Iterator[Server]:
     """One ``streamlit run app.py`` for the whole session; yields its address."""
-    root = tmp_path_factory.mktemp("e2e_app")
-    checkpoints = root / "checkpoints"
-    log = root / "streamlit.log"
+    checkpoints = app_checkpoints
+    log = checkpoints.parent / "streamlit.log"
     notes = prepare_checkpoints(checkpoints)
     log.write_text("".join(f"[e2e fixture] {n}\n" for n in notes))
     server = start_server(log, env=app_env(checkpoints, find_shared_data()))

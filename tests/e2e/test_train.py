@@ -93,7 +93,7 @@ def _epochs_drawn(page) -> int:  # noqa: ANN001
     return counts[0]
 
 
-def test_curves_grow_while_training_and_stop_saves_the_last_finished_epoch(page, app_server) -> None:  # noqa: ANN001
+def test_curves_grow_while_training_and_stop_saves_the_last_finished_epoch(page, app_checkpoints) -> None:  # noqa: ANN001
     """100 epochs of digits (far more than the test waits for): the live curves gain points
     while the Stop button is still there, then Stop ends it mid-run. The page says the last
     finished epoch was saved, and the file on disk holds exactly the epochs the page shows,
@@ -135,7 +135,7 @@ def test_curves_grow_while_training_and_stop_saves_the_last_finished_epoch(page,
     assert grown <= saved_epochs < 100, shown
     assert _epochs_drawn(page) == saved_epochs  # the saved model's curves: every epoch it has
 
-    path = app_server.checkpoints / "user" / f"{name}.pt"
+    path = app_checkpoints / "user" / f"{name}.pt"
     ckpt = load_checkpoint(path)
     assert [h["epoch"] for h in ckpt.history] == list(range(1, saved_epochs + 1))
     assert ckpt.meta.get("stopped_early") is True, ckpt.meta
