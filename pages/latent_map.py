@@ -6,22 +6,55 @@ the image, its reconstruction and its whole posterior q(t|x) = N(m, diag(s^2)).
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
 from pages._lib import display, models, testset
-from vae.app import inference
+from vae.app import inference, projection
 
 PALETTE = display.PALETTE
-METHODS = {"pca": "PCA (linear, fast)", "tsne": "t-SNE (non-linear, on a sample)"}
-AXES = {"none": ("t₁", "t₂"), "pca": ("PC 1", "PC 2"), "tsne": ("t-SNE 1", "t-SNE 2")}
+METHODS = {
+    "lda": "LDA (separates the classes)",
+    "pca": "PCA (largest spread, no labels)",
+    "tsne": "t-SNE (keeps neighbours)",
+}
+AXES = {"latent": ("t₁", "t₂"), "lda": ("LD 1", "LD 2"), "pca": ("PC 1", "PC 2"), "tsne": ("t-SNE 1", "t-SNE 2")}
 Q = 1.6449  # Phi^-1(0.95): the manifold grid spans the prior's 5%..95% quantiles
 
 
-@st.cache_data(show_spinner="Projecting the latent means to 2-D (t-SNE takes a few seconds, once)…", max_entries=16)
-def _project(key: str, method: str, _mu: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    return inference.project_2d(_mu, method, seed=0)
+@st.cache_data(show_spinner=False, max_entries=16)
+def _project(key: str, method: str, _mu: np.ndarray, _labels: np.ndarray) -> projection.Projection:
+    return projection.project(_mu, _labels, method, seed=0)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _sha256(key: str, path: str) -> str:
+    return projection.file_sha256(path)
+
+
+def _view(cur: models.Current, method: str, split: testset.TestSplit) -> tuple[projection.Projection, str]:
+    """The map's projection and how it was made (for the caption). t-SNE: the file shipped
+    beside a bundled checkpoint when it matches, else computed here once per model file."""
+    if method == "tsne":
+        path = projection.tsne_path(cur.path)
+        if path.exists():
+            found = projection.load_tsne(path, _sha256(cur.key, str(cur.path)), len(split.labels))
+            if found is not None:
+                return found, f"precomputed for this model over all {len(found.rows):,} points"
+        n = min(projection.TSNE_SAMPLE, len(split.labels))
+        with st.spinner(
+            f"Running t-SNE on {n:,} test images: about a minute on a small server, once per "
+            "model (bundled models ship theirs precomputed)…"
+        ):  # fmt: skip
+            t0 = time.perf_counter()
+            proj = _project(cur.key, method, split.mu, split.labels)
+        took = time.perf_counter() - t0
+        how = f"computed on this server on a random sample of {len(proj.rows):,} of {len(split.labels):,}"
+        return proj, how + (f" ({took:.0f} s)" if took > 1 else "")
+    return _project(cur.key, method, split.mu, split.labels), ""
 
 
 @st.cache_data(show_spinner="Decoding the manifold…", max_entries=8)
@@ -31,19 +64,42 @@ def _manifold(key: str, _model, n: int) -> np.ndarray:
 
 
 def _clicked(state, rows_by_trace: list[np.ndarray]) -> int | None:
-    """The test index of the clicked point in the chart's selection state, if any."""
+    """The test index of the clicked point in the chart's selection state, if any. The point's
+    own trace and index decide (its customdata is the same number, written by us)."""
     try:
         points = state["selection"]["points"]
     except (KeyError, TypeError):
         return None
     for p in points or []:
+        curve, i = p.get("curve_number"), p.get("point_index", p.get("point_number"))
+        if curve is not None and i is not None and curve < len(rows_by_trace) and 0 <= i < len(rows_by_trace[curve]):
+            return int(rows_by_trace[curve][i])
         if p.get("customdata") is not None:
             cd = p["customdata"]
             return int(cd[0] if isinstance(cd, list | tuple) else cd)
-        curve, i = p.get("curve_number"), p.get("point_index")
-        if curve is not None and i is not None and curve < len(rows_by_trace):
-            return int(rows_by_trace[curve][i])
     return None
+
+
+def _caption(method: str, d: int, k: int, how: str) -> str:
+    """What the map's axes are, honestly: a student will read distances off it."""
+    if method == "latent":
+        return "The latent space is 2-D, so this is the model's own plane: no projection."
+    if method == "lda":
+        return (
+            f"**LDA** (linear discriminant analysis): of all flat 2-D views of the {d}-D means, "
+            f"the one that best separates the {k} labelled classes. It uses the labels, so the "
+            "classes look more apart than a label-blind view shows; LD 1 and LD 2 mix all "
+            f"{d} dimensions and have no unit."
+        )
+    if method == "pca":
+        return (
+            f"**PCA**: the flat 2-D view of the {d}-D means with the largest spread, made without "
+            f"the labels. A shadow of a {d}-D cloud: classes that are apart in {d}-D can overlap here."
+        )
+    return (
+        f"**t-SNE** ({how}): a non-linear map that keeps each point's nearest neighbours, not "
+        "distances: clusters are real, but their sizes and the gaps between them mean little."
+    )
 
 
 st.title("Latent map")
@@ -52,17 +108,19 @@ split = testset.test_split(cur)
 d = cur.config.latent_dim
 n = len(split.labels)
 
-method = "none"
-if d > 2:
+views = projection.available(d, len(split.label_names))
+method = views[0]
+if len(views) > 1:
     method = st.radio(
-        f"The latent space has {d} dimensions: project it to 2-D with",
-        list(METHODS), format_func=METHODS.get, horizontal=True, key="map_method",
+        f"The latent space has {d} dimensions: show it in 2-D with",
+        views, format_func=METHODS.get, horizontal=True, key="map_method",
     )  # fmt: skip
-xy, rows = _project(cur.key, method, split.mu)
+proj, how = _view(cur, method, split)
+xy, rows = proj.xy, proj.rows
 st.caption(
     f"{len(rows):,} test images of **{display.text(cur.dataset)}**, each at its posterior mean m(x), coloured by "
-    "label. Click a point, or pick one by number below, to look at it through the model."
-    + (" t-SNE keeps neighbourhoods, not distances: far-apart clusters may be close in latent space." if method == "tsne" else "")
+    "label. Click a point, or pick one by number below, to look at it through the model. "
+    + _caption(method, d, len(split.label_names), how)
 )
 
 chart_key = f"map_chart:{cur.name}:{method}"
@@ -70,7 +128,8 @@ pick_key = f"map_pick:{cur.name}"
 seen_key = f"map_clicked:{cur.name}:{method}"
 st.session_state.setdefault(pick_key, 0)
 
-# Traces, one per label, so the legend shows label names and toggles classes.
+# Traces, one per label, so the legend shows label names and toggles classes. WebGL: 5,000
+# SVG markers took seconds to redraw after every click.
 labels = split.labels[rows]
 traces, rows_by_trace = [], []
 for k, label_name in enumerate(split.label_names):
@@ -80,11 +139,10 @@ for k, label_name in enumerate(split.label_names):
     idx = rows[mask]
     rows_by_trace.append(idx)
     traces.append(
-        go.Scatter(
+        go.Scattergl(
             x=xy[mask, 0], y=xy[mask, 1], mode="markers", name=display.plot_text(label_name),
             marker={"size": 7 if n <= 1000 else 5, "color": PALETTE[k % len(PALETTE)], "opacity": 0.8},
-            customdata=idx, text=[display.plot_text(label_name)] * len(idx),
-            hovertemplate="<b>%{text}</b><br>test image #%{customdata}<extra></extra>",
+            customdata=idx, hovertemplate=f"<b>{display.plot_text(label_name)}</b><br>test image #%{{customdata}}<extra></extra>",
             unselected={"marker": {"opacity": 0.8}},
         )
     )  # fmt: skip
@@ -102,7 +160,6 @@ x = split.images[sel].astype(np.float32) / 255.0
 rec = inference.reconstruct(cur.model, x, n_samples=8, seed=sel)
 
 fig = go.Figure(traces)
-where = np.flatnonzero(rows == sel)
 # A plain autoencoder has no posterior spread (t = m): its encoder's variance is never trained.
 has_posterior = cur.config.variant != "ae"
 if d == 2 and has_posterior:
@@ -118,13 +175,17 @@ if d == 2:  # the region the manifold grid beside the map covers
         type="rect", x0=-Q, y0=-Q, x1=Q, y1=Q, line={"color": "#888", "dash": "dash", "width": 1},
         layer="below",
     )  # fmt: skip
-if where.size:
-    px_, py_ = xy[where[0]]
-    fig.add_trace(go.Scatter(
-        x=[px_], y=[py_], mode="markers", name=f"#{sel} ({display.plot_text(split.label_names[split.labels[sel]])})",
-        marker={"symbol": "star", "size": 20, "color": "gold", "line": {"color": "black", "width": 1.5}},
-        hoverinfo="skip",
-    ))  # fmt: skip
+where = np.flatnonzero(rows == sel)
+# Outside a t-SNE sample the star still shows, placed by its neighbours (and says so).
+star = xy[where[0]] if where.size else proj.place(split.mu[sel][None], split.mu)[0]
+star_name = f"#{sel} ({display.plot_text(split.label_names[split.labels[sel]])})"
+if not where.size:
+    star_name += f": not in the sample, placed by its {projection.NEIGHBOURS} nearest neighbours"
+fig.add_trace(go.Scatter(
+    x=[star[0]], y=[star[1]], mode="markers", name=star_name,
+    marker={"symbol": "star", "size": 20, "color": "gold", "line": {"color": "black", "width": 1.5}},
+    hoverinfo="skip",
+))  # fmt: skip
 x_title, y_title = AXES[method]
 if d == 1:
     y_title = "(a 1-D latent: no second axis)"

@@ -8,7 +8,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from pages._lib import display, models, state, testset
-from vae.app import inference
+from vae.app import inference, projection, typical
 from vae.data.images import FILE_EXTENSIONS, FORMATS_TEXT
 from vae.data.registry import upload_style_for
 from vae.data.upload import STYLES, Preprocessed, preprocess_upload
@@ -29,8 +29,57 @@ def _preprocess(data: bytes, image_shape: tuple[int, int, int], style: str) -> P
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
-def _pca(key: str, _mu: np.ndarray, point: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    return inference.project_2d_with(_mu, point[None], method="pca", seed=0)
+def _view(key: str, _mu: np.ndarray, _labels: np.ndarray, method: str) -> projection.Projection:
+    """The Latent map's default view of the test means (LDA for a >2-D latent): an upload is
+    placed on it exactly, as LDA is a linear map."""
+    return projection.project(_mu, _labels, method, seed=0)
+
+
+def _elbo_context(cur: models.Current, split: testset.TestSplit, x: np.ndarray, elbo: float, uploaded: bool) -> None:
+    """The ELBO among the test images' (a histogram and a percentile), and why an image that
+    is nothing like them can still score well."""
+    test_elbo = testset.test_elbos(cur, split)
+    place = typical.place(elbo, x, test_elbo, typical.ink(split.images.astype(np.float32) / 255.0))
+    hist = go.Figure(go.Histogram(
+        x=test_elbo, nbinsx=60, marker_color="#94a3b8", name="test images",
+        hovertemplate="ELBO %{x}: %{y} test images<extra></extra>",
+    ))  # fmt: skip
+    hist.add_vline(x=elbo, line={"color": "#4f46e5", "width": 4})
+    hist.add_annotation(
+        x=elbo, y=1, yref="paper", text="this image" if not uploaded else "your image",
+        showarrow=False, yanchor="bottom", font={"size": 16, "color": "#4f46e5"},
+    )  # fmt: skip
+    hist.update_layout(
+        height=210, margin={"l": 10, "r": 10, "t": 28, "b": 10}, showlegend=False, font_size=15,
+        xaxis_title=f"ELBO of {len(test_elbo):,} test images (nats; higher = cheaper to encode)",
+        yaxis={"visible": False}, bargap=0.02,
+    )  # fmt: skip
+    st.plotly_chart(hist, config={"displayModeBar": False}, key="rec_elbo_hist")
+    if place.unusual:
+        st.warning(
+            f"**Unlike the test images:** {'; '.join(place.reasons)}. The model still gives it "
+            "an ELBO, but the number says how *cheaply* it can encode these pixels, not "
+            f"whether they look like {display.text(cur.dataset)} images: an almost empty picture or a soft "
+            "blob is cheap, so a random photo can score *better* than a real handwritten digit. "
+            "Judge it by the reconstruction, not by the ELBO.",
+            icon=":material/report:",
+        )  # fmt: skip
+    else:
+        st.caption(
+            f"Higher than {place.elbo_pct:.0f}% of the test images. A high ELBO means the model "
+            "encodes these pixels cheaply, which is not the same as \"looks like the data\": "
+            "simple, mostly empty images score well whatever they show."
+        )
+    if cur.config.likelihood == "gaussian":
+        st.info(GAUSSIAN_NOTE, icon=":material/info:")
+
+
+GAUSSIAN_NOTE = (
+    "**Why can the ELBO be positive?** This model's pixels are continuous, with a Gaussian "
+    "likelihood: p(x|t) is a *density*, not a probability, and a density can be larger than 1 "
+    "(a narrow Gaussian peaks far above 1). So log p(x|t), and the ELBO, can be positive. "
+    "Compare ELBOs only between models of the same data with the same likelihood."
+)
 
 
 st.title("Your image")
@@ -90,7 +139,16 @@ with cols[3]:
     if st.button("New samples", icon=":material/casino:", key="rec_resample"):
         st.session_state["rec_seed"] = seed + 1
         st.rerun()
-st.caption(f"ELBO ≈ **{rec.elbo:.1f}** nats · KL(q(t|x) ‖ N(0, I)) = **{rec.kl:.2f}** nats · mean posterior s.d. {rec.std.mean():.2f}")
+m1, m2, m3 = st.columns(3)
+m1.metric("ELBO (nats)", f"{rec.elbo:.1f}", help="estimated with 8 samples t ~ q(t|x); higher is better")
+m2.metric("KL(q(t|x) ‖ N(0, I))", f"{rec.kl:.2f} nats")
+m3.metric("mean posterior s.d.", f"{rec.std.mean():.2f}")
+if split is None:
+    split = testset.test_split(cur, stop=False)
+if split is not None:
+    _elbo_context(cur, split, x, rec.elbo, uploaded=pre is not None)
+elif cur.config.likelihood == "gaussian":
+    st.info(GAUSSIAN_NOTE, icon=":material/info:")
 if pre is not None:
     if pre.blank:
         st.warning("The image is a single flat colour: there is nothing to find in it, so the model input is empty.")
@@ -98,18 +156,12 @@ if pre is not None:
         st.markdown("\n".join(f"{k}. {s}" for k, s in enumerate(pre.steps, 1)))
 
 st.subheader("Where it lands in latent space", divider="gray")
-if split is None:
-    split = testset.test_split(cur, stop=False)
 if split is not None:
     d = cur.config.latent_dim
-    if d <= 2:
-        xy = inference.project_2d(split.mu, "none")[0]
-        star = rec.mu[:2] if d == 2 else np.array([rec.mu[0], 0.0])
-        axes = ("t₁", "t₂")
-    else:
-        xy, star = _pca(cur.key, split.mu, rec.mu)
-        star = star[0]
-        axes = ("PC 1", "PC 2")
+    method = projection.available(d, len(split.label_names))[0]  # the Latent map's default
+    view = _view(cur.key, split.mu, split.labels, method)
+    xy, star = view.xy, view.place(rec.mu[None], split.mu)[0]
+    axes = {"latent": ("t₁", "t₂"), "lda": ("LD 1", "LD 2"), "pca": ("PC 1", "PC 2")}[method]
     fig = go.Figure()
     for k, label_name in enumerate(split.label_names):
         mask = split.labels == k
@@ -130,8 +182,17 @@ if split is not None:
     if d == 2:
         fig.update_yaxes(scaleanchor="x", scaleratio=1)
     st.plotly_chart(fig, config={"displayModeBar": False}, key="rec_map")
+    # The neighbours in the full latent space: the 2-D view can mislead, these cannot.
+    near = np.argsort(((split.mu - rec.mu) ** 2).sum(axis=1))[:10]
+    counts = np.bincount(split.labels[near], minlength=len(split.label_names))
+    tally = ", ".join(f"{display.text(split.label_names[k])} ×{c}" for k, c in sorted(enumerate(counts), key=lambda kc: -kc[1]) if c)
     st.caption(
         "Dots: posterior means of test images. Star: the mean m(x) of "
-        + ("your image." if pre is not None else "this image.")
-        + (" Projected with the PCA of the test means." if d > 2 else "")
+        + ("your image" if pre is not None else "this image")
+        + (
+            f", on the Latent map's LDA view (the flat view of the {d}-D means that best "
+            "separates the classes)." if method == "lda" else
+            f", on the PCA view of the {d}-D means." if method == "pca" else "."
+        )
+        + f" Its 10 nearest test images in the full {d}-D latent space: **{tally}**."
     )

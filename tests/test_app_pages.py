@@ -6,7 +6,9 @@ checkpoints folder holding two tiny digits models made here in seconds.
 
 from __future__ import annotations
 
+import base64
 import io
+import json
 import shutil
 import time
 import zipfile
@@ -186,7 +188,7 @@ def test_train_on_a_zip_of_my_images_then_map_it(model_dir, tmp_path, monkeypatc
     at.switch_page("pages/latent_map.py").run()
     assert not at.exception and not at.warning
     assert any(s.startswith("Test image #0: ") for s in _texts(at.subheader))
-    assert "circles" in _figure(at, "map_chart:my-shapes:none")
+    assert "circles" in _figure(at, "map_chart:my-shapes:latent")
 
 
 def test_train_page_explains_every_broken_zip(models, tmp_path, monkeypatch):
@@ -246,14 +248,14 @@ def test_train_without_network_says_what_to_do(models, tmp_path, monkeypatch):
 def test_map_2d_shows_posterior_and_manifold_and_follows_a_click(models):
     at = _app("pages/latent_map.py")
     assert "Test image #0: " in " ".join(_texts(at.subheader))
-    spec = _figure(at, "map_chart:tiny2d:none")
+    spec = _figure(at, "map_chart:tiny2d:latent")
     assert "q(t|x): 1 s.d." in spec and "q(t|x): 2 s.d." in spec and "test image #" in spec
     assert any("10x10 grid" in c for c in _texts(at.caption))  # 8x8 digits: a coarser grid
     assert {"the image x", "reconstruction decode(m)"} <= set(_captions(at))
     assert at.dataframe[0].value.shape == (2, 3)  # mean and s.d. per latent dimension
 
     # A click on the chart (the selection Streamlit stores under the chart's key)...
-    at.session_state["map_chart:tiny2d:none"] = {"selection": {"points": [{"customdata": 7}]}}
+    at.session_state["map_chart:tiny2d:latent"] = {"selection": {"points": [{"customdata": 7}]}}
     at.run()
     assert not at.exception
     assert any(s.startswith("Test image #7: ") for s in _texts(at.subheader))
@@ -264,22 +266,61 @@ def test_map_2d_shows_posterior_and_manifold_and_follows_a_click(models):
     assert "reconstruction decode(m)" in _captions(at)
 
 
-@pytest.mark.parametrize("method", ["pca", "tsne"])
+@pytest.mark.parametrize("method", ["lda", "pca", "tsne"])
 def test_map_16d_projects_and_shows_a_selected_point(models, method):
     at = _app("pages/latent_map.py", model="tiny16d")
-    assert at.radio(key="map_method").value == "pca"
-    if method != "pca":
+    assert at.radio(key="map_method").value == "lda"  # the view that separates the classes
+    if method != "lda":
         at.radio(key="map_method").set_value(method).run()
         assert not at.exception
     spec = _figure(at, f"map_chart:tiny16d:{method}")
-    assert ("PC 1" if method == "pca" else "t-SNE 1") in spec
+    assert {"lda": "LD 1", "pca": "PC 1", "tsne": "t-SNE 1"}[method] in spec
     assert "q(t|x): 1 s.d." not in spec  # ellipses only for a 2-D latent
+    assert any({"lda": "**LDA**", "pca": "**PCA**", "tsne": "**t-SNE**"}[method] in c for c in _texts(at.caption))
     at.session_state[f"map_chart:tiny16d:{method}"] = {"selection": {"points": [{"customdata": 11}]}}
     at.run()
     assert not at.exception
     assert any(s.startswith("Test image #11: ") for s in _texts(at.subheader))
     assert "reconstruction decode(m)" in _captions(at)
     assert at.dataframe[0].value.shape == (16, 3)
+
+
+def _customdata(trace: dict) -> list[int]:
+    cd = trace["customdata"]
+    if isinstance(cd, dict):  # plotly 7: a base64 typed array
+        cd = np.frombuffer(base64.b64decode(cd["bdata"]), dtype=np.dtype(cd["dtype"]))
+    return [int(v) for v in np.ravel(cd)]
+
+
+def test_map_click_follows_the_clicked_trace_and_point(models):
+    """Plotly reports a click as (trace, index in that trace): the page must turn that into the
+    test image drawn there, whatever the trace's order of points."""
+    at = _app("pages/latent_map.py")
+    fig = json.loads(_figure(at, "map_chart:tiny2d:latent"))
+    cd = _customdata(fig["data"][3])  # the points of one label, in the order the page drew them
+    labels = load_dataset("digits").test_y.numpy()
+    assert all(labels[i] == 3 for i in cd)  # trace 3 holds the 3s
+    at.session_state["map_chart:tiny2d:latent"] = {
+        "selection": {"points": [{"curve_number": 3, "point_index": 5, "x": 0.0, "y": 0.0}]}
+    }
+    at.run()
+    assert any(s.startswith(f"Test image #{cd[5]}: 3") for s in _texts(at.subheader)), _texts(at.subheader)
+
+
+def test_tsne_star_is_placed_when_the_selected_image_is_outside_the_sample(models, monkeypatch):
+    from vae.app import projection
+
+    monkeypatch.setattr(projection, "TSNE_SAMPLE", 100)  # fewer than the digits test images
+    at = _app("pages/latent_map.py", model="tiny16d")
+    at.radio(key="map_method").set_value("tsne").run()
+    spec = _figure(at, "map_chart:tiny16d:tsne")
+    assert "computed on this server on a random sample of 100" in " ".join(_texts(at.caption))
+    shown = {i for t in json.loads(spec)["data"] if "customdata" in t for i in _customdata(t)}
+    assert len(shown) == 100
+    outside = next(i for i in range(200) if i not in shown)
+    at.number_input(key="map_pick:tiny16d").set_value(outside).run()
+    spec = _figure(at, "map_chart:tiny16d:tsne")
+    assert f"#{outside} (" in spec and "placed by its 10 nearest neighbours" in spec
 
 
 # --------------------------------------------------------------------------- your image

@@ -466,13 +466,14 @@ def test_pca_projection_matches_sklearn_and_projects_new_points():
     ours = proj.apply(pts)
     theirs = ref.transform(pts)
     # Equal with the signs too: both make each axis's largest loading positive, so the
-    # Latent map (project_2d) and the lecture pages draw the same picture.
+    # Latent map (vae.app.projection) and the lecture pages draw the same picture.
     np.testing.assert_allclose(ours, theirs, atol=1e-8)
-    xy, idx = inference.project_2d(pts.astype(np.float32), "pca")
-    np.testing.assert_allclose(xy, theirs, atol=1e-4)
-    np.testing.assert_array_equal(idx, np.arange(len(pts)))
-    _, new_xy = inference.project_2d_with(pts, pts[:3])
-    np.testing.assert_allclose(new_xy, theirs[:3], atol=1e-4)
+    from vae.app import projection
+
+    view = projection.project(pts.astype(np.float32), None, "pca")
+    np.testing.assert_allclose(view.xy, theirs, atol=1e-4)
+    np.testing.assert_array_equal(view.rows, np.arange(len(pts)))
+    np.testing.assert_allclose(view.place(pts[:3], pts), theirs[:3], atol=1e-4)
     np.testing.assert_allclose(proj.explained, ref.explained_variance_ratio_, rtol=1e-8)
     # A straight latent path stays straight, and new points use the data's axes.
     path = I.latent_path(pts[0], pts[1], 5)

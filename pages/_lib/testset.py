@@ -92,3 +92,14 @@ def dims_by_activity(split: TestSplit | None, d: int) -> tuple[list[int], np.nda
     kl = inference.kl_per_dim(split.mu, split.logvar)
     # Stable sort: ties (e.g. several dead dimensions) keep their natural order.
     return [int(i) for i in np.argsort(-kl, kind="stable")], kl
+
+
+@st.cache_data(show_spinner="Scoring the test images, once per model…", max_entries=8)
+def _test_elbos(key: str, _model: VAE, _images: np.ndarray) -> np.ndarray:
+    return inference.elbo_per_image(_model, _images, n_samples=8, seed=0)
+
+
+def test_elbos(cur: Current, split: TestSplit) -> np.ndarray:
+    """Each test image's ELBO ``(N,)``, nats, with ``inference.reconstruct``'s estimator (8
+    samples), so one image's ELBO can be placed among them. Cached per model file."""
+    return _test_elbos(cur.key, cur.model, split.images)

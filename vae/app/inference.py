@@ -158,28 +158,6 @@ def pca_projection(points: np.ndarray) -> Projection2D:
     return Projection2D(mean=mean, components=comps, explained=var[:2] / total)
 
 
-def project_2d(
-    mu: np.ndarray, method: str = "pca", seed: int = 0, max_points: int = 2000
-) -> tuple[np.ndarray, np.ndarray]:
-    """Project latent means ``(N, D)`` to 2-D for plotting.
-
-    Returns ``(xy, index)``: ``xy (M, 2)`` and the row of ``mu`` each point came from
-    (t-SNE runs on a random sample of ``max_points``; PCA and D <= 2 keep every point).
-    """
-    n, d = mu.shape
-    if d <= 2 or method in ("none", "pca"):
-        return project_2d_with(mu, mu[:0], "pca" if method == "tsne" else method)[0], np.arange(n)
-    if method == "tsne":
-        from sklearn.manifold import TSNE
-
-        rng = np.random.default_rng(seed)
-        idx = np.sort(rng.choice(n, size=min(n, max_points), replace=False))
-        perplexity = float(min(30, max(5, (len(idx) - 1) // 4)))
-        xy = TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=seed).fit_transform(mu[idx])
-        return xy.astype(np.float32), idx
-    raise ValueError(f"unknown projection {method!r}")
-
-
 def manifold(
     model: VAE,
     n: int = 15,
@@ -225,19 +203,28 @@ def limit_threads(max_threads: int = 2) -> int:
     return n
 
 
-def project_2d_with(
-    mu: np.ndarray, points: np.ndarray, method: str = "pca", seed: int = 0
-) -> tuple[np.ndarray, np.ndarray]:
-    """Project ``mu (N, D)`` to 2-D as ``project_2d`` does, and ``points (M, D)`` into the same
-    plane (e.g. an uploaded image's mean on the test set's map), float32. PCA or ``"none"``
-    (the first two coordinates) only: t-SNE has no way to place new points. ``seed`` is
-    unused (PCA is deterministic); kept for the callers."""
-    mu = np.asarray(mu, np.float32)
-    points = np.asarray(points, np.float32).reshape(-1, mu.shape[1])
-    if method not in ("pca", "none"):
-        raise ValueError(f"cannot place new points with {method!r}; use 'pca'")
-    if method == "none" and mu.shape[1] > 2:
-        proj = Projection2D(mean=np.zeros(mu.shape[1]), components=np.eye(2, mu.shape[1]), explained=np.zeros(2))
-    else:
-        proj = pca_projection(mu)
-    return proj.apply(mu).astype(np.float32), proj.apply(points).astype(np.float32)
+@torch.inference_mode()
+def elbo_per_image(
+    model: VAE, x: np.ndarray | torch.Tensor, n_samples: int = 8, seed: int = 0, batch: int = 500,
+    eps: torch.Tensor | None = None,
+) -> np.ndarray:
+    """ELBO of each image of ``x (N, C, H, W)``, nats: ``(N,)``. The reconstruction term is
+    averaged over ``n_samples`` draws t ~ q(t|x) (or the given ``eps (n_samples, N, D)``), the
+    KL is exact; the same estimator as ``reconstruct``'s, so an upload can be placed among
+    the test images."""
+    from vae.core.losses import reconstruction_nll
+
+    xt = _tensor(x)
+    gen = torch.Generator().manual_seed(seed)
+    out = []
+    for i in range(0, xt.shape[0], batch):
+        xb = xt[i : i + batch].to(_device(model))
+        mu, logvar = model.encode(xb)
+        e = eps[:, i : i + batch] if eps is not None else torch.randn((n_samples, *mu.shape), generator=gen)
+        e = e.to(mu.device, mu.dtype)
+        t = mu + torch.exp(0.5 * logvar) * e  # (S, B, D)
+        logits = model.decode(t.reshape(-1, mu.shape[1]))
+        xs = xb.expand(e.shape[0], *xb.shape).reshape(-1, *xb.shape[1:])
+        nll = reconstruction_nll(logits.float(), xs.float(), model.config.likelihood, model.dec_logvar)
+        out.append(-(nll.reshape(e.shape[0], -1).mean(0) + kl_standard_normal(mu, logvar)).float().cpu())
+    return torch.cat(out).numpy() if out else np.zeros(0, np.float32)
