@@ -24,8 +24,8 @@ PALETTE = display.PALETTE
 MAX_POINTS = 3000
 EXTENTS = [2, 3, 4, 5]
 BASES = {
-    "test": "the mean of a test image",
     "zero": "0, the prior mean",
+    "test": "the mean of a test image",
     "sliders": "the Latent sliders vector",
 }
 PLANE_PX = 480  # fits beside the decoded image at 1400 px wide, with the sidebar open
@@ -62,6 +62,17 @@ clears_key = f"pl_clears:{cur.name}"
 
 def _clear_pin() -> None:
     ss[clears_key] = ss.get(clears_key, 0) + 1  # part of the plane's nonce: a new one unpins
+
+
+def _two_d_twin(cur: models.Current) -> str | None:
+    """A usable 2-D VAE of the same dataset (bundled first), for the one-click switch."""
+    fits = [
+        e for e in models.model_entries()
+        if e.ok and e.checkpoint.dataset == cur.dataset and e.checkpoint.model_config.latent_dim == 2
+        and e.checkpoint.model_config.variant == "vae"
+    ]  # fmt: skip
+    fits.sort(key=lambda e: not e.bundled)
+    return fits[0].name if fits else None
 
 
 def _dim_name(i: int) -> str:
@@ -123,6 +134,27 @@ base_text = {
     "zero": "0",
     "sliders": "the Latent sliders vector",
 }[base_kind]
+
+if d > 2:
+    twin = _two_d_twin(cur)
+    note, switch = st.columns([4, 1.2], vertical_alignment="center")
+    note.info(
+        f"**A slice, not the whole space.** This model has {d} latent dimensions: the plane moves "
+        f"{display.t_name(dx)} and {display.t_name(dy)}"
+        + (" (the two it uses most)" if [dx, dy] == order[:2] else "")
+        + f" and holds the other {d - 2} at {base_text}. The dots show only these two "
+        "coordinates of each test image, so a dot's label need not match the image decoded "
+        "under it. "
+        + (
+            f"On a 2-D model such as **{twin}** the plane *is* the whole latent space: every "
+            "dot sits where its image decodes."
+            if twin else "On a 2-D model the plane *is* the whole latent space."
+        ),
+        icon=":material/layers:",
+    )  # fmt: skip
+    if twin and switch.button(f"Use {twin} (2-D) here", icon=":material/swap_horiz:", key="pl_twin", width="stretch"):
+        models.select_model(twin)
+        st.rerun()
 
 if split is not None:
     pts = split.mu[:MAX_POINTS][:, [dx, dy]]

@@ -349,9 +349,14 @@ def test_plane_picks_two_dimensions_and_a_test_image_base(models, encoded):
     order = [int(i) for i in np.argsort(-inference.kl_per_dim(*encoded["conv6"]), kind="stable")]
     sent = _sent(at, "pl_live:conv6")
     assert sent["dims"] == order[:2]  # the two most used dimensions
-    np.testing.assert_allclose(sent["base_latent"], mu[0], atol=1e-5)
+    # The others at the prior mean, not at some test image's code, and the page says so.
+    assert sent["base_latent"] == [0.0] * 6
+    note = next(i.value for i in at.info if "A slice, not the whole space" in i.value)
+    assert "holds the other 4 at 0" in note and "(the two it uses most)" in note
+    assert "mlp2" in note  # the 2-D model of the same data, one click away
     np.testing.assert_allclose(sent["points_xy"][:2], mu[0, order[:2]], atol=1e-4)
 
+    at.selectbox(key="pl_base:conv6").set_value("test").run()
     at.selectbox(key="pl_x:conv6").set_value(4).run()
     at.selectbox(key="pl_y:conv6").set_value(1).run()
     at.number_input(key="pl_test:conv6").set_value(9).run()
@@ -361,8 +366,18 @@ def test_plane_picks_two_dimensions_and_a_test_image_base(models, encoded):
     np.testing.assert_allclose(now["base_latent"], mu[9], atol=1e-5)
     np.testing.assert_allclose(now["points_xy"][:2], mu[0, [4, 1]], atol=1e-4)
 
+    assert "holds the other 4 at the mean of test image #9" in " ".join(i.value for i in at.info)
     at.selectbox(key="pl_base:conv6").set_value("zero").run()
     assert _sent(at, "pl_live:conv6")["base_latent"] == [0.0] * 6
 
     at.selectbox(key="pl_y:conv6").set_value(4).run()  # the same dimension twice
     assert not at.exception and "two different dimensions" in at.warning[0].value
+
+
+def test_plane_switches_to_the_2d_model_of_the_same_data_in_one_click(models):
+    at = _app("pages/plane.py", model="mlp12")
+    at.button(key="pl_twin").click().run()
+    assert not at.exception, at.exception
+    assert at.selectbox(key="model_name").value == "mlp2"
+    assert _sent(at, "pl_live:mlp2")["dims"] == [0, 1]
+    assert not [i for i in at.info if "A slice" in i.value]
