@@ -29,7 +29,8 @@ from pathlib import Path
 
 from _common import REPO, data_dir  # puts the repo root on sys.path
 
-from tests.browser import launch_chromium
+from harness.browser import launch_chromium
+from harness.server import app_env, start_server
 
 IDLE = '[data-testid="stApp"][data-test-script-state="notRunning"]'
 NAV = '[data-testid="stSidebarNavLink"]'
@@ -162,8 +163,6 @@ def main() -> int:
     os.environ.setdefault("VAE_DATA_DIR", str(data_dir()))
     from playwright.sync_api import sync_playwright
 
-    from tests.e2e.conftest import start_server, stop_server
-
     print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}")
     with sync_playwright() as pw:
         browser = launch_chromium(pw)
@@ -176,7 +175,8 @@ def main() -> int:
                         if f.is_file() and f.name != "default.txt":
                             shutil.copy2(f, folder / f.name)
                     (folder / "default.txt").write_text(name + "\n")
-                    proc, base = start_server(folder, Path(tmp) / "log.txt", Path(os.environ["VAE_DATA_DIR"]))
+                    server = start_server(Path(tmp) / "log.txt", env=app_env(folder, Path(os.environ["VAE_DATA_DIR"])))
+                    base = server.url
                     try:
                         for run in ("cold", "warm"):
                             ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
@@ -193,7 +193,7 @@ def main() -> int:
                                         print(f"{name:<9} t-SNE chosen -> drawn: {t:5.2f} s")
                             ctx.close()
                     finally:
-                        stop_server(proc)
+                        server.stop()
         finally:
             browser.close()
     return 0
