@@ -26,8 +26,8 @@ Q = 1.6449  # Phi^-1(0.95): the manifold grid spans the prior's 5%..95% quantile
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
-def _project(key: str, method: str, _mu: np.ndarray, _labels: np.ndarray) -> projection.Projection:
-    return projection.project(_mu, _labels, method, seed=0)
+def _project(key: str, method: str, sample: int, _mu: np.ndarray, _labels: np.ndarray) -> projection.Projection:
+    return projection.project(_mu, _labels, method, seed=0, max_points=sample)
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
@@ -50,11 +50,11 @@ def _view(cur: models.Current, method: str, split: testset.TestSplit) -> tuple[p
             "model (bundled models ship theirs precomputed)…"
         ):  # fmt: skip
             t0 = time.perf_counter()
-            proj = _project(cur.key, method, split.mu, split.labels)
+            proj = _project(cur.key, method, n, split.mu, split.labels)
         took = time.perf_counter() - t0
         how = f"computed on this server on a random sample of {len(proj.rows):,} of {len(split.labels):,}"
         return proj, how + (f" ({took:.0f} s)" if took > 1 else "")
-    return _project(cur.key, method, split.mu, split.labels), ""
+    return _project(cur.key, method, 0, split.mu, split.labels), ""
 
 
 @st.cache_data(show_spinner="Decoding the manifold…", max_entries=8)

@@ -12,7 +12,7 @@ import plotly.graph_objects as go
 import streamlit as st
 from plotly.subplots import make_subplots
 
-from pages._lib import display, liveness, models
+from pages._lib import display, liveness, models, testset
 from vae.app.jobs import MAX_CONCURRENT_TRAININGS, TrainingJob, cli_command, trainings_running
 from vae.core.checkpoints import USER_SUBDIR, validate_name
 from vae.core.device import describe_device, pick_device
@@ -136,6 +136,28 @@ def _live(job: TrainingJob) -> None:
         st.rerun()  # a full run announces the result and refreshes the model picker
 
 
+def _collapse_note(name: str, how: str, active: int, d: int, job: TrainingJob) -> str:
+    """Saved, but not worth exploring: say why and what to change."""
+    beta = job.train_config.beta if job.model_config.variant == "vae" else None
+    what = (
+        "**0** of its latent dimensions: the decoder ignores t, so every reconstruction and "
+        "every sample is the same average image (a *posterior collapse*)"
+        if active == 0 else
+        f"only **{active}** of its **{d}** latent dimensions: the others carry no information"
+    )  # fmt: skip
+    tries = []
+    if beta is not None and beta > 1:
+        tries.append(f"a smaller β (it was {beta:g}: a heavy KL term pushes every code onto the prior)")
+    tries.append(f"more epochs (it had {job.train_config.epochs})")
+    if active and d > 2:
+        tries.append(f"a smaller latent size (about {max(2, active)})")
+    tries.append("KL warm-up from the command line (`python -m vae.train ... --kl-warmup 10`)")
+    return (
+        f"Model **{name}** is trained ({how}) and selected, but it uses {what}. Try "
+        + ", ".join(tries[:-1]) + f" or {tries[-1]}."
+    )
+
+
 def _finished(job: TrainingJob) -> None:
     snap = job.snapshot()
     name = job.output_path.stem
@@ -147,8 +169,12 @@ def _finished(job: TrainingJob) -> None:
             models.select_model(name)
             st.rerun()
         how = "stopped early; the last finished epoch was saved" if snap.status == "stopped" else "done"
-        st.success(f"Model **{name}** is trained ({how}) and is now the selected model.", icon=":material/check_circle:")
         m = snap.metrics or {}
+        d, active = job.model_config.latent_dim, m.get("active_units")
+        if testset.too_few_active(active, d):
+            st.warning(_collapse_note(name, how, active, d, job), icon=":material/warning:")
+        else:
+            st.success(f"Model **{name}** is trained ({how}) and is now the selected model.", icon=":material/check_circle:")
         c = st.columns(4)
         c[0].metric("Epochs", f"{snap.epoch} / {snap.total_epochs}")
         c[1].metric("Test ELBO", f"{m.get('test_elbo', float('nan')):.2f}", help="nats per image")

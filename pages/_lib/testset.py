@@ -84,6 +84,14 @@ def posterior_collapsed(kl: np.ndarray | None) -> bool:
     return kl is not None and float(kl.max()) < COLLAPSE_KL
 
 
+def too_few_active(active_units: int | None, latent_dim: int) -> bool:
+    """A trained model that uses none of its latent dimensions (a posterior collapse), or far
+    fewer than it has: under a quarter of them, for 8 or more."""
+    if active_units is None:
+        return False
+    return active_units == 0 or (latent_dim >= 8 and active_units < latent_dim / 4)
+
+
 def dims_by_activity(split: TestSplit | None, d: int) -> tuple[list[int], np.ndarray | None]:
     """Latent dimensions, most used first (average KL(q || p) over the test split, nats), and
     those KLs ``(D,)``. Without test data every dimension counts the same: natural order."""
