@@ -146,13 +146,13 @@ if d > 2:
         "coordinates of each test image, so a dot's label need not match the image decoded "
         "under it. "
         + (
-            f"On a 2-D model such as **{twin}** the plane *is* the whole latent space: every "
+            f"On a 2-D model such as **{display.text(twin)}** the plane *is* the whole latent space: every "
             "dot sits where its image decodes."
             if twin else "On a 2-D model the plane *is* the whole latent space."
         ),
         icon=":material/layers:",
     )  # fmt: skip
-    if twin and switch.button(f"Use {twin} (2-D) here", icon=":material/swap_horiz:", key="pl_twin", width="stretch"):
+    if twin and switch.button(f"Use {display.text(twin)} (2-D) here", icon=":material/swap_horiz:", key="pl_twin", width="stretch"):
         models.select_model(twin)
         st.rerun()
 
