@@ -30,31 +30,11 @@ from pathlib import Path
 from _common import REPO, data_dir  # puts the repo root on sys.path
 
 from harness.browser import launch_chromium
+from harness.plot_points import POINTS_JS, isolated
 from harness.server import app_env, start_server
 
 IDLE = '[data-testid="stApp"][data-test-script-state="notRunning"]'
 NAV = '[data-testid="stSidebarNavLink"]'
-MAP = "[data-testid=stPlotlyChart] .js-plotly-plot"
-
-# Points of the first plotly chart (the map), in page pixels, with their test image number.
-POINTS_JS = """
-() => {
-  const gd = document.querySelector('[data-testid=stPlotlyChart] .js-plotly-plot');
-  if (!gd || !gd._fullLayout || !gd._fullData) return null;
-  const fl = gd._fullLayout, r = gd.getBoundingClientRect(), out = [];
-  const xa = fl.xaxis, ya = fl.yaxis;
-  gd._fullData.forEach((tr, c) => {
-    if (!tr.customdata || tr.visible !== true) return;
-    for (let i = 0; i < tr.x.length; i++) {
-      const cd = tr.customdata[i];
-      out.push({c, i, cd: Array.isArray(cd) ? cd[0] : cd,
-                px: r.left + xa._offset + xa.l2p(tr.x[i]), py: r.top + ya._offset + ya.l2p(tr.y[i]),
-                left: r.left + xa._offset, top: r.top + ya._offset, w: xa._length, h: ya._length});
-    }
-  });
-  return out;
-}
-"""
 
 READY_JS = """
 (n) => {
@@ -90,29 +70,9 @@ def _open_map(page, base: str) -> dict[str, float]:
     return {"drawn": t_drawn, "idle": time.perf_counter() - t0}
 
 
-def _isolated(points: list[dict], k: int) -> list[dict]:
-    """Up to ``k`` points with no other point within 6 px, inside the plot area, spread out."""
-    import numpy as np
-
-    xy = np.array([[p["px"], p["py"]] for p in points])
-    inside = [
-        i for i, p in enumerate(points)
-        if p["left"] + 15 < p["px"] < p["left"] + p["w"] - 15 and p["top"] + 15 < p["py"] < p["top"] + p["h"] - 15
-    ]  # fmt: skip
-    good = []
-    for i in inside:
-        d = np.hypot(*(xy - xy[i]).T)
-        d[i] = np.inf
-        if d.min() > 6:
-            good.append(i)
-    rng = np.random.default_rng(0)
-    rng.shuffle(good)
-    return [points[i] for i in good[:k]]
-
-
 def _clicks(page, k: int) -> tuple[list[float], list[float], int, int]:
     points = page.evaluate(POINTS_JS) or []
-    targets = _isolated(points, k)
+    targets = isolated(points, k)
     shown, idle, wrong = [], [], 0
     for p in targets:
         page.mouse.move(p["px"], p["py"])

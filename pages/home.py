@@ -40,6 +40,8 @@ details.append(f"trained on: **{display.text(ckpt.meta.get('device') or 'unknown
 if cfg.variant != "vae":
     details.append(f"variant: **{ {'ae': 'plain autoencoder', 'noisy_ae': 'autoencoder with noise, no KL'}[cfg.variant] }**")
 st.markdown(" · ".join(details))
+if cfg.likelihood == "gaussian":
+    st.info(display.GAUSSIAN_NOTE, icon=":material/info:")
 with st.expander("Where these numbers come from"):
     st.markdown(
         "The figures were computed on the dataset's test split when the model was saved "

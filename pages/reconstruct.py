@@ -71,15 +71,9 @@ def _elbo_context(cur: models.Current, split: testset.TestSplit, x: np.ndarray, 
             "simple, mostly empty images score well whatever they show."
         )
     if cur.config.likelihood == "gaussian":
-        st.info(GAUSSIAN_NOTE, icon=":material/info:")
+        st.info(display.GAUSSIAN_NOTE, icon=":material/info:")
 
 
-GAUSSIAN_NOTE = (
-    "**Why can the ELBO be positive?** This model's pixels are continuous, with a Gaussian "
-    "likelihood: p(x|t) is a *density*, not a probability, and a density can be larger than 1 "
-    "(a narrow Gaussian peaks far above 1). So log p(x|t), and the ELBO, can be positive. "
-    "Compare ELBOs only between models of the same data with the same likelihood."
-)
 
 
 st.title("Your image")
@@ -148,7 +142,7 @@ if split is None:
 if split is not None:
     _elbo_context(cur, split, x, rec.elbo, uploaded=pre is not None)
 elif cur.config.likelihood == "gaussian":
-    st.info(GAUSSIAN_NOTE, icon=":material/info:")
+    st.info(display.GAUSSIAN_NOTE, icon=":material/info:")
 if pre is not None:
     if pre.blank:
         st.warning("The image is a single flat colour: there is nothing to find in it, so the model input is empty.")

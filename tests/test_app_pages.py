@@ -12,6 +12,7 @@ import json
 import shutil
 import time
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -25,6 +26,7 @@ from vae.core.model import VAEConfig
 from vae.data.formats import read_idx
 from vae.data.registry import load_dataset
 
+REPO = Path(__file__).resolve().parent.parent
 APP = "../app.py"  # AppTest resolves it against this file
 TIMEOUT = 60
 
@@ -100,6 +102,20 @@ def test_home_shows_the_model_card(models):
     assert picker.value == "tiny2d" and set(picker.options) >= {"tiny2d (digits, 2-D)", "tiny16d (digits, 16-D)"}
     at.selectbox(key="model_name").set_value("tiny16d").run()
     assert not at.exception and {m.label: m.value for m in at.metric}["Latent dimensions"] == "16"
+
+
+def test_home_explains_positive_elbos_of_a_gaussian_model(tmp_path, monkeypatch):
+    """The bundled Frey model (Gaussian likelihood) reports a positive test ELBO: the page must
+    say why (a density can exceed 1), and a Bernoulli model's page must not."""
+    src = REPO / "checkpoints" / "frey_2d.pt"
+    if not src.exists():
+        pytest.skip("the bundled frey_2d model is not in this checkout")
+    assert load_checkpoint(src).metrics["test_elbo"] > 0  # the number the note explains
+    shutil.copy(src, tmp_path / "frey_2d.pt")
+    (tmp_path / "default.txt").write_text("frey_2d")
+    monkeypatch.setenv("VAE_CHECKPOINT_DIR", str(tmp_path))
+    at = _app()
+    assert any("a density can be larger than 1" in i.value for i in at.info), _texts(at.info)
 
 
 # --------------------------------------------------------------------------- train

@@ -111,6 +111,14 @@ def user_errors(*kinds: type[BaseException]) -> Iterator[None]:
     except handled as e:
         st.error(str(e))
 
+# Why a Gaussian-likelihood model (Frey faces) can report a positive ELBO: shown beside its numbers.
+GAUSSIAN_NOTE = (
+    "**Why can the ELBO be positive?** This model's pixels are continuous, with a Gaussian "
+    "likelihood: p(x|t) is a *density*, not a probability, and a density can be larger than 1 "
+    "(a narrow Gaussian peaks far above 1). So log p(x|t), and the ELBO, can be positive. "
+    "Compare ELBOs only between models of the same data with the same likelihood."
+)
+
 _SUBSCRIPT_DIGITS = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
 
 

@@ -1,4 +1,5 @@
-"""A Streamlit 1.67 navigation quirk, kept in one place (see ``_leave_pages_directory_mode``)."""
+"""Streamlit 1.67 navigation quirks, kept in one place: ``_leave_pages_directory_mode`` and
+``close_sidebar_after_navigation``."""
 
 from __future__ import annotations
 
@@ -22,3 +23,50 @@ def _leave_pages_directory_mode() -> None:
             st.rerun()
 
 _leave_pages_directory_mode()
+
+
+# Streamlit closes the sidebar after a page link is clicked only when the browser's user agent
+# says "mobile"; a narrow window with a desktop agent (a phone-sized browser, a split screen)
+# keeps it open over the page. This closes it after a page change whenever the sidebar covers
+# the page (below Streamlit's 768 px breakpoint), and leaves it alone otherwise, so a sidebar
+# the user opens on a page stays open.
+_CLOSE_JS = """
+export default function closeSidebarAfterNavigation({ data }) {
+  const last = window.sessionStorage.getItem("vae-last-page");
+  window.sessionStorage.setItem("vae-last-page", data.page);
+  if (last === null || last === data.page || !window.matchMedia("(max-width: 767.98px)").matches) return;
+  const sidebar = document.querySelector('[data-testid="stSidebar"]');
+  if (!sidebar || sidebar.getAttribute("data-collapsed") !== "false") return;
+  const button = document.querySelector('[data-testid="stSidebarCollapseButton"] button');
+  if (button) button.click();
+}
+"""
+_close_sidebar = st.components.v2.component(
+    "vae_close_sidebar", html="<span hidden></span>", js=_CLOSE_JS
+)
+
+
+def close_sidebar_after_navigation(page: str) -> None:
+    """Call once per run with the page's url path (app.py): on a narrow screen, a page change
+    closes the sidebar so the new page is not hidden under it."""
+    with st.sidebar:
+        _close_sidebar(key="vae_close_sidebar", data={"page": page})
+
+
+
+# Long labels wrap instead of ending in "…": page names in the sidebar ("Noise ε: the
+# reparameterization trick") and select-box values in narrow columns (the model picker,
+# "t₃ · KL 2.9 nats" on the plane page). Style only: st.html takes no room on the page.
+_LABELS_CSS = """<style>
+[data-testid="stSidebarNavLink"] span {
+  white-space: normal !important; overflow: visible !important; text-overflow: clip !important;
+}
+[data-testid="stSelectbox"] [data-baseweb="select"] div {
+  white-space: normal !important; overflow-wrap: anywhere; text-overflow: clip !important;
+}
+</style>"""
+
+
+def unclipped_labels() -> None:
+    """Call once per run (app.py): long navigation and select-box labels wrap, not clip."""
+    st.html(_LABELS_CSS)

@@ -1,0 +1,104 @@
+"""Screenshots of the explore pages (Home, Latent sliders, 2-D latent plane, Latent map, Your
+image with an uploaded drawing, Train) at the three review sizes with the bundled mnist_2d and
+mnist_32 (``tests/e2e/screenshots/explore-*.png``).
+
+    python -m tests.e2e.explore_screens [--url http://127.0.0.1:8501] [--pages map,image]
+
+Without ``--url`` it starts ``streamlit run app.py`` on the repo's ``checkpoints/``. The sidebar
+is NOT closed by hand after a page change: on the phone size it must close by itself. Prints,
+per shot, whether the sidebar is open and what overflows (the page wider than the window,
+select boxes and navigation labels cut with an ellipsis).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+from pathlib import Path
+
+from harness import REPO, find_shared_data
+from harness.browser import launch_chromium
+from harness.server import app_env, running_server
+from tests.e2e.conftest import SCREENSHOTS
+from tests.e2e.lesson_screens import SIZES, TIMEOUT_MS, choose_model, open_sidebar, settle
+
+MODELS = ("mnist_2d", "mnist_32")
+TITLES = {
+    "home": "Home",
+    "sliders": "Latent sliders",
+    "plane": "2-D latent plane",
+    "map": "Latent map",
+    "image": "Your image",
+    "train": "Train a model",
+}
+
+MEASURE = """() => {
+  const cut = els => [...els].filter(e => e.scrollWidth - e.clientWidth > 1).map(e => e.textContent.slice(0, 40));
+  const sidebar = document.querySelector('[data-testid=stSidebar]');
+  return {
+    sidebarOpen: sidebar ? sidebar.getAttribute('data-collapsed') === 'false' : null,
+    pageOver: document.documentElement.scrollWidth - document.documentElement.clientWidth,
+    cutSelect: cut(document.querySelectorAll('[data-testid=stSelectbox] [data-baseweb=select] div')),
+    cutNav: cut(document.querySelectorAll('[data-testid=stSidebarNavLink] span')),
+  };
+}"""
+
+
+def go(page, name: str) -> None:
+    open_sidebar(page)
+    page.locator(f'[data-testid=stSidebarNavLink]:has(span[label="{TITLES[name]}"])').click()
+    settle(page)
+
+
+def upload(page) -> None:
+    from tests.e2e.test_model_pages import _digit_png
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "my-seven.png"
+        path.write_bytes(_digit_png())
+        page.locator('[data-testid="stFileUploader"] input[type="file"]').set_input_files(str(path))
+        settle(page)
+
+
+def shoot(url: str, pages: list[str]) -> None:
+    from playwright.sync_api import sync_playwright
+
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as pw:
+        browser = launch_chromium(pw)
+        for model in MODELS:
+            for w, h in SIZES:
+                ctx = browser.new_context(viewport={"width": w, "height": h})
+                ctx.set_default_timeout(TIMEOUT_MS)
+                page = ctx.new_page()
+                page.goto(url + "/")
+                settle(page)
+                choose_model(page, model)
+                for name in pages:
+                    go(page, name)
+                    if name == "image":
+                        upload(page)
+                    tag = f"explore-{name}-{model}-{w}x{h}"
+                    measured = page.evaluate(MEASURE)
+                    page.screenshot(path=str(SCREENSHOTS / f"{tag}.png"), full_page=True)
+                    print(tag, json.dumps(measured, ensure_ascii=False), flush=True)
+                ctx.close()
+        browser.close()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--url", help="a running app; default: start one on checkpoints/")
+    ap.add_argument("--pages", default=",".join(TITLES), help=f"among {sorted(TITLES)}")
+    args = ap.parse_args()
+    pages = args.pages.split(",")
+    if args.url:
+        shoot(args.url.rstrip("/"), pages)
+        return
+    with running_server(env=app_env(REPO / "checkpoints", find_shared_data())) as server:
+        shoot(server.url, pages)
+
+
+if __name__ == "__main__":
+    main()

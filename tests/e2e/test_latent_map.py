@@ -1,0 +1,161 @@
+"""The Latent map in Chromium with the bundled MNIST models: real mouse clicks on real points
+show that point's image (2-D latent, the 32-D model's LDA view, a t-SNE view computed on a
+sample of the test images), and the selected image's star never silently disappears.
+
+One server for this module, with mnist_2d (the default) and mnist_32; the t-SNE file shipped
+beside mnist_32 is replaced by one covering only a sample of the map's points, as a live
+t-SNE on a user's model would (computing a real one takes minutes on this machine)."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+
+from harness import REPO, find_shared_data
+from harness.browser import OFF_LOOPBACK, RunTracker
+from harness.plot_points import POINTS_JS, inside
+from harness.server import Server, app_env, start_server
+
+from .conftest import (
+    NAV_LINK,
+    RUN_TIMEOUT_MS,
+    act,
+    assert_no_error,
+    open_page,
+    screenshot,
+    wait_rerun,
+)
+
+pytestmark = pytest.mark.e2e
+
+MODELS = ("mnist_2d", "mnist_32")
+SAMPLE = 600  # points in the sampled t-SNE file, of the 5,000 on the map
+
+
+@pytest.fixture(scope="module")
+def map_server(browser_available: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    from vae.app import projection
+
+    data = find_shared_data()
+    if data is None or not all((REPO / "checkpoints" / f"{m}.pt").exists() for m in MODELS):
+        pytest.skip("needs the bundled MNIST models and the MNIST test set")
+    root = tmp_path_factory.mktemp("map_app")
+    folder = root / "checkpoints"
+    folder.mkdir()
+    for m in MODELS:
+        shutil.copy2(REPO / "checkpoints" / f"{m}.pt", folder / f"{m}.pt")
+    (folder / "default.txt").write_text("mnist_2d\n")
+    # A t-SNE "computed on a sample": the bundled file's coordinates for SAMPLE of its rows.
+    full = np.load(projection.tsne_path(REPO / "checkpoints" / "mnist_32.pt"))
+    rows = np.sort(np.random.default_rng(1).choice(len(full["rows"]), SAMPLE, replace=False))
+    sampled = projection.Projection("tsne", full["xy"][rows], full["rows"][rows])
+    sha = projection.file_sha256(folder / "mnist_32.pt")
+    projection.save_tsne(projection.tsne_path(folder / "mnist_32.pt"), sampled, sha, int(full["n_points"]))
+    server = start_server(root / "streamlit.log", env=app_env(folder, data))
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def map_page(browser, map_server: Server) -> Iterator[object]:
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    context.set_default_timeout(RUN_TIMEOUT_MS)
+    context.route(OFF_LOOPBACK, lambda route: route.abort())
+    pg = context.new_page()
+    pg.vae_runs = RunTracker()
+    pg.vae_runs.attach(pg)
+    pg.goto(map_server.url + "/")
+    wait_rerun(pg, 0)
+    pg.wait_for_selector(NAV_LINK)
+    yield pg
+    context.close()
+
+
+def _choose_model(page, name: str) -> None:  # noqa: ANN001
+    box = page.get_by_test_id("stSidebar").get_by_test_id("stSelectbox")
+    act(page, lambda: (box.click(), page.get_by_role("option", name=re.compile(rf"^{name}\b")).click()))
+
+
+def _heading(page) -> str:  # noqa: ANN001
+    return page.locator("[data-testid=stMain] h3", has_text="Test image #").inner_text()
+
+
+def _map_points(page) -> list[dict]:  # noqa: ANN001
+    page.wait_for_function(f"({POINTS_JS})() && ({POINTS_JS})().length > 0")
+    return page.evaluate(POINTS_JS)
+
+
+def _click_and_check(page, points: list[dict], n: int, seed: int) -> list[int]:  # noqa: ANN001
+    """Hover ``n`` random points inside the plot (dense places included), read the test image
+    number Plotly's hover label names, click there, and check the inspector shows that image."""
+    rng = np.random.default_rng(seed)
+    cands = inside(points)
+    shown = []
+    for j in rng.choice(len(cands), size=n, replace=False):
+        p = cands[int(j)]
+        page.mouse.move(p["px"], p["py"])
+        hover = page.locator("[data-testid=stPlotlyChart] .hoverlayer .hovertext").first
+        hover.wait_for(timeout=10_000)
+        m = re.search(r"test image #(\d+)", hover.text_content())
+        assert m, hover.text_content()
+        wanted = int(m.group(1))
+        act(page, lambda p=p: page.mouse.click(p["px"], p["py"]))
+        page.wait_for_function(
+            "(n) => [...document.querySelectorAll('[data-testid=stMain] h3')].some(h => h.innerText.startsWith('Test image #' + n + ':'))",
+            arg=wanted, timeout=30_000,
+        )  # fmt: skip
+        assert page.get_by_label(re.compile(r"pick test image #")).input_value() == str(wanted)
+        shown.append(wanted)
+        page.mouse.move(5, 5)
+    return shown
+
+
+def test_clicks_on_the_2d_map_show_the_clicked_image(map_page) -> None:  # noqa: ANN001
+    page = map_page
+    open_page(page, "Latent map")
+    points = _map_points(page)
+    assert len(points) == 5000
+    # The map's own numbers: the point drawn for test image #k is where its mean is.
+    assert _heading(page).startswith("Test image #0:")
+    shown = _click_and_check(page, points, 3, seed=0)
+    assert len(set(shown)) == 3
+    assert_no_error(page)
+    screenshot(page, "latent-map-mnist_2d-clicked")
+
+
+def test_clicks_on_the_32d_lda_view_and_a_sampled_tsne_view(map_page) -> None:  # noqa: ANN001
+    page = map_page
+    _choose_model(page, "mnist_32")
+    open_page(page, "Latent map")
+    assert page.get_by_role("radiogroup").get_by_label(re.compile("LDA")).is_checked()
+    assert "LD 1" in page.locator("[data-testid=stPlotlyChart] .xtitle").first.text_content()
+    _click_and_check(page, _map_points(page), 2, seed=1)
+
+    # t-SNE from a file that covers SAMPLE of the 5,000 points.
+    act(page, page.locator("[data-testid=stRadio] label", has_text="t-SNE").click)
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('[data-testid=stPlotlyChart] .xtitle')].some(e => e.textContent.includes('t-SNE'))"
+    )  # fmt: skip
+    points = _map_points(page)
+    assert len(points) == SAMPLE
+    sampled = {int(p["cd"]) for p in points}
+    _click_and_check(page, points, 2, seed=2)
+
+    # A test image outside the sample: its star is still drawn, and says where it comes from.
+    outside = next(i for i in range(5000) if i not in sampled)
+    box = page.get_by_label(re.compile(r"pick test image #"))
+    act(page, lambda: (box.fill(str(outside)), box.press("Enter")))
+    assert _heading(page).startswith(f"Test image #{outside}:")
+    legend = page.locator("[data-testid=stPlotlyChart] .legend").first.text_content()
+    assert f"#{outside} (" in legend and "placed by its 10 nearest neighbours" in legend
+    star = page.evaluate(
+        "() => { const gd = document.querySelector('[data-testid=stPlotlyChart] .js-plotly-plot');"
+        " const t = gd._fullData.find(t => t.marker && t.marker.symbol === 'star'); return t ? [t.x[0], t.y[0]] : null; }"
+    )  # fmt: skip
+    assert star is not None and all(np.isfinite(star))
+    assert_no_error(page)
+    screenshot(page, "latent-map-mnist_32-tsne-outside-sample")
