@@ -13,6 +13,7 @@ select boxes and navigation labels cut with an ellipsis).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import tempfile
 from pathlib import Path
@@ -24,14 +25,9 @@ from tests.e2e.conftest import SCREENSHOTS
 from tests.e2e.lesson_screens import SIZES, TIMEOUT_MS, choose_model, open_sidebar, settle
 
 MODELS = ("mnist_2d", "mnist_32")
-TITLES = {
-    "home": "Home",
-    "sliders": "Latent sliders",
-    "plane": "2-D latent plane",
-    "map": "Latent map",
-    "image": "Your image",
-    "train": "Train a model",
-}
+PAGES = ("home", "sliders", "plane", "map", "image", "train")
+NAV = ("Home", "Latent sliders", "2-D latent plane", "Latent map", "Your image", "Train a model")
+TITLES = dict(zip(PAGES, NAV, strict=True))  # short name -> the sidebar's page title
 
 MEASURE = """() => {
   const cut = els => [...els].filter(e => e.scrollWidth - e.clientWidth > 1).map(e => e.textContent.slice(0, 40));
@@ -61,29 +57,35 @@ def upload(page) -> None:
         settle(page)
 
 
+def _session(browser, url: str, model: str, size: tuple[int, int]):  # noqa: ANN001, ANN202
+    """A fresh session at ``size`` on ``url`` with ``model`` chosen in the sidebar."""
+    ctx = browser.new_context(viewport={"width": size[0], "height": size[1]})
+    ctx.set_default_timeout(TIMEOUT_MS)
+    page = ctx.new_page()
+    page.goto(url + "/")
+    settle(page)
+    choose_model(page, model)
+    return ctx, page
+
+
 def shoot(url: str, pages: list[str]) -> None:
     from playwright.sync_api import sync_playwright
 
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as pw:
         browser = launch_chromium(pw)
-        for model in MODELS:
-            for w, h in SIZES:
-                ctx = browser.new_context(viewport={"width": w, "height": h})
-                ctx.set_default_timeout(TIMEOUT_MS)
-                page = ctx.new_page()
-                page.goto(url + "/")
-                settle(page)
-                choose_model(page, model)
-                for name in pages:
-                    go(page, name)
-                    if name == "image":
-                        upload(page)
-                    tag = f"explore-{name}-{model}-{w}x{h}"
-                    measured = page.evaluate(MEASURE)
-                    page.screenshot(path=str(SCREENSHOTS / f"{tag}.png"), full_page=True)
-                    print(tag, json.dumps(measured, ensure_ascii=False), flush=True)
-                ctx.close()
+        runs = [(m, s) for m in MODELS for s in SIZES]
+        for model, (w, h) in runs:
+            ctx, page = _session(browser, url, model, (w, h))
+            for name in pages:
+                go(page, name)
+                if name == "image":
+                    upload(page)
+                tag = f"explore-{name}-{model}-{w}x{h}"
+                measured = page.evaluate(MEASURE)
+                page.screenshot(path=str(SCREENSHOTS / f"{tag}.png"), full_page=True)
+                print(tag, json.dumps(measured, ensure_ascii=False), flush=True)
+            ctx.close()
         browser.close()
 
 
@@ -92,12 +94,10 @@ def main() -> None:
     ap.add_argument("--url", help="a running app; default: start one on checkpoints/")
     ap.add_argument("--pages", default=",".join(TITLES), help=f"among {sorted(TITLES)}")
     args = ap.parse_args()
-    pages = args.pages.split(",")
-    if args.url:
-        shoot(args.url.rstrip("/"), pages)
-        return
-    with running_server(env=app_env(REPO / "checkpoints", find_shared_data())) as server:
-        shoot(server.url, pages)
+    with contextlib.ExitStack() as stack:
+        env = app_env(REPO / "checkpoints", find_shared_data())
+        url = args.url or stack.enter_context(running_server(env=env)).url
+        shoot(url.rstrip("/"), args.pages.split(","))
 
 
 if __name__ == "__main__":
