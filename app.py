@@ -44,6 +44,6 @@ page = st.navigation(PAGES, expanded=True)
 models.sidebar_model_picker()
 presenter.sidebar_switch()  # projector styling, on every page while it is on
 lesson_state.sidebar_link(page.url_path)  # back to the lesson from a beat's page
-navigation.close_sidebar_after_navigation(page.url_path)  # phones: the new page, not the menu
+navigation.close_sidebar_after_navigation()  # phones: the new page, not the menu
 navigation.unclipped_labels()  # long page names and select-box values wrap
 page.run()

@@ -68,8 +68,8 @@ def _two_d_twin(cur: models.Current) -> str | None:
     """A usable 2-D VAE of the same dataset (bundled first), for the one-click switch."""
     fits = [
         e for e in models.model_entries()
-        if e.ok and e.checkpoint.dataset == cur.dataset and e.checkpoint.model_config.latent_dim == 2
-        and e.checkpoint.model_config.variant == "vae"
+        if e.ok and e.header.dataset == cur.dataset and e.header.model_config.latent_dim == 2
+        and e.header.model_config.variant == "vae"
     ]  # fmt: skip
     fits.sort(key=lambda e: not e.bundled)
     return fits[0].name if fits else None

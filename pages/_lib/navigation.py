@@ -27,18 +27,22 @@ _leave_pages_directory_mode()
 
 # Streamlit closes the sidebar after a page link is clicked only when the browser's user agent
 # says "mobile"; a narrow window with a desktop agent (a phone-sized browser, a split screen)
-# keeps it open over the page. This closes it after a page change whenever the sidebar covers
-# the page (below Streamlit's 768 px breakpoint), and leaves it alone otherwise, so a sidebar
-# the user opens on a page stays open.
+# keeps it open over the page. This closes it after any click on a page link whenever the
+# sidebar covers the page (below Streamlit's 768 px breakpoint); a sidebar the user opens to
+# change the model stays open. One listener per browser tab, installed by the first run.
 _CLOSE_JS = """
-export default function closeSidebarAfterNavigation({ data }) {
-  const last = window.sessionStorage.getItem("vae-last-page");
-  window.sessionStorage.setItem("vae-last-page", data.page);
-  if (last === null || last === data.page || !window.matchMedia("(max-width: 767.98px)").matches) return;
-  const sidebar = document.querySelector('[data-testid="stSidebar"]');
-  if (!sidebar || sidebar.getAttribute("data-collapsed") !== "false") return;
-  const button = document.querySelector('[data-testid="stSidebarCollapseButton"] button');
-  if (button) button.click();
+export default function closeSidebarAfterNavigation() {
+  if (window.__vaeCloseSidebar) return;
+  window.__vaeCloseSidebar = true;
+  document.addEventListener("click", (event) => {
+    if (!event.target.closest('[data-testid="stSidebarNavLink"]')) return;
+    if (!window.matchMedia("(max-width: 767.98px)").matches) return;
+    setTimeout(() => {
+      const sidebar = document.querySelector('[data-testid="stSidebar"]');
+      const button = document.querySelector('[data-testid="stSidebarCollapseButton"] button');
+      if (sidebar && sidebar.getAttribute("data-collapsed") === "false" && button) button.click();
+    }, 0);
+  }, true);
 }
 """
 _close_sidebar = st.components.v2.component(
@@ -46,12 +50,11 @@ _close_sidebar = st.components.v2.component(
 )
 
 
-def close_sidebar_after_navigation(page: str) -> None:
-    """Call once per run with the page's url path (app.py): on a narrow screen, a page change
-    closes the sidebar so the new page is not hidden under it."""
+def close_sidebar_after_navigation() -> None:
+    """Call once per run (app.py): on a narrow screen, choosing a page closes the sidebar so
+    the page is not hidden under it."""
     with st.sidebar:
-        _close_sidebar(key="vae_close_sidebar", data={"page": page})
-
+        _close_sidebar(key="vae_close_sidebar")
 
 
 # Long labels wrap instead of ending in "…": page names in the sidebar ("Noise ε: the
@@ -61,9 +64,10 @@ _LABELS_CSS = """<style>
 [data-testid="stSidebarNavLink"] span {
   white-space: normal !important; overflow: visible !important; text-overflow: clip !important;
 }
-[data-testid="stSelectbox"] [data-baseweb="select"] div {
+[data-testid="stSelectbox"] [data-baseweb="select"] * {
   white-space: normal !important; overflow-wrap: anywhere; text-overflow: clip !important;
 }
+[data-testid="stSelectbox"] [data-baseweb="select"] > div { height: auto !important; }
 </style>"""
 
 

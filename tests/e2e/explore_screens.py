@@ -83,7 +83,13 @@ def shoot(url: str, pages: list[str]) -> None:
                     upload(page)
                 tag = f"explore-{name}-{model}-{w}x{h}"
                 measured = page.evaluate(MEASURE)
-                page.screenshot(path=str(SCREENSHOTS / f"{tag}.png"), full_page=True)
+                page.screenshot(path=str(SCREENSHOTS / f"{tag}.png"))
+                # The whole page: a window as tall as the content (same width, same layout).
+                full = page.evaluate("() => document.querySelector('[data-testid=stMain]').scrollHeight")
+                page.set_viewport_size({"width": w, "height": min(int(full), 6000)})
+                page.wait_for_timeout(400)
+                page.screenshot(path=str(SCREENSHOTS / f"{tag}-full.png"))
+                page.set_viewport_size({"width": w, "height": h})
                 print(tag, json.dumps(measured, ensure_ascii=False), flush=True)
             ctx.close()
         browser.close()

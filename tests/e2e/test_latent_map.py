@@ -159,3 +159,28 @@ def test_clicks_on_the_32d_lda_view_and_a_sampled_tsne_view(map_page) -> None:  
     assert star is not None and all(np.isfinite(star))
     assert_no_error(page)
     screenshot(page, "latent-map-mnist_32-tsne-outside-sample")
+
+
+def test_on_a_phone_the_sidebar_closes_after_choosing_a_page(browser, map_server: Server) -> None:  # noqa: ANN001
+    """390x844 with a desktop user agent (Streamlit itself only closes it for "mobile" agents):
+    the sidebar must not stay open over the page after choosing one, the current one included."""
+    context = browser.new_context(viewport={"width": 390, "height": 844})
+    context.set_default_timeout(RUN_TIMEOUT_MS)
+    context.route(OFF_LOOPBACK, lambda route: route.abort())
+    page = context.new_page()
+    page.vae_runs = RunTracker()
+    page.vae_runs.attach(page)
+    page.goto(map_server.url + "/")
+    wait_rerun(page, 0)
+    sidebar = page.get_by_test_id("stSidebar")
+    for title in ("Latent map", "Latent map", "Home"):
+        page.get_by_test_id("stExpandSidebarButton").click()
+        page.wait_for_function("() => document.querySelector('[data-testid=stSidebar]').getAttribute('data-collapsed') === 'false'")
+        page.locator(f'{NAV_LINK}:has(span[label="{title}"])').click()
+        page.wait_for_function(
+            "() => document.querySelector('[data-testid=stSidebar]').getAttribute('data-collapsed') === 'true'",
+            timeout=10_000,
+        )  # fmt: skip
+        assert sidebar.get_attribute("data-collapsed") == "true", title
+    screenshot(page, "phone-sidebar-closed-after-navigation")
+    context.close()
