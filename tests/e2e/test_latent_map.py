@@ -60,16 +60,22 @@ def map_server(browser_available: str, tmp_path_factory: pytest.TempPathFactory)
     server.stop()
 
 
-@pytest.fixture
-def map_page(browser, map_server: Server) -> Iterator[object]:
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+def _open(browser, url: str, viewport: dict[str, int]):  # noqa: ANN001, ANN202
+    """A fresh context (a fresh Streamlit session) on ``url``, its first run finished."""
+    context = browser.new_context(viewport=viewport)
     context.set_default_timeout(RUN_TIMEOUT_MS)
     context.route(OFF_LOOPBACK, lambda route: route.abort())
     pg = context.new_page()
     pg.vae_runs = RunTracker()
     pg.vae_runs.attach(pg)
-    pg.goto(map_server.url + "/")
+    pg.goto(url + "/")
     wait_rerun(pg, 0)
+    return context, pg
+
+
+@pytest.fixture
+def map_page(browser, map_server: Server) -> Iterator[object]:
+    context, pg = _open(browser, map_server.url, {"width": 1400, "height": 1000})
     pg.wait_for_selector(NAV_LINK)
     yield pg
     context.close()
@@ -164,14 +170,7 @@ def test_clicks_on_the_32d_lda_view_and_a_sampled_tsne_view(map_page) -> None:  
 def test_on_a_phone_the_sidebar_closes_after_choosing_a_page(browser, map_server: Server) -> None:  # noqa: ANN001
     """390x844 with a desktop user agent (Streamlit itself only closes it for "mobile" agents):
     the sidebar must not stay open over the page after choosing one, the current one included."""
-    context = browser.new_context(viewport={"width": 390, "height": 844})
-    context.set_default_timeout(RUN_TIMEOUT_MS)
-    context.route(OFF_LOOPBACK, lambda route: route.abort())
-    page = context.new_page()
-    page.vae_runs = RunTracker()
-    page.vae_runs.attach(page)
-    page.goto(map_server.url + "/")
-    wait_rerun(page, 0)
+    context, page = _open(browser, map_server.url, {"width": 390, "height": 844})
     sidebar = page.get_by_test_id("stSidebar")
     for title in ("Latent map", "Latent map", "Home"):
         page.get_by_test_id("stExpandSidebarButton").click()
