@@ -9,6 +9,7 @@ Skips when Playwright or Chromium is missing, unless ``VAE_REQUIRE_BROWSER=1`` (
 from __future__ import annotations
 
 import base64
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,7 +17,7 @@ import numpy as np
 import pytest
 import torch
 
-from pages._lib.live import component_css, component_js
+from pages._lib.live import component_css, component_js, js_files
 from tests.conftest import seeded_model
 from tests.export_reference import decode_exported_numpy
 from vae.app.export import export_decoder
@@ -73,6 +74,26 @@ def page(chromium_browser) -> Iterator[object]:  # noqa: ANN001
     )
     yield pg
     pg.close()
+
+
+def test_bundle_keeps_every_code_line() -> None:
+    """The joined module drops only comments, blank lines and indentation: every other line
+    of the sources is in it, in order; no source line has an odd number of backticks (a
+    multi-line template literal, whose indentation would be content)."""
+    bundle = component_js().splitlines()
+    code = []
+    for path in js_files():
+        text = path.read_text(encoding="utf-8")
+        for line in text.splitlines():
+            assert line.count("`") % 2 == 0, f"{path.name}: multi-line template literal"
+        code += [ln for ln in _strip(text) if ln]
+    assert [ln for ln in bundle if not ln.startswith(("// ", "const FORMAT", "const WIRE"))] == code
+
+
+def _strip(text: str) -> list[str]:
+    """Code lines of a JS source, removing comments with a regex (not the bundler's loop)."""
+    no_blocks = re.sub(r"^\s*/\*.*?\*/[ \t]*$", "", text, flags=re.S | re.M)
+    return [ln.strip() for ln in no_blocks.splitlines() if not ln.strip().startswith("//")]
 
 
 def _js_and_torch(page, model, payload: dict, seed: int) -> tuple[np.ndarray, ...]:  # noqa: ANN001

@@ -41,9 +41,25 @@ def component_js() -> str:
         f"const WIRE_MAGIC = {json.dumps(WIRE_MAGIC.decode('ascii'))};\n",
     ]
     for path in js_files():
-        parts.append(f"\n// ===== {path.name} =====\n")
-        parts.append(path.read_text(encoding="utf-8"))
+        parts.append(f"// {path.name}\n")
+        parts.append(_code_lines(path.read_text(encoding="utf-8")))
     return "".join(parts)
+
+
+def _code_lines(js: str) -> str:
+    """``js`` without whole-line comments, blank lines and indentation: the module is re-sent
+    with every run of a page that shows the component, and comments are for readers (~30% of
+    the bytes). Lines are never joined, and the files hold no multi-line template literals
+    (``tests/test_live_decoder_browser.py`` checks), so the code means the same."""
+    out = []
+    in_block = False
+    for line in js.splitlines():
+        text = line.strip()
+        if in_block or text.startswith("/*"):
+            in_block = "*/" not in text
+        elif text and not text.startswith("//"):
+            out.append(text + "\n")
+    return "".join(out)
 
 
 @cache
