@@ -328,7 +328,18 @@ def test_size_limits() -> None:
 def test_upload_limit_matches_streamlit_config() -> None:
     config = REPO / ".streamlit" / "config.toml"
     mb = tomllib.loads(config.read_text())["server"]["maxUploadSize"]
-    assert mb * 2**20 == MAX_UPLOAD_BYTES  # Streamlit's megabytes are 2**20 bytes
+    # One MB over the app's limit, so that a file of exactly MAX_UPLOAD_BYTES gets through
+    # Streamlit (see config.toml); the app refuses anything larger itself.
+    assert mb * 2**20 == MAX_UPLOAD_BYTES + 2**20
+    assert preprocess_upload(_exactly(MAX_UPLOAD_BYTES), MNIST).size == (8, 8)  # accepted
+    with pytest.raises(UploadError, match="the limit is 10 MB"):
+        preprocess_upload(_exactly(MAX_UPLOAD_BYTES + 1), MNIST)
+
+
+def _exactly(n: int) -> bytes:
+    """A valid PNG padded after its end marker to exactly ``n`` bytes."""
+    data = encode(Image.new("L", (8, 8), 128))
+    return data + bytes(n - len(data))
 
 
 def test_bad_arguments_are_programming_errors() -> None:
