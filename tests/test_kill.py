@@ -179,11 +179,19 @@ def forked_savers(folder: Path, rng: random.Random, audit: Audit) -> None:
             line = lines.next()
             assert line.startswith("child "), line
             pid = int(line.split()[1])
-            # Mostly inside the save loop (a save takes ~10-30 ms); one in eight within the
-            # child's first milliseconds.
-            time.sleep(rng.uniform(0.0, 0.005) if rng.random() < 0.125 else rng.uniform(0.005, 0.25))
-            os.kill(pid, signal.SIGKILL)
+            # One in eight within the child's first milliseconds; the rest inside the save loop
+            # after its first save returned (a save takes ~10-30 ms on a quiet machine), so
+            # each such kill leaves a new version whatever the load: waiting on the child's
+            # output rather than on the clock keeps the test's own checks load-independent.
             saved = []
+            if rng.random() < 0.125:
+                time.sleep(rng.uniform(0.0, 0.005))
+            else:
+                line = lines.next()
+                assert line.startswith("saved "), line
+                saved.append(int(line.split()[1]))
+                time.sleep(rng.uniform(0.0, 0.06))
+            os.kill(pid, signal.SIGKILL)
             while not (line := lines.next()).startswith(f"exit {pid} "):
                 assert line.startswith("saved "), line
                 saved.append(int(line.split()[1]))
