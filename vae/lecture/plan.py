@@ -152,17 +152,30 @@ BEATS: tuple[Beat, ...] = (
         short="3 · AE vs VAE",
         page="pages/ae_vs_vae.py",
         minutes=7,
-        goal="Noise and the KL term are what turn an autoencoder into a model that generates.",
+        goal="Noise and the KL term give the codes a known place, N(0, I): only then can we "
+        "generate by sampling it.",
         click=(
-            "Start with the reconstructions, then the three latent maps, then the prior samples.",
-            "Press **New prior samples** twice.",
+            "Start with the reconstructions: all three twins rebuild the image well.",
+            "Then the latent maps: the autoencoders' codes spread past the dotted circle where "
+            "N(0, I) puts 95% of its codes; the VAE's codes fill it.",
+            "Then the prior samples: the same 16 codes from N(0, I), decoded by each twin (the "
+            "stars on the maps). Press **New prior samples** twice.",
+            "Finish on the digit classifier's scores: whose samples have the data's mix of "
+            "classes?",
         ),
         ask=(
             Question("All three reconstruct well. So what do noise and the KL term buy?"),
             Question(
-                "The stars are 16 codes drawn from N(0, I), the same for all three decoders. "
-                "Where do they land on each map?",
-                "Inside the VAE's cloud of codes; in a corner or a gap of the autoencoders' maps.",
+                "The stars are the same 16 codes for all three decoders. Where do they land on "
+                "each map?",
+                "Inside the VAE's cloud of codes; for the autoencoders, near the few classes "
+                "that happen to sit around the origin, or in empty space.",
+            ),
+            Question(
+                "The autoencoders' samples often look like digits too. What does the class "
+                "mix say?",
+                "Only the VAE's samples have the data's mix of classes; whole classes never "
+                "appear in the autoencoders'. An autoencoder does not know where its codes live.",
             ),
             Question(
                 "Which single switch makes the codes fill the dotted circle?",
@@ -170,8 +183,9 @@ BEATS: tuple[Beat, ...] = (
             ),
         ),
         notes=(
-            "Weakly trained twins can give an autoencoder a few good samples by luck. "
-            "Resample: the VAE stays good across classes, the autoencoders do not.",
+            "The point is not that autoencoder samples are garbage (with 2-D codes they are "
+            "often readable) but that an autoencoder has no distribution to sample from: the "
+            "class-mix gap in the scores table shows it.",
         ),
     ),
     Beat(
