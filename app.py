@@ -10,6 +10,9 @@ import streamlit as st
 
 from pages._lib import lesson_state, models, navigation, presenter
 
+# A fresh server's first runs may be legacy pages-directory runs: rerun through st.navigation.
+navigation.leave_pages_directory_mode()
+
 # A local icon: a Material icon name would make every browser fetch the favicon from a font
 # CDN, which fails offline and leaves the classroom network.
 ICON = str(Path(__file__).parent / "pages" / "_lib" / "favicon.png")

@@ -49,6 +49,7 @@ def _entry(path: str, bundled: bool, identity: str) -> CheckpointEntry:
 
 def model_entries() -> list[CheckpointEntry]:
     """Every checkpoint file, usable or not (``vae.core.checkpoints.list_entry``)."""
+    navigation.leave_pages_directory_mode()  # every page lists models: a page run alone reruns via app.py
     return [_entry(str(p), bundled, file_identity(p)) for p, bundled in checkpoint_files(checkpoint_dir())]
 
 

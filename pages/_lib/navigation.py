@@ -1,28 +1,51 @@
-"""Streamlit 1.67 navigation quirks, kept in one place: ``_leave_pages_directory_mode`` and
-``close_sidebar_after_navigation``."""
+"""Streamlit 1.67 navigation quirks, kept in one place: ``leave_pages_directory_mode``,
+``close_sidebar_after_navigation`` and ``unclipped_labels``.
+
+``leave_pages_directory_mode`` uses private Streamlit API (``PagesManager.uses_pages_directory`` and the legacy runner
+``script_runner._mpa_v1``): there is no supported switch. Streamlit decides the navigation mode
+from the first session: with a ``pages/`` folder beside app.py, runs start in the legacy
+pages-directory mode until some run calls ``st.navigation`` (documented: from then on the
+folder is ignored for all sessions). ``tests/test_navigation_quirk.py`` fails loudly if a
+Streamlit release changes any of this, and requirements.txt pins the 1.67 series.
+
+Nothing here runs at import: an ``st.rerun()`` raised while a module is being imported left
+that module half made for the other sessions importing it at the same moment (issue 19: five
+of six screens showed ``ImportError: cannot import name ... from 'pages._lib'``).
+"""
 
 from __future__ import annotations
+
+import sys
 
 import streamlit as st
 
 
-def _leave_pages_directory_mode() -> None:
-    """Streamlit 1.67 quirk, seen in a browser: with a ``pages/`` folder beside app.py, the
-    first request a fresh server gets decides the mode for every session. If it is a deep
-    link (``/latent_map``), Streamlit runs that page file alone (the old pages-directory
-    mode): app.py never runs, so no sidebar picker, no wide layout, file names as menu, and
-    ``st.navigation`` never gets the chance to switch the mode off. Every page imports this
-    module and the first run imports it first, so switch the mode off here and rerun: the
-    rerun goes through app.py and resolves the same URL."""
+def _legacy_run() -> bool:
+    """Whether the calling script run is a legacy pages-directory run (``_mpa_v1`` is on the
+    stack). Asked of the run itself, not of the global flag: a run that started in that mode
+    stays in it even after another session switched the flag off."""
+    from streamlit.runtime.scriptrunner import script_runner
+
+    legacy = script_runner._mpa_v1.__code__
+    frame = sys._getframe(1)
+    while frame is not None:
+        if frame.f_code is legacy:
+            return True
+        frame = frame.f_back
+    return False
+
+
+def leave_pages_directory_mode() -> None:
+    """In a legacy pages-directory run (a fresh server's first requests, a deep link such as
+    ``/latent_map`` included), switch the mode off for good and rerun: the rerun goes through
+    app.py (navigation, wide layout, the sidebar model picker) and resolves the same URL.
+    Called by app.py first thing, and by ``models.model_entries`` for a page run alone.
+    Elsewhere a no-op that costs a stack walk."""
     from streamlit.runtime.pages_manager import PagesManager
-    from streamlit.runtime.scriptrunner_utils.script_run_context import get_script_run_ctx
 
-    if PagesManager.uses_pages_directory:
+    if _legacy_run():
         PagesManager.uses_pages_directory = False
-        if get_script_run_ctx() is not None:
-            st.rerun()
-
-_leave_pages_directory_mode()
+        st.rerun()
 
 
 # Streamlit closes the sidebar after a page link is clicked only when the browser's user agent
