@@ -7,12 +7,15 @@ concurrent trainings and what happens when the tab is closed.
 
 from __future__ import annotations
 
+import uuid
+
 import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 from plotly.subplots import make_subplots
 
 from pages._lib import display, liveness, models, testset
+from vae.app import names
 from vae.app.jobs import MAX_CONCURRENT_TRAININGS, TrainingJob, cli_command, trainings_running
 from vae.core.checkpoints import USER_SUBDIR, validate_name
 from vae.core.device import describe_device, pick_device
@@ -24,6 +27,7 @@ from vae.data.registry import DATASETS, dataset_available, default_epochs_for
 JOB_KEY = "train_job"  # this session's TrainingJob
 ANNOUNCED_KEY = "train_job_announced"  # id of the finished job whose model was selected
 NEXT_NAME_KEY = "_train_name_next"  # a fresh name for the next model, applied next run
+OWNER_KEY = "_train_owner"  # this session's identity for name claims (vae.app.names)
 ZIP = "zip"
 VARIANTS = {
     "vae": "VAE (noise + KL)",
@@ -33,12 +37,17 @@ VARIANTS = {
 ZIP_SIZES = {"28x28 grey": ((28, 28), 1), "28x28 colour": ((28, 28), 3), "32x32 colour": ((32, 32), 3)}
 
 
+def _owner() -> str:
+    """This browser session's identity for name claims (``vae.app.names``)."""
+    return st.session_state.setdefault(OWNER_KEY, uuid.uuid4().hex)
+
+
 def _next_name(name: str) -> str:
-    """``name-2``, ``name-3``… : the first that is not a model of this user yet."""
+    """``name-2``, ``name-3``… : the first that nobody has claimed or saved yet."""
     stem = name.rsplit("-", 1)[0] if name.rsplit("-", 1)[-1].isdigit() else name
     folder = models.checkpoint_dir() / USER_SUBDIR
     k = 2
-    while (folder / f"{stem}-{k}.pt").exists():
+    while names.status(folder / f"{stem}-{k}.pt", _owner()) != names.FREE:
         k += 1
     return f"{stem}-{k}"[:64]
 
@@ -174,7 +183,7 @@ def _finished(job: TrainingJob) -> None:
         if testset.too_few_active(active, d):
             st.warning(_collapse_note(name, how, active, d, job), icon=":material/warning:")
         else:
-            st.success(f"Model **{name}** is trained ({how}) and is now the selected model.", icon=":material/check_circle:")
+            st.success(f"Model **{display.text(name)}** is trained ({how}) and is now the selected model.", icon=":material/check_circle:")
         c = st.columns(4)
         c[0].metric("Epochs", f"{snap.epoch} / {snap.total_epochs}")
         c[1].metric("Test ELBO", f"{m.get('test_elbo', float('nan')):.2f}", help="nats per image")
@@ -220,7 +229,7 @@ with data_col:
             if user_data is not None:
                 st.caption(
                     f"{sum(counts.values())} files; classes: "
-                    + ", ".join(f"{n} ({k})" for n, k in counts.items())
+                    + ", ".join(f"{display.text(n)} ({k})" for n, k in counts.items())
                     + ". They are read when training starts."
                 )
         image_shape = (channels, *size)
@@ -263,7 +272,7 @@ name_col, info_col = st.columns([1, 2], vertical_alignment="bottom")
 if NEXT_NAME_KEY in st.session_state:  # set before the text input exists in this run
     st.session_state["train_name"] = st.session_state.pop(NEXT_NAME_KEY)
 if "train_name" not in st.session_state:
-    taken = (models.checkpoint_dir() / USER_SUBDIR / "my-model.pt").exists()
+    taken = names.status(models.checkpoint_dir() / USER_SUBDIR / "my-model.pt", _owner()) != names.FREE
     st.session_state["train_name"] = _next_name("my-model") if taken else "my-model"
 raw_name = name_col.text_input("Model name", key="train_name", help="letters, digits, '_', '-', '.'")
 name = None
@@ -274,8 +283,12 @@ with info_col:
         st.error(str(e))
 out = models.checkpoint_dir() / USER_SUBDIR / f"{name}.pt" if name else None
 replace_ok = True
-if out is not None and out.exists():
-    replace_ok = info_col.checkbox(f"You already have a model called **{name}**: replace it", key="train_replace")
+claim = names.status(out, _owner()) if out is not None else names.FREE
+if claim in (names.TAKEN, names.EXISTS):  # another student's: never replaced (issue 19)
+    info_col.error(display.text(names.message(out, claim)))
+    replace_ok = False
+elif claim == names.YOURS and out.exists():
+    replace_ok = info_col.checkbox(f"You already have a model called **{display.text(name)}**: replace it", key="train_replace")
 device = pick_device()
 info_col.caption(
     f"Trains on **{describe_device(device)}** · {trainings_running()} of "
@@ -298,9 +311,10 @@ if st.button("Train", type="primary", icon=":material/play_arrow:", disabled=not
         meta = {"title": f"Trained in the app on {title}: {latent}-D {VARIANTS[variant]}, {arch.upper()}"}
         if ds != ZIP:
             meta["command"] = cli_command(model_config, train_config, ds, out.relative_to(models.REPO) if out.is_relative_to(models.REPO) else out)
+        # start() claims the name: NameTaken (a ValueError, shown) if another student took it meanwhile.
         job = TrainingJob(
             model_config, train_config, user_data if ds == ZIP else ds, out, meta, device=device,
-            owner_alive=liveness.tab_open_check(),
+            owner_alive=liveness.tab_open_check(), owner=_owner(),
         ).start()  # fmt: skip
         st.session_state[JOB_KEY] = job
         st.rerun()  # draw the page again with the Train button disabled
@@ -308,7 +322,7 @@ elif busy:
     st.caption("One training at a time per session: stop it or wait until it finishes.")
 
 if job is not None:
-    st.subheader(f"Training {job.output_path.stem}", divider="gray")
+    st.subheader(f"Training {display.text(job.output_path.stem)}", divider="gray")
     if busy:
         _live(job)
     else:

@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from vae.app import inference
+from vae.app import inference, names
 from vae.core.checkpoints import save_checkpoint
 from vae.core.device import describe_device, pick_device
 from vae.core.fit import EpochStats, TrainConfig, fit
@@ -177,6 +177,7 @@ class TrainingJob:
         device: str | torch.device | None = None,
         download: bool = True,
         owner_alive: Callable[[], bool] | None = None,
+        owner: str | None = None,
     ) -> None:
         if isinstance(dataset, str) and dataset not in DATASETS:
             raise ValueError(f"unknown dataset {dataset!r}; choose one of {sorted(DATASETS)}")
@@ -189,6 +190,7 @@ class TrainingJob:
         self.device = pick_device(str(device) if device is not None else None)
         self.download = download
         self.owner_alive = owner_alive
+        self.owner = owner  # vae.app.names: who claims output_path (None: no claim, e.g. the CLI)
         self.id = uuid.uuid4().hex  # lets a page tell its jobs apart across reruns
         self._lock = threading.Lock()
         self._state = _State()
@@ -200,6 +202,10 @@ class TrainingJob:
     # ------------------------------------------------------------------ public API
 
     def start(self) -> TrainingJob:
+        """Claim the output name for ``owner`` (``names.NameTaken`` at once if it is another
+        student's), then train in the background."""
+        if self.owner is not None:
+            names.claim(self.output_path, self.owner)
         self._thread.start()
         return self
 
@@ -273,6 +279,8 @@ class TrainingJob:
             self._set(status=FAILED, phase="failed", error=f"{type(e).__name__}: {e}")
         finally:
             self._set(ended=time.perf_counter())
+            if self.owner is not None and self.snapshot().checkpoint_path is None:
+                names.release(self.output_path, self.owner)  # nothing saved: the name is free again
 
     def _should_stop_reading(self) -> bool:
         return self._stop.is_set() or (self.owner_alive is not None and not self.owner_alive())

@@ -276,13 +276,16 @@ def validate_name(name: str, reserved: set[str] | frozenset[str] = frozenset()) 
     """A user-typed checkpoint name -> a safe file stem, or ``ValueError`` saying why.
 
     Letters, digits, ``_ . -``; 1-64 characters; no path separators, no ``..``, no leading
-    dot, and not one of ``reserved`` (the bundled models' names).
+    or trailing dot, and not one of ``reserved`` (the bundled models' names) in any letter
+    case, with or without ``.pt`` (also in any case).
     """
     stem = name.strip()
-    if stem.endswith(SUFFIX):
+    if stem.lower().endswith(SUFFIX):  # "x.PT" too: it would be saved as "x.PT.pt"
         stem = stem[: -len(SUFFIX)]
     if not stem:
         raise ValueError("Give the model a name.")
+    if stem.endswith("."):  # "abc." would be saved as "abc..pt"
+        raise ValueError("A name cannot end with '.'.")
     if "/" in stem or "\\" in stem or ".." in stem:
         raise ValueError("A name cannot contain '/', '\\' or '..'.")
     if not _NAME_RE.fullmatch(stem):  # not .match: its "$" also matches before a final "\n"
