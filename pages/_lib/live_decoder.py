@@ -95,11 +95,14 @@ def _vector(values: Sequence[float] | np.ndarray | None, d: int, what: str) -> l
 
 
 def _valid_latent(v: Any, d: int) -> bool:
-    return (
-        isinstance(v, list)
-        and len(v) == d
-        and all(isinstance(x, (int, float)) and math.isfinite(x) for x in v)
-    )
+    """``d`` plain finite numbers (a huge int would overflow ``float()``: refused, not raised)."""
+    return isinstance(v, list) and len(v) == d and all(_plain_number(x) for x in v)
+
+
+def _plain_number(x: Any) -> bool:
+    if type(x) is float:
+        return math.isfinite(x)
+    return type(x) is int and abs(x) <= 2**53
 
 
 def latent_sliders(

@@ -50,9 +50,19 @@ def as_event(state: Any) -> Mapping[str, Any]:
     return event if isinstance(event, Mapping) else {}
 
 
+# What Streamlit's JSON parsing of a forged component state raises (issue 19): a 100,000-digit
+# number (ValueError: int digits limit), 100,000-deep lists (RecursionError). A browser running
+# the app never sends these; the page treats them as "no state yet" instead of crashing.
+_UNREADABLE_STATE = (ValueError, RecursionError, OverflowError, TypeError)
+
+
 def event(key: str) -> Mapping[str, Any]:
-    """The browser's last ``event`` for this component ({} before the first one)."""
-    return as_event(st.session_state.get(key))
+    """The browser's last ``event`` for this component ({} before the first one, or when the
+    stored state cannot be read)."""
+    try:
+        return as_event(st.session_state.get(key))
+    except _UNREADABLE_STATE:
+        return {}
 
 
 def _noop() -> None:
@@ -111,5 +121,10 @@ def mount(
         ss[_served_key(key)] = req
     full = {**data, "model": header(payload), "served": ss.get(_served_key(key))}
     value: Any = envelope(full, payload) if send else full
-    result = _component(key=key, data=value, on_event_change=_event_callback(key, on_change))
+    try:
+        result = _component(key=key, data=value, on_event_change=_event_callback(key, on_change))
+    except _UNREADABLE_STATE:  # a forged state: drop it and draw the widget afresh
+        if key in ss:
+            del ss[key]
+        result = _component(key=key, data=value, on_event_change=_event_callback(key, on_change))
     return as_event(result)
