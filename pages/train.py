@@ -162,7 +162,7 @@ def _collapse_note(name: str, how: str, active: int, d: int, job: TrainingJob) -
         tries.append(f"a smaller latent size (about {max(2, active)})")
     tries.append("KL warm-up from the command line (`python -m vae.train ... --kl-warmup 10`)")
     return (
-        f"Model **{name}** is trained ({how}) and selected, but it uses {what}. Try "
+        f"Model **{display.text(name)}** is trained ({how}) and selected, but it uses {what}. Try "
         + ", ".join(tries[:-1]) + f" or {tries[-1]}."
     )
 

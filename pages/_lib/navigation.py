@@ -8,7 +8,7 @@ pages-directory mode until some run calls ``st.navigation`` (documented: from th
 folder is ignored for all sessions). ``tests/test_navigation_quirk.py`` fails loudly if a
 Streamlit release changes any of this, and requirements.txt pins the 1.67 series.
 
-Nothing here runs at import: an ``st.rerun()`` raised while a module is being imported left
+Nothing here reruns at import: an ``st.rerun()`` raised while a module is being imported left
 that module half made for the other sessions importing it at the same moment (issue 19: five
 of six screens showed ``ImportError: cannot import name ... from 'pages._lib'``).
 """
