@@ -85,11 +85,14 @@ def test_two_tabs_training_the_same_new_name(tmp_path, monkeypatch):
     bob.run()
     assert any("Another student" in e.value for e in bob.error), [e.value for e in bob.error]
     assert bob.button(key="train_start").disabled
+    def saved_note():  # success, or the warning of a model that barely uses its latent
+        return [m.value for m in (*alice.success, *alice.warning) if "is trained" in m.value]
+
     end = time.monotonic() + 180
-    while not alice.success and time.monotonic() < end:
+    while not saved_note() and time.monotonic() < end:
         time.sleep(0.5)
         alice.run()
-    assert alice.success and "same-name" in alice.success[0].value
+    assert saved_note() and "same-name" in saved_note()[0]
     bob.run()
     assert any("Another student" in e.value for e in bob.error) and bob.button(key="train_start").disabled
     saved = load_checkpoint(folder / "user" / "same-name.pt")
