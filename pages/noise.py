@@ -201,12 +201,16 @@ if st.toggle("Animate ε (then press ▶ under the plot)", key=ANIMATE_KEY):
         anim.update_yaxes(range=[-span, span], row=1, col=1)
     i_move = len(anim.data)
     anim.add_trace(moving(0), row=1, col=1)
-    i_img = len(anim.data)
-    anim.add_trace(ui.heatmap_trace(walk.images[0]), row=1, col=2)
-    anim.update_yaxes(autorange="reversed", scaleanchor="x2", scaleratio=1, visible=False, row=1, col=2)
-    anim.update_xaxes(visible=False, row=1, col=2)
+    h, w = walk.images.shape[-2:]
+    # The decoded image is a layout image on the second panel's axes (see ui.image_layer);
+    # an invisible trace gives those axes their extent.
+    anim.add_trace(go.Scatter(x=[0, w], y=[0, h], mode="markers", marker={"opacity": 0}, hoverinfo="skip"),
+                   row=1, col=2)  # fmt: skip
+    anim.update_yaxes(range=[h, 0], scaleanchor="x2", scaleratio=1, visible=False, row=1, col=2)
+    anim.update_xaxes(range=[0, w], constrain="domain", visible=False, row=1, col=2)
+    anim.update_layout(images=[ui.image_layer(walk.images[0])])
     anim.frames = [
-        go.Frame(data=[moving(k), ui.heatmap_trace(walk.images[k])], traces=[i_move, i_img], name=str(k))
+        go.Frame(data=[moving(k)], traces=[i_move], layout={"images": [ui.image_layer(walk.images[k])]}, name=str(k))
         for k in range(N_FRAMES)
     ]
     play = {"frame": {"duration": 120, "redraw": True}, "transition": {"duration": 0}, "fromcurrent": True}

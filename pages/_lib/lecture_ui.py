@@ -97,16 +97,28 @@ def strip(images: np.ndarray, captions: Sequence[str] | None = None, width: int 
     st.image([to_display(im, scale) for im in a], caption=list(captions) if captions else None, width=width)
 
 
-def heatmap_trace(img: np.ndarray, **kw) -> go.BaseTraceType:
-    """A decoded image ``(C, H, W)`` in [0, 1] as a plotly trace (grey heatmap, or an RGB
-    image), for figures that animate it."""
-    a = np.asarray(img, dtype=float)
-    if a.shape[0] == 3:
-        rgb = np.clip(a.transpose(1, 2, 0) * 255, 0, 255).astype(np.uint8)
-        return go.Image(z=rgb, hoverinfo="skip", **kw)
-    return go.Heatmap(
-        z=a[0], zmin=0, zmax=1, colorscale="gray", showscale=False, hoverinfo="skip", **kw
-    )
+def image_layer(img: np.ndarray, xref: str = "x2", yref: str = "y2") -> dict:
+    """A decoded image ``(C, H, W)`` in [0, 1] as a plotly layout image filling the axes
+    ``xref``/``yref`` over [0, W] x [0, H] (y pointing down), for figures that animate it.
+
+    A layout image, not a heatmap trace: plotly.js does not redraw a heatmap that sits in a
+    second subplot while an animation plays (the panel stayed empty until the last frame;
+    tests/e2e/test_lecture_browser.py), but it does apply each frame's layout."""
+    import base64
+    import io
+
+    from vae.data.display import to_display
+
+    a = np.asarray(img, dtype=np.float32)
+    h, w = a.shape[-2:]
+    buf = io.BytesIO()
+    # Upscaled with crisp pixels: the browser would blur a 28x28 picture stretched to 300 px.
+    to_display(a, max(1, 112 // max(h, w))).save(buf, format="PNG")
+    return {
+        "source": "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii"),
+        "xref": xref, "yref": yref, "x": 0, "y": 0, "sizex": w, "sizey": h,
+        "xanchor": "left", "yanchor": "top", "sizing": "stretch", "layer": "above",
+    }  # fmt: skip
 
 
 # --------------------------------------------------------------------------- plots
