@@ -65,7 +65,9 @@ draws = ui.compute(inference.prior_draws, cur.key, cur.model, n, temperature=tem
 left, right = st.columns([1, 1.25], gap="large")
 with left:
     st.latex(r"p(x) = \int p(x\mid t)\, p(t)\, dt,\qquad p(t) = \mathcal{N}(0, I)")
-    st.latex(r"t_k = \tau\,\varepsilon_k,\ \ \varepsilon_k \sim \mathcal{N}(0, I),\qquad x_k = \mathbb{E}[x \mid t_k] = \operatorname{decode}(t_k)")
+    # Two short lines: as one, the formula ran past the column's edge.
+    st.latex(r"t_k = \tau\,\varepsilon_k,\quad \varepsilon_k \sim \mathcal{N}(0, I)")
+    st.latex(r"x_k = \mathbb{E}[x \mid t_k] = \operatorname{decode}(t_k)")
     st.latex(rf"\tau = {temperature:.2f}:\quad t_1 = " + ui.vec_latex(draws.t[0]) + r",\quad t_2 = " + ui.vec_latex(draws.t[1]))
     lik = cur.config.likelihood
     st.markdown(

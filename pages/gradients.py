@@ -63,7 +63,8 @@ ui.header(
   estimators are unbiased. Ask: *if both are right, why would anyone care which?*
 * Read the error bars: the score function's are much wider. Drop N to 10 and they explode.
 * The log-log plot: both lines fall with slope −1 (variance ∝ 1/N), but the score function
-  sits orders of magnitude higher. The ratio tells you how many more samples it needs for
+  sits orders of magnitude higher (with the baseline on, its line starts at N = 2 and is a
+  little steeper at first, because the baseline itself improves with N). The ratio tells you how many more samples it needs for
   the same accuracy.
 * Switch on the **baseline**: subtracting the other samples' mean of log p(x|t) helps a lot,
   but usually not enough to catch up.
@@ -94,33 +95,32 @@ r_mean, r_se = _mean_se(rep[:, cols])
 s_mean, s_se = _mean_se(sf[:, cols])
 
 st.subheader(f"Same target, {n} samples each, for {pick.title}", divider="gray")
-e1, e2 = st.columns(2, gap="large")
-with e1:
-    st.markdown("**Reparameterization**: sample ε, differentiate through the decoder")
-    st.latex(
-        r"\begin{aligned}\nabla_\phi \mathbb{E}_{q(t\mid x,\phi)} \log p(x\mid t) &= "
-        r"\mathbb{E}_{p(\varepsilon)} \nabla_\phi \log p\big(x \mid m + s\odot\varepsilon\big)\\"
-        r"&\approx \frac{1}{N}\sum_{i=1}^{N} \nabla_\phi \log p\big(x\mid m + s\odot\varepsilon_i\big)\end{aligned}"
-    )
-with e2:
-    st.markdown("**Score function (REINFORCE)**: sample t, weight the score by how good t was")
-    st.latex(
-        r"\begin{aligned}\nabla_\phi \mathbb{E}_{q} \log p(x\mid t) &= "
-        r"\mathbb{E}_{q}\big[\log p(x\mid t)\, \nabla_\phi \log q(t\mid x,\phi)\big]\\"
-        r"&\approx \frac{1}{N}\sum_{i=1}^{N} " + (r"\big(\log p(x\mid t_i) - b_i\big)" if baseline else r"\log p(x\mid t_i)")
-        + r"\,\nabla_\phi \log q(t_i\mid x,\phi)\end{aligned}"
-    )  # fmt: skip
-left, right = st.columns([1.1, 1], gap="large")
+# Each estimator on its own full-width row: side by side, both sums were cut off.
+st.markdown("**Reparameterization**: sample ε, differentiate through the decoder")
+st.latex(
+    r"\nabla_\phi \mathbb{E}_{q(t\mid x,\phi)} \log p(x\mid t) = "
+    r"\mathbb{E}_{p(\varepsilon)} \nabla_\phi \log p\big(x \mid m + s\odot\varepsilon\big)"
+    r"\approx \frac{1}{N}\sum_{i=1}^{N} \nabla_\phi \log p\big(x\mid m + s\odot\varepsilon_i\big)"
+)
+st.markdown("**Score function (REINFORCE)**: sample t, weight the score by how good t was")
+st.latex(
+    r"\nabla_\phi \mathbb{E}_{q} \log p(x\mid t) = "
+    r"\mathbb{E}_{q}\big[\log p(x\mid t)\, \nabla_\phi \log q(t\mid x,\phi)\big]"
+    r"\approx \frac{1}{N}\sum_{i=1}^{N} " + (r"\big(\log p(x\mid t_i) - b_i\big)" if baseline else r"\log p(x\mid t_i)")
+    + r"\,\nabla_\phi \log q(t_i\mid x,\phi)"
+)  # fmt: skip
+left, right = st.columns([1.25, 1], gap="large")
 with left:
     st.latex(
-        rf"N = {n}:\qquad \widehat{{\nabla}}_{{m_1}} = {r_mean[0]:+.2f}\ \text{{(reparam.)}}"
-        rf"\quad\text{{vs}}\quad {s_mean[0]:+.2f}\ \text{{(score)}}"
+        rf"N = {n}:\quad \begin{{aligned}}\widehat{{\nabla}}_{{m_1}}^{{\,\text{{reparam.}}}} &= {r_mean[0]:+.2f}\\"
+        rf"\widehat{{\nabla}}_{{m_1}}^{{\,\text{{score}}}} &= {s_mean[0]:+.2f}\end{{aligned}}"
     )
+    # Short headers: with the long names the "s.e. ratio" column fell off the table's edge.
     st.dataframe(
         {
             "coordinate": names,
-            f"{REPARAM} (mean ± s.e.)": [_fmt(a, b) for a, b in zip(r_mean, r_se, strict=True)],
-            f"{SCORE} (mean ± s.e.)": [_fmt(a, b) for a, b in zip(s_mean, s_se, strict=True)],
+            "reparam. mean ± s.e.": [_fmt(a, b) for a, b in zip(r_mean, r_se, strict=True)],
+            "score mean ± s.e.": [_fmt(a, b) for a, b in zip(s_mean, s_se, strict=True)],
             "s.e. ratio": [f"×{b / a:.0f}" if a > 0 and np.isfinite(a) else "–" for a, b in zip(r_se, s_se, strict=True)],
         },
         hide_index=True, width="stretch",
@@ -145,7 +145,9 @@ st.subheader("Variance against the number of samples", divider="gray")
 v1, v2, _ = st.columns([1.4, 1.4, 2], vertical_alignment="bottom")
 n_max = int(v1.select_slider("largest N", CURVE_MAX, value=100, key="grad:curve_max"))
 repeats = int(v2.slider("repeats per N (more = smoother)", 10, 200, 40, step=10, key="grad:repeats"))
-sizes = [k for k in (1, 3, 10, 30, 100, 300, 1000) if k <= n_max]
+# The leave-one-out baseline needs a second sample: with it the curve starts at N = 2 (at
+# N = 1 the estimator has no baseline, and its far larger variance made a kink in the line).
+sizes = [k for k in ((2, 3) if baseline else (1, 3)) + (10, 30, 100, 300, 1000) if k <= n_max]
 curve = ui.compute(
     est.estimator_variance_curve, cur.key, cur.model, pick.x, tuple(sizes), repeats=repeats,
     seed=seed, baseline=baseline, spinner=f"Running both estimators {repeats} times for each N…",
@@ -168,7 +170,7 @@ with left:
     ))  # fmt: skip
     vfig.update_xaxes(type="log", title="N (samples per estimate)", tickvals=curve.sample_sizes)
     vfig.update_yaxes(type="log", title="variance of the estimate", exponentformat="power")
-    ui.classroom(vfig, 440, title="mean variance over the 2D gradient coordinates",
+    ui.classroom(vfig, 440, title=f"variance, averaged over the {2 * d} coordinates of the gradient",
                  legend={"orientation": "h", "y": -0.2})  # fmt: skip
     ui.plot(vfig, key="grad:variance")
 with right:
@@ -181,7 +183,11 @@ with right:
     )
     st.caption(
         f"Each point: the variance, over {repeats} independent repeats, of the N-sample average; "
-        "averaged over the gradient's 2D coordinates. Both estimators share the same ε."
+        f"averaged over the gradient's {2 * d} coordinates (∂/∂m and ∂/∂log s² for each of the "
+        f"{d} latent dimensions). Both estimators share the same ε."
+        + (" With the baseline the score function's line starts at N = 2 and falls a little "
+           "faster than 1/N at first: its baseline, the mean of the other samples, improves with N."
+           if baseline else "")
     )
 
 with st.expander("Check on a toy problem with a closed form", icon=":material/calculate:"):

@@ -82,7 +82,8 @@ with q2:
         r"\begin{aligned}\text{slerp:}\quad t(\alpha) &= \big((1-\alpha)\|m_A\| + \alpha\|m_B\|\big)\, u(\alpha)\\"
         r"u(\alpha) &= \frac{\sin\!\big((1-\alpha)\Omega\big)\,\hat m_A + \sin(\alpha\Omega)\,\hat m_B}{\sin\Omega}\end{aligned}"
     )
-    st.latex(rf"\|m_A\| = {norm_a:.2f},\quad \|m_B\| = {norm_b:.2f},\quad \Omega = \angle(m_A, m_B) = {omega:.0f}^\circ")
+    st.latex(rf"\|m_A\| = {norm_a:.2f},\quad \|m_B\| = {norm_b:.2f}")
+    st.latex(rf"\Omega = \angle(m_A, m_B) = {omega:.0f}^\circ")
 
 left, right = st.columns([1, 1.2], gap="large")
 with left:
@@ -149,8 +150,9 @@ with right:
         ex = proj.explained
         fig.update_xaxes(title=f"PC 1 ({ex[0]:.0%} of the variance)")
         fig.update_yaxes(title=f"PC 2 ({ex[1]:.0%})", scaleanchor="x", scaleratio=1)
-        title = f"the paths, projected from {d}-D onto the test means' first two principal axes"
-    ui.classroom(fig, 620, title=title, legend={"orientation": "h", "y": -0.12})
+        title = f"the paths, projected from {d}-D<br>onto the test means' first two principal axes"
+    ui.classroom(fig, 620, title=title, legend={"orientation": "h", "y": -0.12},
+                 margin={"l": 10, "r": 10, "t": 40 if d == 2 else 75, "b": 10})
     ui.plot(fig, key="interp:map")
     if d > 2:
         st.caption(
