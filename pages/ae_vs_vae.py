@@ -17,6 +17,7 @@ import streamlit as st
 from pages._lib import display, models
 from pages._lib import lecture_ui as ui
 from vae.app import inference, jobs
+from vae.app.classifier import DigitClassifier, train_digit_classifier
 from vae.data.registry import DatasetUnavailable, load_dataset
 from vae.lecture import ae_vs_vae as twins
 
@@ -33,6 +34,10 @@ TRAINED_KEY = "aevae:trained"  # the settings of the digits twins this session t
 N_MAP = 2000  # test images encoded per twin
 N_RECON = 8
 N_PRIOR = 16
+N_SCORED = 400  # prior samples the classifier reads per twin
+GRID_N = 10  # tiles per side of the own-code-range grids
+WALK_STEPS = 10
+WALK_A, WALK_B = 2, 3  # test images walked between (a 1 and an 0 in MNIST's test split)
 MAX_TRAINED = 4  # sets of digits twins kept in memory for the whole server
 
 
@@ -90,24 +95,47 @@ def _view(key: str, first: int, seed: int, _model, _images: np.ndarray) -> twins
     return twins.twin_view(_model, _images, recon_index=idx, n_prior=N_PRIOR, seed=seed)
 
 
+@st.cache_resource(show_spinner="Fitting a small digit classifier (once per server, a few seconds)…", max_entries=2)
+def _classifier(dataset: str) -> DigitClassifier:
+    """k nearest neighbours on the dataset's training digits, shared by every session."""
+    return train_digit_classifier(load_dataset(dataset))
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _scores(key: str, seed: int, _model, _clf: DigitClassifier, _images: np.ndarray, _labels: np.ndarray) -> twins.TwinScores:
+    # ``key`` names the model and the test images; models, classifier and arrays are not hashed.
+    return twins.twin_scores(_model, _clf, _images, _labels, n_prior=N_SCORED, grid_n=GRID_N, seed=seed)
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _pictures(key: str, a: int, b: int, _model, _mu: np.ndarray) -> tuple[twins.CodeGrid, np.ndarray]:
+    return twins.code_range_grid(_model, _mu, n=GRID_N), twins.code_walk(_model, _mu[a], _mu[b], WALK_STEPS)
+
+
 ui.header(
     "Autoencoder vs VAE",
     "The lecture's summary: a VAE is *a plain autoencoder, plus noise, plus a KL "
     "regulariser*. Here are three twins that differ by exactly one switch each, trained on "
-    "the same data with the same architecture. All three reconstruct well. Only one of them "
-    "can **generate**: decode a random code from N(0, I) and get a digit.",
+    "the same data with the same architecture. All three reconstruct well, and all three "
+    "decoders draw digits where their own codes live. Only the VAE knows **where its codes "
+    "live**: N(0, I). So only the VAE can generate by sampling the prior and get the data's "
+    "mix of digits. A small digit classifier puts numbers on it below.",
     """
-* Start with the **reconstructions** row: all three look fine. Ask: *so what does the
+* Start with the **reconstructions** (bottom): all three look fine. Ask: *so what does the
   noise or the KL buy us?*
-* The **latent maps**: the plain autoencoder's codes sit anywhere, at any scale, with gaps;
-  the dotted circle is where N(0, I) puts 95% of its codes. The VAE's codes fill that disc.
-* The **prior samples** row decodes the *same* 16 codes from N(0, I) with each decoder (the
-  stars on the maps). The VAE's codes fill the disc the stars come from, so its samples are
-  digits of every class. The autoencoders' codes were never asked to: the stars fall into
-  whatever happens to sit near the origin (repeats of a few classes) or into gaps
-  (smudges). Press **New prior samples** a few times to show it is not luck.
-* The noisy twin in the middle: noise alone makes the decoder robust around each code, but
-  without the KL nothing keeps codes near the prior.
+* The **latent maps**: the autoencoders' codes spread far past the dotted circle where
+  N(0, I) puts 95% of its codes; the VAE's codes fill that disc.
+* The **prior samples** decode the *same* 16 codes from N(0, I) with each decoder (the stars
+  on the maps). The autoencoders' samples are often digits too, but only of the few classes
+  that happen to sit near the origin. Press **New prior samples** to show it is not luck.
+* The **scores** table says it with numbers: every twin's samples mostly look like a digit,
+  but only the VAE's samples have the data's mix of classes (the gap column), and whole
+  classes never appear in the autoencoders' samples. Point at the bar chart.
+* The **own code range** grids: decoded over the box where each model puts its test codes,
+  every decoder draws digits. With 2-D codes there is little room for holes; the
+  autoencoder's problem is that we do not know which part of this box to sample.
+* The noisy twin: noise alone makes the decoder robust around each code, but without the
+  KL nothing keeps codes near the prior.
 * With the in-app twins, retrain the VAE with β = 4: smoother map, blurrier reconstructions.
 """,
 )
@@ -213,9 +241,9 @@ for col, v in zip(cols, twins.TWIN_VARIANTS, strict=True):
         spread = float(np.abs(view.mu).max())
         fig = go.Figure()
         ui.add_points(fig, view.mu, test_labels, label_names, opacity=0.5, size=4)
-        a = np.linspace(0, 2 * np.pi, 90)
+        cx, cy = display.ellipse((0, 0), (1, 1), 2)
         fig.add_trace(go.Scatter(
-            x=2 * np.cos(a), y=2 * np.sin(a), mode="lines", name="N(0, I): 2σ",
+            x=cx, y=cy, mode="lines", name="N(0, I): 2σ",
             line={"color": "black", "width": 3, "dash": "dot"}, hoverinfo="skip",
         ))  # fmt: skip
         fig.add_trace(go.Scatter(
@@ -233,6 +261,66 @@ cols = st.columns(3, gap="medium")
 for col, v in zip(cols, twins.TWIN_VARIANTS, strict=True):
     with col:
         ui.grid(views[v].prior_images, ncols=4, caption=f"{TITLES[v]}: prior samples")
+
+st.subheader("Can it generate? A digit classifier reads each twin's samples", divider="gray")
+clf = _classifier(dataset)
+with st.spinner(f"Scoring {N_SCORED} prior samples, a grid and walks per twin…"):
+    scores = {
+        v: _scores(f"{model_key}:{v}", prior_seed, models[v], clf, images, test_labels)
+        for v in twins.TWIN_VARIANTS
+    }  # fmt: skip
+data_share = np.bincount(test_labels, minlength=len(label_names))[: len(label_names)] / len(test_labels)
+
+
+def _missing(share: np.ndarray) -> str:
+    names = [label_names[k] for k in np.flatnonzero(share < 0.01)]
+    return ", ".join(names) if names else "none"
+
+
+st.dataframe(
+    {
+        "twin": [TITLES[v] for v in twins.TWIN_VARIANTS],
+        "samples that look like a digit": [f"{scores[v].prior.digit_like:.0%}" for v in twins.TWIN_VARIANTS],
+        "gap to the data's digit mix": [f"{scores[v].prior.class_gap:.2f}" for v in twins.TWIN_VARIANTS],
+        "digits it never generates": [_missing(scores[v].prior.class_share) for v in twins.TWIN_VARIANTS],
+        "test codes inside N(0, I)'s 95%": [f"{scores[v].inside_prior:.0%}" for v in twins.TWIN_VARIANTS],
+    },
+    hide_index=True, width="stretch", key="aevae:scores",
+)  # fmt: skip
+st.caption(
+    f"{N_SCORED} codes t ~ N(0, I) decoded by each twin and read by k-nearest-neighbours on "
+    f"{dataset}'s training digits ({clf.test_accuracy:.0%} right on real test digits). *Looks "
+    f"like a digit*: at least {twins.CONFIDENT:.0%} of its 10 nearest real digits agree. *Gap*: "
+    "total variation distance between the classes of the samples and of the test set (0 = the "
+    "same mix, 1 = no class in common); it is what sampling a good generative model gets right."
+)
+bars = go.Figure()
+bars.add_trace(go.Bar(x=list(label_names), y=data_share, name="the test set", marker_color="#9ca3af"))
+for v, colour in zip(twins.TWIN_VARIANTS, (ui.ORANGE, "#a855f7", ui.ACCENT), strict=True):
+    bars.add_trace(go.Bar(x=list(label_names), y=scores[v].prior.class_share, name=TITLES[v], marker_color=colour))
+bars.update_yaxes(title="share of the samples", tickformat=".0%")
+bars.update_xaxes(title="the digit the classifier sees", type="category")
+ui.classroom(bars, 360, barmode="group", title="which digits each twin generates from N(0, I)",
+             legend={"orientation": "h", "y": -0.3})  # fmt: skip
+ui.plot(bars, key="aevae:classes")
+
+st.markdown(f"##### Decoded over each twin's own code range, and a walk from test image #{WALK_A} to #{WALK_B}")
+cols = st.columns(3, gap="medium")
+for col, v in zip(cols, twins.TWIN_VARIANTS, strict=True):
+    grid, walk = _pictures(f"{model_key}:{v}", WALK_A, WALK_B, models[v], views[v].mu)
+    with col:
+        ui.grid(grid.images, ncols=GRID_N, caption=(
+            f"t₁ from {grid.t1[0]:.1f} to {grid.t1[-1]:.1f}, t₂ from {grid.t2[-1]:.1f} to {grid.t2[0]:.1f}: "
+            f"{scores[v].grid.digit_like:.0%} look like a digit"))  # fmt: skip
+        ui.grid(walk, ncols=WALK_STEPS, caption=(
+            f"walk between two codes; over 40 random walks {scores[v].walk.digit_like:.0%} of the steps look like a digit"))  # fmt: skip
+st.caption(
+    "Inside its own code range every decoder draws digits, and walks between codes pass "
+    "through digits too: with two latent dimensions an autoencoder has little room for holes. "
+    "The difference is where the codes are. The autoencoders' codes spread far beyond N(0, I), "
+    "so without the encoder we would not know where to sample; the VAE's KL term put its codes "
+    "where the prior samples."
+)
 
 st.markdown(f"##### Reconstructions of test images #{first}–{first + N_RECON - 1}")
 originals = images[first : first + N_RECON].astype(np.float32) / 255.0

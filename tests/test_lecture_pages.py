@@ -187,7 +187,7 @@ def test_gradients_page(monkeypatch, lecture_ckpts):
 def test_ae_vs_vae_with_bundled_twins(monkeypatch, lecture_ckpts):
     at = _open(monkeypatch, lecture_ckpts, "ae_vs_vae")
     assert at.radio(key="aevae:source").value == "bundled"
-    assert len(_charts(at)) == 3  # one latent map per twin
+    assert len(_charts(at)) == 4  # one latent map per twin, and the classes they generate
     caps = _captions(at)
     for title in ("Plain autoencoder", "Autoencoder + noise", "VAE: noise + KL"):
         assert [f"{title}: prior samples"] in caps
@@ -195,6 +195,33 @@ def test_ae_vs_vae_with_bundled_twins(monkeypatch, lecture_ckpts):
     assert r"\beta\,\mathrm{KL}" in _latex(at)
     kl = [m.value for m in at.metric if m.label == "KL(q ‖ N(0, I))"]
     assert kl[0] == "∞" and all(float(v) >= 0 for v in kl[1:])
+    scores = at.dataframe[0].value
+    assert list(scores["twin"]) == ["Plain autoencoder", "Autoencoder + noise", "VAE: noise + KL"]
+    assert all(0 <= float(g) <= 1 for g in scores["gap to the data's digit mix"])
+    assert sum(c[0].startswith("t₁ from") and "look like a digit" in c[0] for c in _captions(at) if c) == 3
+
+
+def test_ae_vs_vae_page_shows_the_bundled_vae_ahead(monkeypatch, shared_data):
+    """The real bundled MNIST twins through the page: the VAE's prior samples have the
+    data's digit mix (smallest gap), its test codes fill the prior, and the autoencoders'
+    samples miss whole classes."""
+    folder = REPO / "checkpoints"
+    if not all((folder / f"{n}.pt").exists() for n in TWINS):
+        pytest.skip("the bundled twins are not in checkpoints/")
+    monkeypatch.setenv("VAE_DATA_DIR", str(shared_data))
+    at = _open(monkeypatch, folder, "ae_vs_vae")
+    assert at.radio(key="aevae:source").value == "bundled"
+    table = at.dataframe[0].value.set_index("twin")
+    gap = table["gap to the data's digit mix"].astype(float)
+    inside = table["test codes inside N(0, I)'s 95%"].str.rstrip("%").astype(float)
+    digit = table["samples that look like a digit"].str.rstrip("%").astype(float)
+    vae, aes = "VAE: noise + KL", ["Plain autoencoder", "Autoencoder + noise"]
+    for ae in aes:
+        assert gap[vae] < gap[ae] - 0.1, dict(gap)
+        assert inside[vae] > inside[ae] + 30, dict(inside)
+        assert digit[vae] >= digit[ae], dict(digit)
+        assert table.loc[ae, "digits it never generates"] != "none"
+    assert table.loc[vae, "digits it never generates"] == "none"
 
 
 def test_ae_vs_vae_trains_digits_twins(monkeypatch, lecture_ckpts):
@@ -209,7 +236,7 @@ def test_ae_vs_vae_trains_digits_twins(monkeypatch, lecture_ckpts):
     _button(at, "Train the three twins").click().run()
     _ok(at)
     assert any("2 epochs" in c.value for c in at.caption)
-    assert len(_charts(at)) == 3
+    assert len(_charts(at)) == 4
     assert ["VAE: noise + KL: prior samples"] in _captions(at)
     assert _button(at, "Retrain").disabled  # the settings have not changed
 

@@ -226,6 +226,7 @@ CALLS = {
     "interpolation.interpolate": lambda m: interpolation.interpolate(m, X, X2, n_steps=3),
     "ae_vs_vae.twin_view": lambda m: ae_vs_vae.twin_view(m, BATCH, recon_index=(0, 2), n_prior=4),
     "ae_vs_vae.code_range_grid": lambda m: ae_vs_vae.code_range_grid(m, Z),
+    "ae_vs_vae.code_walk": lambda m: ae_vs_vae.code_walk(m, Z[0], Z[1], 3),
     "ae_vs_vae.code_walks": lambda m: ae_vs_vae.code_walks(m, Z, np.arange(6), n_pairs=2, n_steps=3),
     "ae_vs_vae.twin_scores": lambda m: ae_vs_vae.twin_scores(m, _tiny_classifier(), BATCH, np.array([0, 1, 0, 1, 0]), n_prior=4, grid_n=3, n_walks=2, walk_steps=3),
 }

@@ -184,17 +184,22 @@ def code_range_grid(model: VAE, mu: np.ndarray, n: int = 10, tail: float = 0.01)
     return CodeGrid(images=decode(model, z), t1=t1, t2=t2)
 
 
+def code_walk(model: VAE, t_a: ArrayLike, t_b: ArrayLike, n_steps: int) -> np.ndarray:
+    """The straight line from code ``t_a`` to ``t_b`` decoded: ``(n_steps, C, H, W)``."""
+    return decode(model, latent_path(t_a, t_b, n_steps))
+
+
 def code_walks(model: VAE, mu: np.ndarray, labels: np.ndarray, n_pairs: int, n_steps: int, seed: int = 0) -> np.ndarray:
     """Straight walks between the codes of ``n_pairs`` random pairs of test images of
     different classes: decoded ``(n_pairs, n_steps, C, H, W)`` (ends included)."""
+    if len(set(np.asarray(labels).tolist())) < 2:
+        raise ValueError("walks between classes need test images of at least two classes")
     rng = np.random.default_rng(seed)
     walks = []
     while len(walks) < n_pairs:
         i, j = rng.choice(len(mu), size=2, replace=False)
-        if labels[i] == labels[j]:
-            continue
-        path = latent_path(mu[i], mu[j], n_steps)
-        walks.append(decode(model, path))
+        if labels[i] != labels[j]:
+            walks.append(code_walk(model, mu[i], mu[j], n_steps))
     return np.stack(walks)
 
 
