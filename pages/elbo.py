@@ -51,6 +51,7 @@ if cur.config.variant == "ae":
     )
     st.stop()
 ui.variant_note(cur, "its q(t|x) may be far from the posterior: expect a large gap")
+ui.suggest_2d(cur, "In 2-D the true posterior p(t|x) is computed on a grid and drawn beside q(t|x).", PAGE)
 pick = ui.pick_image(cur, split, page=PAGE)
 
 c1, c2, c3, _ = st.columns([1.6, 1.6, 1, 1.4], vertical_alignment="bottom")

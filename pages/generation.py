@@ -51,6 +51,7 @@ ui.header(
 cur = models.require_model()
 d = cur.config.latent_dim
 ui.variant_note(cur, "the prior N(0, I) is not where its codes live: expect poor samples")
+ui.suggest_2d(cur, "In 2-D the codes are drawn on the latent map and the manifold shows the whole model.", PAGE)
 
 st.session_state.setdefault(SEED_KEY, 0)
 c1, c2, c3, c4 = st.columns([2, 1.2, 1, 1.1], vertical_alignment="bottom")
@@ -114,12 +115,20 @@ m1, m2, m3, _ = st.columns([1.4, 1, 1, 1.6], vertical_alignment="bottom")
 size = int(m1.slider("tiles per side", 8, 25, 15, key="gen:manifold_n"))
 if d > 2:
     options = list(range(d))
-    dim_x = int(m2.selectbox("horizontal: t", options, 0, format_func=display.t_name, key="gen:dim_x"))
-    dim_y = int(m3.selectbox("vertical: t", options, 1, format_func=display.t_name, key="gen:dim_y"))
+    # Default axes: the two dimensions the model uses most (largest average KL on the test
+    # set); an inactive one would decode the same image along its whole axis.
+    order, kl = testset.dims_by_activity(testset.test_split(cur, stop=False), d)
+    dim_x = int(m2.selectbox("horizontal: t", options, order[0], format_func=display.t_name, key="gen:dim_x"))
+    dim_y = int(m3.selectbox("vertical: t", options, order[1], format_func=display.t_name, key="gen:dim_y"))
     if dim_x == dim_y:
         st.error("Pick two different dimensions.")
         st.stop()
-    st.caption(f"The other {d - 2} dimensions are held at 0, the prior's centre.")
+    st.caption(
+        f"The other {d - 2} dimensions are held at 0, the prior's centre. "
+        + ("" if kl is None else
+           f"{display.t_name(order[0])} and {display.t_name(order[1])} are the model's two most used "
+           f"dimensions (average KL {kl[order[0]]:.2f} and {kl[order[1]]:.2f} nats on the test set).")
+    )  # fmt: skip
 else:
     dim_x, dim_y = 0, 1
 tiles, coords = ui.compute(inference.manifold, cur.key, cur.model, n=size, dims=(dim_x, dim_y),

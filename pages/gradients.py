@@ -77,6 +77,7 @@ cur = models.require_model()
 split = testset.test_split(cur)
 d = cur.config.latent_dim
 ui.variant_note(cur, "the noise-based gradients below are not what it was trained with")
+ui.suggest_2d(cur, "In 2-D the gradient has 4 coordinates, all of them in the table.", PAGE)
 pick = ui.pick_image(cur, split, page=PAGE)
 
 c1, c2, c3 = st.columns([2.2, 1, 1.6], vertical_alignment="bottom")

@@ -49,6 +49,7 @@ cur = models.require_model()
 split = testset.test_split(cur)
 d = cur.config.latent_dim
 ui.variant_note(cur, "the space between its codes was never trained to decode well")
+ui.suggest_2d(cur, "In 2-D the paths are drawn on the latent plane itself, not on a projection.", PAGE)
 a = ui.pick_image(cur, split, page=PAGE, slot="a", label="From", default_index=0)
 b = ui.pick_image(cur, split, page=PAGE, slot="b", label="To", default_index=min(1, len(split.labels) - 1))
 

@@ -53,6 +53,7 @@ cur = models.require_model()
 split = testset.test_split(cur)
 d = cur.config.latent_dim
 ui.variant_note(cur, "every sample below is the same code t = m")
+ui.suggest_2d(cur, "In 2-D, q(t|x) is drawn as ellipses on the latent map and the star walks inside them.", PAGE)
 pick = ui.pick_image(cur, split, page=PAGE)
 
 st.session_state.setdefault(SEED_KEY, 0)

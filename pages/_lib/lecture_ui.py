@@ -58,6 +58,32 @@ def variant_note(cur: models.Current, what: str) -> None:
         )
 
 
+def _two_d_model(cur: models.Current) -> str | None:
+    """A usable 2-D VAE to suggest: bundled on the same dataset first, then any bundled one,
+    then any."""
+    found = [e for e in models.model_entries()
+             if e.ok and e.checkpoint.model_config.latent_dim == 2 and e.checkpoint.model_config.variant == "vae"]  # fmt: skip
+    found.sort(key=lambda e: (e.checkpoint.dataset != cur.dataset, not e.bundled, e.name))
+    return found[0].name if found else None
+
+
+def suggest_2d(cur: models.Current, why: str, page: str) -> None:
+    """With a model whose latent space is not 2-D, say what this page shows better in 2-D
+    and offer a one-click switch (the model choice is shared by every page)."""
+    if cur.config.latent_dim == 2:
+        return
+    name = _two_d_model(cur)
+    if name is None:
+        return
+    text, button = st.columns([4, 1.2], vertical_alignment="center")
+    text.info(f"**{cur.name}** has a {cur.config.latent_dim}-D latent space. {why}", icon=":material/info:")
+    # The sidebar's model selectbox is already drawn in this run: queue the choice for the
+    # next run (models.select_model) and start it.
+    if button.button(f"Use {name} (2-D)", key=f"{page}:use_2d", icon=":material/swap_horiz:", width="stretch"):
+        models.select_model(name)
+        st.rerun()
+
+
 # --------------------------------------------------------------------------- numbers
 
 
