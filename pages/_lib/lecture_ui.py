@@ -62,8 +62,8 @@ def _two_d_model(cur: models.Current) -> str | None:
     """A usable 2-D VAE to suggest: bundled on the same dataset first, then any bundled one,
     then any."""
     found = [e for e in models.model_entries()
-             if e.ok and e.checkpoint.model_config.latent_dim == 2 and e.checkpoint.model_config.variant == "vae"]  # fmt: skip
-    found.sort(key=lambda e: (e.checkpoint.dataset != cur.dataset, not e.bundled, e.name))
+             if e.ok and e.header.model_config.latent_dim == 2 and e.header.model_config.variant == "vae"]  # fmt: skip
+    found.sort(key=lambda e: (e.header.dataset != cur.dataset, not e.bundled, e.name))
     return found[0].name if found else None
 
 
