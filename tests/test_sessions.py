@@ -207,6 +207,7 @@ CALLS = {
     "inference.reconstruct": lambda m: inference.reconstruct(m, X, n_samples=3),
     "inference.prior_draws": lambda m: inference.prior_draws(m, 4),
     "inference.manifold": lambda m: inference.manifold(m, n=3),
+    "inference.elbo_per_image": lambda m: inference.elbo_per_image(m, BATCH, n_samples=2),
     "common.param": lambda m: common.param(m),
     "common.as_image_batch": lambda m: common.as_image_batch(m, X),
     "common.posterior_params": lambda m: common.posterior_params(m, X),
