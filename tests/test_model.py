@@ -173,3 +173,12 @@ def test_crop_keeps_the_top_left():
     out = Crop2d(3, 2)(x)
     assert out.shape == (1, 2, 3, 2) and torch.equal(out[0, 0], expected)
     assert torch.equal(out[0, 1], expected + 20)
+
+
+def test_gaussian_decoder_variance_starts_at_logvar_minus_3_per_pixel():
+    """One learnable log-variance per pixel, starting at -3 (std e^-1.5 ≈ 0.22 on [0, 1]
+    pixels); the Bernoulli model has none."""
+    model = VAE(VAEConfig(image_shape=(3, 4, 5), latent_dim=2, hidden=(8,), likelihood="gaussian"))
+    assert isinstance(model.dec_logvar, torch.nn.Parameter) and model.dec_logvar.requires_grad
+    assert torch.equal(model.dec_logvar.detach(), torch.full((3, 4, 5), -3.0))
+    assert VAE(VAEConfig(image_shape=(3, 4, 5), latent_dim=2, hidden=(8,))).dec_logvar is None
