@@ -89,9 +89,10 @@ def test_elbo_terms_draws_its_noise_from_the_generator(dtype):
     """eps ~ N(0, I) from ``generator`` in the model's dtype (float64 draws differ from
     float32 ones), defaults beta = 1; a given eps wins over the generator."""
     model = _tiny(dtype=dtype)
-    x = torch.rand(4, 1, 3, 2, generator=torch.Generator().manual_seed(0), dtype=dtype)
+    # 8 x 2 = 16 draws: from 16 values on, float32 and float64 normals from one seed differ
+    x = torch.rand(8, 1, 3, 2, generator=torch.Generator().manual_seed(0), dtype=dtype)
     got = elbo_terms(model, x, generator=torch.Generator().manual_seed(3))
-    eps = torch.randn((4, 2), generator=torch.Generator().manual_seed(3), dtype=dtype)
+    eps = torch.randn((8, 2), generator=torch.Generator().manual_seed(3), dtype=dtype)
     with torch.no_grad():
         mu, logvar = model.encode(x)
         t = mu + torch.exp(0.5 * logvar) * eps
@@ -100,7 +101,7 @@ def test_elbo_terms_draws_its_noise_from_the_generator(dtype):
         kl = kl_standard_normal(mu, logvar).mean()
     torch.testing.assert_close(got.recon.double(), recon.double(), rtol=1e-5, atol=1e-5)
     torch.testing.assert_close(got.loss.double(), (recon + kl).double(), rtol=1e-5, atol=1e-5)  # beta = 1
-    given = elbo_terms(model, x, eps=torch.zeros(4, 2, dtype=dtype), generator=torch.Generator().manual_seed(3))
+    given = elbo_terms(model, x, eps=torch.zeros(8, 2, dtype=dtype), generator=torch.Generator().manual_seed(3))
     with torch.no_grad():
         at_mean = -Independent(Bernoulli(logits=model.decode(mu), validate_args=False), 3).log_prob(x).mean()
     torch.testing.assert_close(given.recon.double(), at_mean.double(), rtol=1e-5, atol=1e-5)

@@ -89,7 +89,8 @@ def test_import_vae_does_not_import_streamlit():
 
 @pytest.mark.parametrize(
     ("shape", "channels", "first_map", "cropped"),
-    [((1, 28, 28), (8, 16), (7, 7), False), ((1, 28, 20), (4, 6, 8), (4, 3), True), ((1, 4, 4), (2, 2), (1, 1), False)],
+    [((1, 28, 28), (8, 16), (7, 7), False), ((1, 28, 20), (4, 6, 8), (4, 3), True), ((1, 4, 4), (2, 2), (1, 1), False),
+     ((1, 32, 32), (2, 3, 4), (4, 4), False)],
 )
 def test_conv_decoder_starts_from_the_smallest_map_that_doubles_to_cover_the_image(shape, channels, first_map, cropped):
     """First map: ceil(size / 2^layers) per side (28 -> 7 with 2 layers, 4 -> 1; 20 -> 3
