@@ -128,8 +128,8 @@ pick_key = f"map_pick:{cur.name}"
 seen_key = f"map_clicked:{cur.name}:{method}"
 st.session_state.setdefault(pick_key, 0)
 
-# Traces, one per label, so the legend shows label names and toggles classes. WebGL: 5,000
-# SVG markers took seconds to redraw after every click.
+# Traces, one per label, so the legend shows label names and toggles classes. SVG, not WebGL:
+# measured with bench/latent_map.py in headless Chromium (software WebGL), WebGL was slower.
 labels = split.labels[rows]
 traces, rows_by_trace = [], []
 for k, label_name in enumerate(split.label_names):
@@ -139,7 +139,7 @@ for k, label_name in enumerate(split.label_names):
     idx = rows[mask]
     rows_by_trace.append(idx)
     traces.append(
-        go.Scattergl(
+        go.Scatter(
             x=xy[mask, 0], y=xy[mask, 1], mode="markers", name=display.plot_text(label_name),
             marker={"size": 7 if n <= 1000 else 5, "color": PALETTE[k % len(PALETTE)], "opacity": 0.8},
             customdata=idx, hovertemplate=f"<b>{display.plot_text(label_name)}</b><br>test image #%{{customdata}}<extra></extra>",
