@@ -43,7 +43,8 @@ def _view(cur: models.Current, method: str, split: testset.TestSplit) -> tuple[p
         if path.exists():
             found = projection.load_tsne(path, _sha256(cur.key, str(cur.path)), len(split.labels))
             if found is not None:
-                return found, f"precomputed for this model over all {len(found.rows):,} points"
+                every = "all" if len(found.rows) == len(split.labels) else f"{len(found.rows):,} of the"
+                return found, f"precomputed for this model over {every} {len(split.labels):,} points"
         n = min(projection.TSNE_SAMPLE, len(split.labels))
         with st.spinner(
             f"Running t-SNE on {n:,} test images: about a minute on a small server, once per "
