@@ -107,8 +107,12 @@ def goto(page, server: Server, title: str) -> None:
 
 def expand_all(page) -> None:
     """Open every closed expander, so that the formulas inside are laid out too."""
-    for summary in page.locator('[data-testid="stExpander"] details:not([open]) > summary').all():
-        summary.click()
+    closed = page.locator('[data-testid="stExpander"] details:not([open]) > summary')
+    for _ in range(20):  # the list shrinks as they open: always click the first one left
+        if closed.count() == 0:
+            break
+        closed.first.click()
+        page.wait_for_timeout(150)
     page.wait_for_timeout(400)
 
 
