@@ -1,6 +1,6 @@
 """Helpers shared by the benchmark scripts: the repo on ``sys.path`` (they run as
 ``python bench/NAME.py``) and the real data next to it. What the benches share with the tests
-(a server, a browser) is in ``harness/``."""
+(a server, a browser) is in ``bench/harness/``."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from harness import find_shared_data  # noqa: E402 (needs the repo on sys.path)
+from bench.harness import find_shared_data  # noqa: E402 (needs the repo on sys.path)
 
 
 def data_dir() -> Path:

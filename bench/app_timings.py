@@ -28,8 +28,8 @@ from pathlib import Path
 
 from _common import REPO  # puts the repo root on sys.path
 
-from harness.browser import IDLE, launch_chromium
-from harness.server import start_server
+from bench.harness.browser import IDLE, launch_chromium
+from bench.harness.server import start_server
 
 
 def _copy_checkpoints(src: Path | None, dest: Path) -> list[str]:

@@ -568,7 +568,7 @@ async def browser_phase(
     ArrowRight on a slider of the component (3 of 4) or an upload through the file chooser."""
     from playwright.async_api import async_playwright
 
-    from harness.browser import IDLE, OFF_LOOPBACK, RunTracker, launch_chromium
+    from bench.harness.browser import IDLE, OFF_LOOPBACK, RunTracker, launch_chromium
 
     async with async_playwright() as p:
         browser = await launch_chromium(p)
@@ -738,8 +738,8 @@ def main() -> int:
     if args.quick:
         args.ns, args.duration = [1, 3], 10.0
 
-    from harness import find_shared_data
-    from harness.server import app_env, prepare_checkpoints, start_server
+    from bench.harness import find_shared_data
+    from bench.harness.server import app_env, prepare_checkpoints, start_server
 
     budget = sum(min(args.ramp, 0.2 * n) + args.duration + 2 * ACTION_TIMEOUT_S + 25 for n in args.ns) + 180
     images = make_images(256, args.seed)

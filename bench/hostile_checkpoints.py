@@ -3,7 +3,7 @@ after the checks: CPU seconds, peak memory and what the listing said, per kind.
 
 Each case runs in a fresh Python under a 2 GiB address-space limit and a time limit, so a
 file that would freeze or exhaust the server only ends that child. Run it on any checkout
-(the files come from ``harness/hostile_files.py``; copy that file into an older checkout)::
+(the files come from ``bench/harness/hostile_files.py``; copy that file into an older checkout)::
 
     python bench/hostile_checkpoints.py [--timeout 60]
 """
@@ -22,7 +22,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from harness.hostile_files import BUILDERS, build_all  # noqa: E402
+from bench.harness.hostile_files import BUILDERS, build_all  # noqa: E402
 
 LIMIT = 2 * 2**30
 CHILD = textwrap.dedent("""

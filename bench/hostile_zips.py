@@ -6,7 +6,7 @@ memory and what the user would see, per case.
 
 Each case runs ``load_image_folder`` in a fresh interpreter under an address-space limit
 (``--limit-gb``, default 4: enough to show the old peaks without risking the machine), with
-the zip built in memory by ``harness/hostile_zips.py`` (a few KB each). An older checkout
+the zip built in memory by ``bench/harness/hostile_zips.py`` (a few KB each). An older checkout
 without ``vae.data.folders`` is read through ``vae.data.registry.load_image_folder``.
 """
 
@@ -23,7 +23,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from harness import hostile_zips as hz  # noqa: E402
+from bench.harness import hostile_zips as hz  # noqa: E402
 
 
 def cases() -> dict[str, tuple[bytes, dict]]:

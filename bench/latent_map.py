@@ -29,9 +29,9 @@ from pathlib import Path
 
 from _common import REPO, data_dir  # puts the repo root on sys.path
 
-from harness.browser import launch_chromium
-from harness.plot_points import POINTS_JS, isolated
-from harness.server import app_env, start_server
+from bench.harness.browser import launch_chromium
+from bench.harness.plot_points import POINTS_JS, isolated
+from bench.harness.server import app_env, start_server
 
 IDLE = '[data-testid="stApp"][data-test-script-state="notRunning"]'
 NAV = '[data-testid="stSidebarNavLink"]'

@@ -40,8 +40,8 @@ from pathlib import Path
 
 from _common import REPO  # puts the repo root on sys.path
 
-from harness.browser import IDLE, launch_chromium
-from harness.server import running_server
+from bench.harness.browser import IDLE, launch_chromium
+from bench.harness.server import running_server
 
 READY = '[data-testid="vae-live-sliders"][data-ready="true"]'
 CLK_TCK = os.sysconf("SC_CLK_TCK")

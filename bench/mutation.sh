@@ -34,8 +34,8 @@ export VAE_DATA_DIR="${VAE_DATA_DIR:-$(cd .. && pwd)/shared/data}"
 export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1  # one torch thread per mutant process
 
 if [ "${MUTATION_RERUN:-0}" = 1 ] && [ -d "$work/mutants" ]; then
-  rm -rf "$work/tests" "$work/mutants/tests" "$work/harness" "$work/mutants/harness"
-  git ls-files -z --cached --others --exclude-standard -- tests harness | xargs -0 tar -cf - | tar -xf - -C "$work"
+  rm -rf "$work/tests" "$work/mutants/tests" "$work/bench/harness" "$work/mutants/bench/harness"
+  git ls-files -z --cached --others --exclude-standard -- tests bench/harness | xargs -0 tar -cf - | tar -xf - -C "$work"
   cd "$work"
   mapfile -t again < <(python - "${modules[@]}" <<'EOF'
 import json, sys
@@ -72,7 +72,7 @@ fi
   echo "    checkpoints"
   echo "    pages"
   echo "    app.py"
-  echo "    harness"
+  echo "    bench/harness"
 } > setup.cfg
 
 start=$(date +%s)

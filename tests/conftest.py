@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, NoReturn
 import pytest
 from hypothesis import settings
 
-from harness import find_shared_data
+from bench.harness import find_shared_data
 
 if TYPE_CHECKING:
     from vae.core.model import VAE, VAEConfig
@@ -69,7 +69,7 @@ def chromium_browser():
     """One Playwright and one headless Chromium for the whole session. Playwright's sync API
     refuses a second instance while one is running in the same thread, so every browser test
     (tests/e2e and tests/test_live_decoder_browser.py) shares this one."""
-    from harness.browser import CHROMIUM, chromium_path, launch_chromium
+    from bench.harness.browser import CHROMIUM, chromium_path, launch_chromium
 
     try:
         from playwright.sync_api import sync_playwright

@@ -246,10 +246,10 @@ def test_train_on_a_zip_of_my_images_then_map_it(model_dir, tmp_path, monkeypatc
 
 
 def test_train_page_explains_every_broken_zip(models, tmp_path, monkeypatch):
-    """Each hostile zip (harness/hostile_zips.py) through the Train page: a clear message, on
+    """Each hostile zip (bench/harness/hostile_zips.py) through the Train page: a clear message, on
     upload when the zip itself cannot be opened, else when the training job reads it; never
     an exception, and nothing saved."""
-    from harness import hostile_zips as hz
+    from bench.harness import hostile_zips as hz
 
     monkeypatch.setenv("VAE_CHECKPOINT_DIR", str(tmp_path / "ckpts"))
     shutil.copytree(models, tmp_path / "ckpts")

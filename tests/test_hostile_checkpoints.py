@@ -1,6 +1,6 @@
 """Checkpoint files built to hurt (issue 19, items 3-5): each is listed as unusable with a
 short reason, found before anything is built, printed or cached, and none affects the good
-model beside it or any page. The files are built here (``harness/hostile_files.py``), never
+model beside it or any page. The files are built here (``bench/harness/hostile_files.py``), never
 stored.
 
 The memory-hungry cases run in a subprocess under ``RLIMIT_AS`` (2 GiB): before the fix the
@@ -21,7 +21,7 @@ import pytest
 import torch
 from streamlit.testing.v1 import AppTest
 
-from harness.hostile_files import BUILDERS, EXPECTED, build_all, good
+from bench.harness.hostile_files import BUILDERS, EXPECTED, build_all, good
 from vae.core import checkpoints
 from vae.core.checkpoints import list_checkpoints, load_checkpoint
 from vae.core.model import VAE

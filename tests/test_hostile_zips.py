@@ -1,7 +1,7 @@
 """Hostile zips on the Train page's path (``vae.data.folders`` and the training job): every cost
 bounded before it is paid, every failure a message a student can act on.
 
-The zips are built here (``harness/hostile_zips.py``, a few KB each). Cases that would need a
+The zips are built here (``bench/harness/hostile_zips.py``, a few KB each). Cases that would need a
 lot of memory on unbounded code run in a subprocess under ``RLIMIT_AS`` = 2 GiB and report
 their peak resident memory, which is what is asserted (never a wall time).
 """
@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from harness import hostile_zips as hz
+from bench.harness import hostile_zips as hz
 from vae.core.fit import TrainConfig
 from vae.core.model import VAEConfig
 

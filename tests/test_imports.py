@@ -12,7 +12,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 # Everything that is not a test: the library, the benches, the shared harness, the app.
-NOT_TESTS = ["vae", "bench", "harness", "pages", "app.py"]
+NOT_TESTS = ["vae", "bench", "pages", "app.py"]
 
 
 def module_name(path: Path, root: Path) -> str:

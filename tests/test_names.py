@@ -12,7 +12,7 @@ import time
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from harness.hostile_files import good
+from bench.harness.hostile_files import good
 from vae.app import names
 from vae.app.jobs import TrainingJob
 from vae.core.checkpoints import load_checkpoint, validate_name

@@ -59,7 +59,7 @@ def test_a_page_run_alone_reruns_through_the_app(tmp_path, monkeypatch):
     """AppTest resets the mode to "pages directory" before every run (as a fresh server's first
     request would have it): a deep link then runs the page file alone. The page lists models
     and so reruns through app.py: navigation, and the sidebar model picker, are there."""
-    from harness.hostile_files import good
+    from bench.harness.hostile_files import good
 
     good(tmp_path / "digits_small.pt")
     monkeypatch.setenv("VAE_CHECKPOINT_DIR", str(tmp_path))

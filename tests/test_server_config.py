@@ -36,7 +36,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from streamlit.testing.v1 import AppTest
 
-from harness.server import app_env, running_server
+from bench.harness.server import app_env, running_server
 from vae.core.checkpoints import (
     MAX_CHECKPOINT_BYTES,
     list_checkpoints,

@@ -1,9 +1,9 @@
 """Fixtures for the real-browser tests: one ``streamlit run app.py`` per test session
-(``harness.server``), one headless Chromium, a fresh browser context (= a fresh Streamlit session) per test.
+(``bench.harness.server``), one headless Chromium, a fresh browser context (= a fresh Streamlit session) per test.
 
 The server gets its own temporary checkpoint folder (the bundled digits/MNIST models copied in,
 or a small digits model trained here when the bundled one is missing or unreadable), the real
-datasets (``harness.find_shared_data``) and ``OMP_NUM_THREADS=1``. It is stopped
+datasets (``bench.harness.find_shared_data``) and ``OMP_NUM_THREADS=1``. It is stopped
 by its PID afterwards. Without Chromium or Playwright the whole suite skips with the reason,
 unless ``VAE_REQUIRE_BROWSER=1`` (CI), where it fails instead.
 
@@ -19,9 +19,9 @@ from pathlib import Path
 
 import pytest
 
-from harness import find_shared_data
-from harness.browser import IDLE, OFF_LOOPBACK, RunTracker, chromium_path
-from harness.server import Server, app_env, prepare_checkpoints, start_server
+from bench.harness import find_shared_data
+from bench.harness.browser import IDLE, OFF_LOOPBACK, RunTracker, chromium_path
+from bench.harness.server import Server, app_env, prepare_checkpoints, start_server
 
 SCREENSHOTS = Path(__file__).resolve().parent / "screenshots"
 # The first session imports torch and encodes a test set: generous, the machine is shared.

@@ -18,9 +18,9 @@ import json
 import tempfile
 from pathlib import Path
 
-from harness import REPO, find_shared_data
-from harness.browser import launch_chromium
-from harness.server import app_env, running_server
+from bench.harness import REPO, find_shared_data
+from bench.harness.browser import launch_chromium
+from bench.harness.server import app_env, running_server
 from tests.e2e.conftest import SCREENSHOTS
 from tests.e2e.lesson_screens import SIZES, TIMEOUT_MS, choose_model, open_sidebar, settle
 

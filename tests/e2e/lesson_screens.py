@@ -4,7 +4,7 @@ review sizes, with the bundled mnist_2d and mnist_32 (``tests/e2e/screenshots/le
     python -m tests.e2e.lesson_screens [--url http://127.0.0.1:8501] [--pages lesson,noise,elbo]
 
 Without ``--url`` it starts ``streamlit run app.py`` on the repo's ``checkpoints/`` (stopped by
-its PID afterwards, ``harness.server``). Prints, per shot, the main text's font size and any overflow: KaTeX
+its PID afterwards, ``bench.harness.server``). Prints, per shot, the main text's font size and any overflow: KaTeX
 formulas wider than their box (scrollWidth - clientWidth > 10 px, the struts' slack) and the
 page wider than the window.
 """
@@ -14,9 +14,9 @@ from __future__ import annotations
 import argparse
 import json
 
-from harness import REPO, find_shared_data
-from harness.browser import IDLE, launch_chromium
-from harness.server import app_env, running_server
+from bench.harness import REPO, find_shared_data
+from bench.harness.browser import IDLE, launch_chromium
+from bench.harness.server import app_env, running_server
 from tests.e2e.conftest import SCREENSHOTS
 
 SIZES = ((1400, 900), (1920, 1080), (390, 844))

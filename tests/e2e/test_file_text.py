@@ -13,9 +13,9 @@ import re
 import pytest
 import torch
 
-from harness import find_shared_data
-from harness.browser import IDLE, OFF_LOOPBACK
-from harness.server import app_env, start_server
+from bench.harness import find_shared_data
+from bench.harness.browser import IDLE, OFF_LOOPBACK
+from bench.harness.server import app_env, start_server
 from tests.e2e.conftest import ERROR_SELECTORS, screenshot
 from vae.core.checkpoints import save_checkpoint
 from vae.core.model import VAE, VAEConfig

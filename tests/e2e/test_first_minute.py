@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import os
 
-from harness import find_shared_data
-from harness.browser import IDLE, OFF_LOOPBACK
-from harness.server import app_env, prepare_checkpoints, start_server
+from bench.harness import find_shared_data
+from bench.harness.browser import IDLE, OFF_LOOPBACK
+from bench.harness.server import app_env, prepare_checkpoints, start_server
 from tests.e2e.conftest import ERROR_SELECTORS, SCREENSHOTS
 
 N_BROWSERS = int(os.environ.get("VAE_FIRST_MINUTE_BROWSERS", "20"))

@@ -16,8 +16,8 @@ import uuid
 
 import pytest
 
-from harness import hostile_zips as hz
-from harness.browser import RunTracker
+from bench.harness import hostile_zips as hz
+from bench.harness.browser import RunTracker
 
 from .conftest import (
     NAV_LINK,

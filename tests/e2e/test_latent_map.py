@@ -15,10 +15,10 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 
-from harness import REPO, find_shared_data
-from harness.browser import OFF_LOOPBACK, RunTracker
-from harness.plot_points import POINTS_JS, inside
-from harness.server import Server, app_env, start_server
+from bench.harness import REPO, find_shared_data
+from bench.harness.browser import OFF_LOOPBACK, RunTracker
+from bench.harness.plot_points import POINTS_JS, inside
+from bench.harness.server import Server, app_env, start_server
 
 from .conftest import (
     NAV_LINK,

@@ -23,9 +23,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from harness import REPO, find_shared_data
-from harness.browser import IDLE, RunTracker
-from harness.server import Server, app_env, start_server
+from bench.harness import REPO, find_shared_data
+from bench.harness.browser import IDLE, RunTracker
+from bench.harness.server import Server, app_env, start_server
 from tests.e2e.conftest import (
     NAV_LINK,
     RUN_TIMEOUT_MS,

@@ -19,9 +19,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from harness import REPO, find_shared_data
-from harness.browser import RunTracker
-from harness.server import Server, app_env, start_server
+from bench.harness import REPO, find_shared_data
+from bench.harness.browser import RunTracker
+from bench.harness.server import Server, app_env, start_server
 from pages._lib.live import WIRE_MAGIC
 
 from .conftest import (

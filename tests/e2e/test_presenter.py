@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from harness import REPO
+from bench.harness import REPO
 
 from .conftest import act, assert_no_error, open_page, screenshot, wait_idle
 

@@ -17,7 +17,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness import REPO
+from bench.harness import REPO
 
 HEALTH_TIMEOUT_S = 60.0  # the first start imports streamlit on a busy 2-core machine
 BUNDLED = ("digits_2d", "mnist_2d")
