@@ -16,6 +16,8 @@ from pages._lib import lecture_ui as ui
 from pages._lib import models, testset
 from vae.lecture.noise import noise_samples, noise_walk
 
+SHOWN_DIMS = 12  # columns in the D > 2 chart: more are unreadable on a projector
+
 PAGE = "noise"
 N_SAMPLES = 16
 N_FRAMES = 48  # one loop of the ε walk: 48 frames at 120 ms, about 6 s
@@ -118,19 +120,33 @@ with right:
                      legend={"orientation": "h", "y": -0.18, "font": {"size": 13}})  # fmt: skip
     else:
         # D > 2: each dimension as a column: q's mean ± 2 s as a bar, the draw as a star.
-        names = ui.dim_names(d)
+        # More than SHOWN_DIMS columns are unreadable on a projector: show the dimensions
+        # this image uses most (largest KL(q || prior)); the rest sit near the prior.
+        keep = np.arange(d)
+        if d > SHOWN_DIMS:
+            kl = 0.5 * (m**2 + s**2 - 1.0 - np.log(np.maximum(s, 1e-12) ** 2))
+            keep = np.sort(np.argsort(-kl, kind="stable")[:SHOWN_DIMS])
+        names = [ui.dim_names(d)[i] for i in keep]
         fig.add_trace(go.Scatter(
-            x=names, y=m, mode="markers", name="m ± 2s",
+            x=names, y=m[keep], mode="markers", name="m ± 2s",
             marker={"symbol": "line-ew", "size": 22, "line": {"width": 3, "color": "black"}},
-            error_y={"type": "data", "array": 2 * s, "thickness": 6, "width": 0, "color": "rgba(79,70,229,0.35)"},
+            error_y={"type": "data", "array": 2 * s[keep], "thickness": 6, "width": 0, "color": "rgba(79,70,229,0.35)"},
         ))  # fmt: skip
         fig.add_trace(go.Scatter(
-            x=names, y=t, mode="markers", name="t for this ε",
+            x=names, y=t[keep], mode="markers", name="t for this ε",
             marker={"symbol": "star", "size": 16, "color": "gold", "line": {"color": "black", "width": 1}},
         ))  # fmt: skip
         fig.add_hrect(y0=-2, y1=2, fillcolor=ui.ORANGE, opacity=0.08, line_width=0)
-        ui.classroom(fig, 420, title=f"{d} latent dimensions (shaded: the prior's ±2)")
+        title = f"{d} latent dimensions" if d <= SHOWN_DIMS else f"{SHOWN_DIMS} of {d} dimensions"
+        ui.classroom(fig, 420, title=title, legend={"orientation": "h", "y": -0.15})
     ui.plot(fig, key="noise:map")
+    if d > 2:
+        hidden = (
+            f" Shown: the {SHOWN_DIMS} this image uses most (largest KL from the prior); in the "
+            f"other {d - SHOWN_DIMS}, q(t|x) is closer to N(0, 1). The table lists every dimension."
+            if d > SHOWN_DIMS else ""
+        )
+        st.caption("Shaded: the prior's ±2." + hidden)
 
 st.subheader("What the decoder makes of it", divider="gray")
 cx, cm, ct, cg = st.columns([1, 1, 1, 2.6], gap="medium")
