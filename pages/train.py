@@ -91,7 +91,7 @@ def _curves(history) -> go.Figure:
 
 
 def _render(job: TrainingJob, live: bool) -> None:
-    """The progress, curves and preview images of ``job`` (Stop button while ``live``)."""
+    """The progress, curves and preview images of ``job``."""
     snap = job.snapshot()
     if snap.status == "queued":
         st.info(
@@ -102,14 +102,10 @@ def _render(job: TrainingJob, live: bool) -> None:
     elif snap.status == "failed":
         st.error(f"The training did not finish. {snap.error}")
     if snap.status in ("queued", "running"):
-        left, right = st.columns([5, 1], vertical_alignment="center")
         text = f"Epoch {snap.epoch} / {snap.total_epochs} · {snap.phase} · {snap.elapsed:.0f} s"
         if job.stop_requested:
             text += " · stopping after this batch…"
-        left.progress(snap.progress, text=text)
-        if right.button("Stop", icon=":material/stop_circle:", key="train_stop", disabled=job.stop_requested):
-            job.stop()
-            st.rerun(scope="fragment")
+        st.progress(snap.progress, text=text)
     if not snap.history:
         if live and snap.status == "running":
             st.caption(f"Training on {snap.device}; the first curves appear when epoch 1 ends.")
@@ -324,6 +320,12 @@ elif busy:
 if job is not None:
     st.subheader(f"Training {display.text(job.output_path.stem)}", divider="gray")
     if busy:
+        # Stop lives outside the fragment: redrawn every 0.75 s inside it, the button was
+        # replaced under the pointer mid-click on a loaded server and the click was lost.
+        st.button(
+            "Stop", icon=":material/stop_circle:", key="train_stop", on_click=job.stop,
+            disabled=job.stop_requested, help="Saves the last finished epoch",
+        )  # fmt: skip
         _live(job)
     else:
         _finished(job)
