@@ -95,11 +95,16 @@ def opened(browser, server: Server, size: tuple[int, int]) -> Iterator[object]:
 
 
 def goto(page, server: Server, title: str) -> None:
-    """Open a page by its sidebar link (on a phone the sidebar is a drawer: open it first)."""
+    """Open a page by its sidebar link (on a phone the sidebar is a drawer: open it first).
+
+    The app folds the drawer away after every page-link click on a narrow screen
+    (pages/_lib/navigation.py), so it is reopened before each one. A folded sidebar is still
+    in the DOM, translated off-screen, and Playwright's ``is_visible`` ignores the viewport:
+    the sidebar's own ``data-collapsed`` says whether it is open."""
     link = page.locator(f'{NAV_LINK}:has(span[label="{title}"])')
-    if not link.is_visible():
-        page.locator('[data-testid="stExpandSidebarButton"], [data-testid="stSidebarCollapsedControl"] button').first.click()
-        link.wait_for(state="visible")
+    if page.locator('[data-testid="stSidebar"]').get_attribute("data-collapsed") == "true":
+        page.locator('[data-testid="stExpandSidebarButton"]').click()
+        page.locator('[data-testid="stSidebar"][data-collapsed="false"]').wait_for()
     act(page, link.click)
     page.wait_for_selector(IDLE)
     page.wait_for_timeout(600)  # KaTeX and plotly lay out after the run

@@ -28,11 +28,16 @@ KATEX_SLACK_PX = 10  # KaTeX's struts make a fitting formula up to ~2 px "wider"
 MEASURE = """() => {
   const px = e => e ? parseFloat(getComputedStyle(e).fontSize) : null;
   const main = document.querySelector('[data-testid=stMain]');
-  // The body text's size: the most common among st.markdown's paragraphs (not widget labels).
+  // The body text's size: the most common among st.markdown's paragraphs, leaving out widget
+  // labels and st.caption (smaller on purpose: a page with many captions would otherwise
+  // measure the caption size with presenter off and the body size with it on).
   const body = () => {
-    const n = {};
-    for (const p of main.querySelectorAll('[data-testid=stMarkdown] p')) n[px(p)] = (n[px(p)] || 0) + 1;
-    return parseFloat(Object.entries(n).sort((a, b) => b[1] - a[1])[0][0]);
+    const n = new Map();
+    for (const p of main.querySelectorAll('[data-testid=stMarkdown] p')) {
+      if (p.closest('[data-testid=stCaptionContainer]')) continue;
+      n.set(px(p), (n.get(px(p)) || 0) + 1);
+    }
+    return [...n.entries()].sort((a, b) => b[1] - a[1] || b[0] - a[0])[0][0];
   };
   const fixedImg = [...main.querySelectorAll('[data-testid=stImageContainer] img')]
     .find(i => /width: \\d+px/.test(i.getAttribute('style') || ''));
@@ -48,6 +53,9 @@ MEASURE = """() => {
     mainOver: main.scrollWidth - main.clientWidth,
   };
 }""".replace("SLACK", str(KATEX_SLACK_PX))
+
+FIXED_IMG_LOADED = """() => [...document.querySelectorAll('[data-testid=stMain] [data-testid=stImageContainer] img')]
+  .some(i => /width: \\d+px/.test(i.getAttribute('style') || '') && i.complete && i.naturalWidth > 0)"""
 
 # The live decoder (components v2, in a shadow root that Playwright's CSS selectors pierce).
 CHIPS = """() => {
@@ -97,6 +105,9 @@ def test_presenter_mode_enlarges_without_clipping(mnist_32, page) -> None:  # no
     page.set_viewport_size(SIZES[0])
     _choose_model(page, mnist_32)
     open_page(page, NOISE)
+    # The noise page's images (x, decode(m), decode(t): width=150) arrive after the run is
+    # idle on a busy machine: measure once one is laid out, not before.
+    page.wait_for_function(FIXED_IMG_LOADED)
     off = page.evaluate(MEASURE)
     _assert_fits(off, "noise page, presenter off, 1400x900")
     _presenter(page, True)
