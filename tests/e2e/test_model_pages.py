@@ -5,9 +5,18 @@ from __future__ import annotations
 
 import io
 import re
+from pathlib import Path
 
 import pytest
+import torch
+import torch.nn.functional as F
 from PIL import Image, ImageDraw
+from torch.distributions import Normal
+
+from bench.harness.server import DEFAULT_MODEL
+from vae.core.checkpoints import load_checkpoint
+from vae.data.registry import upload_style_for
+from vae.data.upload import preprocess_upload
 
 from .conftest import act, assert_no_error, errors_on, image_sources, open_page, screenshot
 
@@ -24,6 +33,23 @@ def _digit_png() -> bytes:
     buf = io.BytesIO()
     im.save(buf, format="PNG")
     return buf.getvalue()
+
+
+def _direct_elbo(checkpoint: Path, n_samples: int = 8, seed: int = 0) -> float:
+    """ELBO of ``_digit_png()`` preprocessed for ``checkpoint``'s model, computed directly."""
+    ckpt = load_checkpoint(checkpoint)
+    model = ckpt.build_model()
+    assert ckpt.model_config.likelihood == "bernoulli"
+    pre = preprocess_upload(_digit_png(), ckpt.model_config.image_shape, style=upload_style_for(ckpt.dataset))
+    x = torch.as_tensor(pre.model_input, dtype=torch.float32)[None]
+    with torch.no_grad():
+        mu, logvar = model.encode(x)
+        std = torch.exp(0.5 * logvar)
+        eps = torch.randn((n_samples, mu.shape[1]), generator=torch.Generator().manual_seed(seed))
+        logits = model.decode(mu + std * eps)
+        log_px = -F.binary_cross_entropy_with_logits(logits, x.expand_as(logits), reduction="none").flatten(1).sum(1)
+        kl = torch.distributions.kl_divergence(Normal(mu, std), Normal(0.0, 1.0)).sum()
+    return float(log_px.mean() - kl)
 
 
 def _captions(page) -> list[str]:  # noqa: ANN001
@@ -71,7 +97,7 @@ def test_clicking_a_point_on_the_latent_map_shows_it_through_the_model(page) -> 
     screenshot(page, "latent-map-clicked")
 
 
-def test_uploaded_image_is_reconstructed(page, tmp_path) -> None:  # noqa: ANN001
+def test_uploaded_image_is_reconstructed(page, tmp_path, app_checkpoints) -> None:  # noqa: ANN001
     open_page(page, "Your image")
     upload = tmp_path / "my-seven.png"
     upload.write_bytes(_digit_png())
@@ -83,12 +109,21 @@ def test_uploaded_image_is_reconstructed(page, tmp_path) -> None:  # noqa: ANN00
     # Every image is loaded and has pixels: the original, the input, the reconstruction and
     # the grid of 8 samples.
     assert len(image_sources(page)) >= 4
-    assert page.locator("[data-testid=stMain]").get_by_text(re.compile(r"ELBO ≈ -?\d")).count() == 1
+    # The ELBO in large type (an st.metric) equals a direct torch computation on the same
+    # model input: 8 samples t = m + s * eps, eps from a generator seeded 0 (the page's first
+    # seed), Bernoulli log-likelihood summed over pixels, closed-form KL to N(0, I).
+    metric = page.locator("[data-testid=stMetric]", has_text="ELBO (nats)")
+    assert metric.count() == 1
+    shown = float(metric.locator("[data-testid=stMetricValue]").inner_text().replace("−", "-"))
+    assert shown == pytest.approx(_direct_elbo(app_checkpoints / f"{DEFAULT_MODEL}.pt"), abs=0.051)
     # Where it lands: the map with the star (below the fold; plotly loads when scrolled to).
     page.get_by_text("Where it lands in latent space").scroll_into_view_if_needed()
-    chart = page.locator("[data-testid=stPlotlyChart]")
+    # Two charts: the histogram of the test images' ELBOs (its context), then the map.
+    charts = page.locator("[data-testid=stPlotlyChart]")
+    chart = charts.last
     chart.locator(".scatterlayer .trace").last.wait_for()
-    assert chart.count() == 1
+    assert charts.count() == 2
+    assert "your image" in charts.first.text_content()  # the histogram's marker
     assert "your image" in chart.locator(".legend").text_content()
     assert_no_error(page)
     screenshot(page, "your-image-uploaded")

@@ -14,7 +14,7 @@ from PIL import Image
 
 from vae.data.images import MAX_UPLOAD_BYTES
 
-from .conftest import act, assert_no_error, errors_on, open_page
+from .conftest import act, assert_no_error, errors_on, open_page, wait_idle
 
 UPLOAD_INPUT = '[data-testid="stFileUploader"] input[type="file"]'
 
@@ -39,6 +39,10 @@ def test_a_file_of_exactly_10_mib_is_accepted_and_one_byte_more_is_refused(page,
     over = tmp_path / "over.png"
     over.write_bytes(_png_of_size(MAX_UPLOAD_BYTES + 1))
     act(page, lambda: page.locator(UPLOAD_INPUT).set_input_files(str(over)))
+    # Replacing the file can take two runs (the old file removed: no error yet; then the new
+    # one): on a loaded machine ``act`` may return after the first, so wait for the message.
+    page.wait_for_selector('[data-testid="stAlertContentError"]', timeout=60_000)
+    wait_idle(page)
     errors = errors_on(page)
     assert len(errors) == 1 and "the limit is 10 MB" in errors[0], errors
     assert "reconstruction decode(m)" not in page.locator("[data-testid=stMain]").inner_text()
