@@ -16,6 +16,8 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from pages._lib import navigation
+
 REPO = Path(__file__).resolve().parent.parent
 LECTURE_PAGES = ("noise", "gradients", "ae_vs_vae", "elbo", "generation", "interpolation")
 TWINS = {"mnist_ae_2d": "ae", "mnist_noisy_ae_2d": "noisy_ae", "mnist_2d": "vae"}
@@ -50,6 +52,10 @@ def lecture_ckpts(tmp_path_factory) -> Path:
 
 def _open(monkeypatch, folder: Path, page: str, model: str | None = None, **state) -> AppTest:
     monkeypatch.setenv("VAE_CHECKPOINT_DIR", str(folder))
+    # AppTest starts every run in legacy pages-directory mode, so the app's one-off rerun out
+    # of it (navigation.leave_pages_directory_mode) happened on every run and reset the
+    # clicked button's trigger: no click ever reached a page. st.navigation runs either way.
+    monkeypatch.setattr(navigation, "leave_pages_directory_mode", lambda: None)
     at = AppTest.from_file("../app.py", default_timeout=60)
     if model:
         at.session_state["model_name"] = model
