@@ -60,11 +60,15 @@ export default function closeSidebarAfterNavigation() {
   document.addEventListener("click", (event) => {
     if (!event.target.closest('[data-testid="stSidebarNavLink"]')) return;
     if (!window.matchMedia("(max-width: 767.98px)").matches) return;
-    setTimeout(() => {
+    // The page switch re-renders the sidebar: on a busy machine its collapse button can be
+    // missing for a moment, so look again for about a second rather than only once.
+    const close = (tries) => {
       const sidebar = document.querySelector('[data-testid="stSidebar"]');
       const button = document.querySelector('[data-testid="stSidebarCollapseButton"] button');
       if (sidebar && sidebar.getAttribute("data-collapsed") === "false" && button) button.click();
-    }, 0);
+      else if (tries > 0 && !(sidebar && sidebar.getAttribute("data-collapsed") === "true")) setTimeout(() => close(tries - 1), 100);
+    };
+    setTimeout(() => close(10), 0);
   }, true);
 }
 """
