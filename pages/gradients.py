@@ -13,7 +13,6 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from pages._lib import lecture_ui as ui
-from pages._lib import models, testset
 from vae.lecture import gradients as est
 
 PAGE = "gradients"
@@ -73,11 +72,12 @@ ui.header(
 """,
 )
 
-cur = models.require_model()
-split = testset.test_split(cur)
+cur, split = ui.lecture_model(
+    PAGE,
+    unfit="the noise-based gradients below are not what it was trained with",
+    why_2d="In 2-D the gradient has 4 coordinates, all of them in the table.",
+)
 d = cur.config.latent_dim
-ui.variant_note(cur, "the noise-based gradients below are not what it was trained with")
-ui.suggest_2d(cur, "In 2-D the gradient has 4 coordinates, all of them in the table.", PAGE)
 pick = ui.pick_image(cur, split, page=PAGE)
 
 c1, c2, c3 = st.columns([2.2, 1, 1.6], vertical_alignment="bottom")

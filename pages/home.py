@@ -55,19 +55,24 @@ with st.expander("Where these numbers come from"):
         st.code(ckpt.meta["command"], language="bash")
 
 st.subheader("Where to go")
-left, right = st.columns(2)
-with left:
-    st.markdown("**Explore a model**")
-    st.page_link("pages/sliders.py", label="Drag latent sliders, watch the image change live", icon=":material/tune:")
-    st.page_link("pages/plane.py", label="Hover over the 2-D latent plane", icon=":material/grid_on:")
-    st.page_link("pages/latent_map.py", label="See the test set in latent space", icon=":material/scatter_plot:")
-    st.page_link("pages/reconstruct.py", label="Upload your own image", icon=":material/upload:")
-    st.page_link("pages/train.py", label="Train a model of your own", icon=":material/model_training:")
-with right:
-    st.markdown("**The lecture, live**")
-    st.page_link("pages/noise.py", label="Noise ε: t = m + s ⊙ ε", icon=":material/casino:")
-    st.page_link("pages/gradients.py", label="Why the trick: gradient estimators", icon=":material/trending_down:")
-    st.page_link("pages/ae_vs_vae.py", label="Autoencoder vs VAE", icon=":material/compare:")
-    st.page_link("pages/elbo.py", label="ELBO vs log p(x): the EM view", icon=":material/functions:")
-    st.page_link("pages/generation.py", label="An infinite mixture of Gaussians", icon=":material/auto_awesome:")
-    st.page_link("pages/interpolation.py", label="Walk between two images", icon=":material/linear_scale:")
+WHERE_TO_GO = {
+    "Explore a model": [
+        ("pages/sliders.py", "Drag latent sliders, watch the image change live", ":material/tune:"),
+        ("pages/plane.py", "Hover over the 2-D latent plane", ":material/grid_on:"),
+        ("pages/latent_map.py", "See the test set in latent space", ":material/scatter_plot:"),
+        ("pages/reconstruct.py", "Upload your own image", ":material/upload:"),
+        ("pages/train.py", "Train a model of your own", ":material/model_training:"),
+    ],
+    "The lecture, live": [
+        ("pages/noise.py", "Noise ε: t = m + s ⊙ ε", ":material/casino:"),
+        ("pages/gradients.py", "Why the trick: gradient estimators", ":material/trending_down:"),
+        ("pages/ae_vs_vae.py", "Autoencoder vs VAE", ":material/compare:"),
+        ("pages/elbo.py", "ELBO vs log p(x): the EM view", ":material/functions:"),
+        ("pages/generation.py", "An infinite mixture of Gaussians", ":material/auto_awesome:"),
+        ("pages/interpolation.py", "Walk between two images", ":material/linear_scale:"),
+    ],
+}
+for column, (heading, links) in zip(st.columns(len(WHERE_TO_GO)), WHERE_TO_GO.items(), strict=True):
+    column.markdown(f"**{heading}**")
+    for path, label, icon in links:
+        column.page_link(path, label=label, icon=icon)

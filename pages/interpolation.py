@@ -10,7 +10,6 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from pages._lib import lecture_ui as ui
-from pages._lib import models, testset
 from vae.app import inference
 from vae.lecture.interpolation import interpolate
 
@@ -45,11 +44,12 @@ ui.header(
 """,
 )
 
-cur = models.require_model()
-split = testset.test_split(cur)
+cur, split = ui.lecture_model(
+    PAGE,
+    unfit="the space between its codes was never trained to decode well",
+    why_2d="In 2-D the paths are drawn on the latent plane itself, not on a projection.",
+)
 d = cur.config.latent_dim
-ui.variant_note(cur, "the space between its codes was never trained to decode well")
-ui.suggest_2d(cur, "In 2-D the paths are drawn on the latent plane itself, not on a projection.", PAGE)
 a = ui.pick_image(cur, split, page=PAGE, slot="a", label="From", default_index=0)
 b = ui.pick_image(cur, split, page=PAGE, slot="b", label="To", default_index=min(1, len(split.labels) - 1))
 

@@ -13,7 +13,6 @@ import streamlit as st
 from plotly.subplots import make_subplots
 
 from pages._lib import lecture_ui as ui
-from pages._lib import models, testset
 from vae.lecture.noise import noise_samples, noise_walk
 
 SHOWN_DIMS = 12  # columns in the D > 2 chart: more are unreadable on a projector
@@ -51,11 +50,12 @@ ui.header(
 """,
 )
 
-cur = models.require_model()
-split = testset.test_split(cur)
+cur, split = ui.lecture_model(
+    PAGE,
+    unfit="every sample below is the same code t = m",
+    why_2d="In 2-D, q(t|x) is drawn as ellipses on the latent map and the star walks inside them.",
+)
 d = cur.config.latent_dim
-ui.variant_note(cur, "every sample below is the same code t = m")
-ui.suggest_2d(cur, "In 2-D, q(t|x) is drawn as ellipses on the latent map and the star walks inside them.", PAGE)
 pick = ui.pick_image(cur, split, page=PAGE)
 
 st.session_state.setdefault(SEED_KEY, 0)

@@ -84,6 +84,16 @@ def suggest_2d(cur: models.Current, why: str, page: str) -> None:
         st.rerun()
 
 
+def lecture_model(page: str, unfit: str, why_2d: str) -> tuple[models.Current, testset.TestSplit]:
+    """The chosen model and its encoded test split, with the notes every lecture page gives:
+    ``unfit`` says what goes wrong with an autoencoder twin, ``why_2d`` what 2-D shows better."""
+    cur = models.require_model()
+    split = testset.test_split(cur)
+    variant_note(cur, unfit)
+    suggest_2d(cur, why_2d, page)
+    return cur, split
+
+
 # --------------------------------------------------------------------------- numbers
 
 
