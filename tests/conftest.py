@@ -46,6 +46,13 @@ def seeded_model(cfg: VAEConfig, seed: int = 0) -> VAE:
 
 
 @pytest.fixture
+def models(model_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The app serves the test module's own ``model_dir`` fixture (its checkpoint folder)."""
+    monkeypatch.setenv("VAE_CHECKPOINT_DIR", str(model_dir))
+    return model_dir
+
+
+@pytest.fixture
 def navigation_only(monkeypatch: pytest.MonkeyPatch) -> None:
     """AppTest quirk (Streamlit 1.67): every ``at.run()`` resets
     ``PagesManager.uses_pages_directory`` and, because a ``pages/`` folder sits beside app.py,

@@ -53,12 +53,6 @@ def model_dir(tmp_path_factory):
     return folder
 
 
-@pytest.fixture
-def models(model_dir, monkeypatch):
-    monkeypatch.setenv("VAE_CHECKPOINT_DIR", str(model_dir))
-    return model_dir
-
-
 def _app(page: str | None = None, model: str | None = None) -> AppTest:
     at = AppTest.from_file(APP, default_timeout=TIMEOUT)
     at.run()

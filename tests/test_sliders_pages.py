@@ -85,12 +85,6 @@ def model_dir(tmp_path_factory):
     return folder
 
 
-@pytest.fixture
-def models(model_dir, monkeypatch):
-    monkeypatch.setenv("VAE_CHECKPOINT_DIR", str(model_dir))
-    return model_dir
-
-
 @pytest.fixture(scope="session")
 def encoded(model_dir) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Each digits model's (mu, logvar) on the digits test split, computed here directly."""
