@@ -29,6 +29,7 @@ from vae.core.checkpoints import save_checkpoint
 from vae.core.fit import EpochStats, TrainConfig, fit
 from vae.core.metrics import summarize
 from vae.core.model import ACTIVATIONS, ARCHITECTURES, VARIANTS, VAEConfig
+from vae.core.snapshots import SnapshotRecorder, chain, snapshot_epochs
 from vae.data.folders import load_image_folder
 from vae.data.kept_test_set import custom_test_set
 from vae.data.registry import DATASETS, Dataset, DatasetUnavailable, load_dataset
@@ -103,6 +104,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-amp", action="store_true", help="disable bf16 autocast on CUDA")
     p.add_argument("--iw-k", type=int, default=100, help="importance samples for log p(x)")
     p.add_argument("--iw-n", type=int, default=1000, help="test images for log p(x) (0 = all)")
+    p.add_argument(
+        "--snapshots", action="store_true",
+        help="store the latent space at log-spaced epochs (1, 2, 3, 5, 8, 13, ... and the last) "
+        "for the app's time-lapse: ~2,000 test images encoded, prior samples and a manifold decoded",
+    )  # fmt: skip
     p.add_argument("--title", default="", help="a short description stored in the checkpoint")
     p.add_argument("--out", required=True, help="checkpoint path, e.g. checkpoints/user/mine.pt")
     return p
@@ -148,10 +154,15 @@ def _train(args: argparse.Namespace, argv: list[str] | None, device: torch.devic
     model_config, train_config = _configs(args, dataset)
     if main_rank:
         _print_start(dataset, model_config, device)
+    recorder = None
+    if args.snapshots and main_rank:  # rank 0 alone writes the checkpoint
+        recorder = SnapshotRecorder(
+            dataset, snapshot_epochs(args.epochs), latent_dim=args.latent_dim, seed=args.seed
+        )
     t0 = time.perf_counter()
     model, history = fit(
         model_config, train_config, dataset, device,
-        on_epoch_end=functools.partial(_print_epoch, args.epochs) if main_rank else None,
+        on_epoch_end=chain(functools.partial(_print_epoch, args.epochs), recorder) if main_rank else None,
     )  # fmt: skip
     train_seconds = time.perf_counter() - t0
     if not main_rank:
@@ -168,6 +179,7 @@ def _train(args: argparse.Namespace, argv: list[str] | None, device: torch.devic
         metrics=metrics,
         history=history.to_list(),
         meta=_meta(args, argv, history.device, dataset),
+        snapshots=recorder.result() if recorder is not None else None,
     )
     print(
         f"test ELBO {metrics['test_elbo']:.2f} nats, log p(x) >= {metrics['log_px']:.2f} "

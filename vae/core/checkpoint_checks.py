@@ -12,8 +12,9 @@ A file is refused, with a short reason for users, when:
 - its config asks for more than this app ever trains (``latent_dim = 10**6``), or its weights'
   names and shapes differ from the config's model (worked out on the ``meta`` device, which
   allocates nothing), or a weight is NaN or infinite;
-- a stored metric is not a finite number, the image shape disagrees with its dataset, or a
-  stored test set disagrees with the image shape or labels.
+- a stored metric is not a finite number, the image shape disagrees with its dataset, a
+  stored test set disagrees with the image shape or labels, or stored training snapshots
+  (``vae.core.snapshots``) disagree with the model or with each other.
 """
 
 from __future__ import annotations
@@ -227,6 +228,66 @@ def check_test_set(config: VAEConfig, test: Any) -> None:
         raise Refused("meta.test_set: labels do not match the images and label names")
 
 
+MAX_SNAPSHOTS = 64
+MAX_SNAPSHOT_IMAGES = 100_000
+
+
+def _snap_tensor(snaps: Mapping, key: str, dtype: torch.dtype, shape: tuple[int, ...]) -> torch.Tensor:
+    t = snaps.get(key)
+    if not isinstance(t, torch.Tensor) or t.dtype != dtype or tuple(t.shape) != shape:
+        raise Refused(f"snapshots: {key} should be {str(dtype).removeprefix('torch.')} {list(shape)}")
+    return t
+
+
+def check_snapshots(config: VAEConfig, snaps: Any) -> None:
+    """Training snapshots (``vae.core.snapshots.Snapshots.to_payload``): S increasing epochs,
+    every array's shape fits S, the model's latent size and image shape, numbers are finite."""
+    if not isinstance(snaps, Mapping):
+        raise Refused("snapshots is not a table")
+    epochs = snaps.get("epochs")
+    if (
+        not isinstance(epochs, (list, tuple)) or not 0 < len(epochs) <= MAX_SNAPSHOTS
+        or any(type(e) is not int or not 0 < e <= MAX_INT for e in epochs)
+        or any(a >= b for a, b in zip(epochs, epochs[1:], strict=False))
+    ):  # fmt: skip
+        raise Refused(f"snapshots: epochs is not an increasing list of at most {MAX_SNAPSHOTS} epochs")
+    s, d, image = len(epochs), config.latent_dim, config.image_shape
+    indices = snaps.get("indices")
+    if not isinstance(indices, torch.Tensor) or indices.dim() != 1 or not 0 < len(indices) <= MAX_SNAPSHOT_IMAGES:
+        raise Refused("snapshots: indices is not a short list of test images")
+    n = len(indices)
+    _snap_tensor(snaps, "indices", torch.int64, (n,))
+    if int(indices.min()) < 0:
+        raise Refused("snapshots: a negative test image index")
+    _snap_tensor(snaps, "labels", torch.int64, (n,))
+    mu = _snap_tensor(snaps, "mu", torch.float16, (s, n, d))
+    prior_t = snaps.get("prior_t")
+    p = len(prior_t) if isinstance(prior_t, torch.Tensor) and prior_t.dim() == 2 else -1
+    if not 0 < p <= 1024:
+        raise Refused("snapshots: prior_t is not a short list of latent codes")
+    _snap_tensor(snaps, "prior_t", torch.float32, (p, d))
+    _snap_tensor(snaps, "prior", torch.uint8, (s, p, *image))
+    coords = snaps.get("grid_coords")
+    g = len(coords) if isinstance(coords, torch.Tensor) and coords.dim() == 1 else -1
+    if not 0 < g <= 64:
+        raise Refused("snapshots: grid_coords is not a short list of numbers")
+    _snap_tensor(snaps, "grid_coords", torch.float32, (g,))
+    _snap_tensor(snaps, "manifold", torch.uint8, (s, g, g, *image))
+    for t in (mu, prior_t, coords):
+        if not bool(torch.isfinite(t).all()):
+            raise Refused("snapshots hold NaN or infinite values")
+    stats = snaps.get("stats")
+    if not isinstance(stats, (list, tuple)) or len(stats) != s:
+        raise Refused("snapshots: stats do not match the epochs")
+    for row in stats:
+        if not isinstance(row, Mapping):
+            raise Refused("snapshots: a stats row is not a table")
+        try:
+            check_metrics(row)
+        except Refused as e:
+            raise Refused(f"snapshots: {e}") from None
+
+
 def check_payload(payload: Any, dataset_shapes: Mapping[str, tuple[int, int, int]]) -> VAEConfig:
     """Every field the app reads, checked; returns the validated model config.
 
@@ -251,5 +312,7 @@ def check_payload(payload: Any, dataset_shapes: Mapping[str, tuple[int, int, int
             raise Refused(f"meta.{key} is not text")
     if "test_set" in meta:
         check_test_set(config, meta["test_set"])
+    if payload.get("snapshots") is not None:
+        check_snapshots(config, payload["snapshots"])
     check_weights(config, payload["state_dict"])
     return config

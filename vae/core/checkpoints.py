@@ -7,6 +7,10 @@ A checkpoint is a plain dict of tensors, strings, numbers, lists and dicts, so t
      "model_config": {...}, "train_config": {...}, "dataset": "mnist",
      "image_shape": [1, 28, 28], "metrics": {...}, "history": [{...}, ...],
      "meta": {...}, "state_dict": {...}}
+
+plus, optionally, ``"snapshots"``: the latent space at chosen epochs of the training
+(``vae.core.snapshots``); files without it (older ones, runs without ``--snapshots``) load
+the same way with ``snapshots`` None.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ import torch
 
 from vae.core import checkpoint_checks as checks
 from vae.core.model import VAE, VAEConfig
+from vae.core.snapshots import Snapshots
 
 FORMAT = "vae-latent-explorer"
 FORMAT_VERSION = 1
@@ -51,6 +56,7 @@ class Checkpoint:
     history: list[dict[str, Any]]
     meta: dict[str, Any]
     state_dict: dict[str, torch.Tensor] = field(repr=False)
+    snapshots: Snapshots | None = field(default=None, repr=False)
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
@@ -118,11 +124,13 @@ def save_checkpoint(
     metrics: dict[str, Any] | None = None,
     history: list[dict[str, Any]] | None = None,
     meta: dict[str, Any] | None = None,
+    snapshots: Snapshots | None = None,
 ) -> Path:
     """Write ``model`` and its provenance to ``path`` atomically (temp file, fsync, rename).
 
     A process killed at any moment leaves either the old file or the new one, never a
-    half-written one; a stray temp file is ignored by ``list_checkpoints``.
+    half-written one; a stray temp file is ignored by ``list_checkpoints``. ``snapshots``
+    (``vae.core.snapshots``) are stored when given.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -138,6 +146,8 @@ def save_checkpoint(
         "meta": _plain(meta or {}),
         "state_dict": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
     }
+    if snapshots is not None:
+        payload["snapshots"] = snapshots.to_payload()
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
@@ -239,6 +249,7 @@ def load_checkpoint(source: str | Path | bytes, map_location: str = "cpu") -> Ch
         history=list(payload.get("history") or []),
         meta=dict(payload.get("meta") or {}),
         state_dict=dict(payload["state_dict"]),
+        snapshots=Snapshots.from_payload(payload["snapshots"]) if payload.get("snapshots") is not None else None,
     )
 
 
