@@ -1,4 +1,4 @@
-"""A reference decoder for the ``vae-decoder`` export format, in float64 numpy.
+"""A reference decoder and encoder for the ``vae-model`` export format, in float64 numpy.
 
 It reads only the exported format (``vae.app.export``'s module docstring), never the torch
 module, so the tests can hold both the export (against PyTorch) and the browser decoder
@@ -76,12 +76,38 @@ def decode_exported_numpy(export: DecoderExport | Mapping[str, Any], z: np.ndarr
     """
     if not isinstance(export, DecoderExport):
         export = DecoderExport.from_payload(export)
-    flat = export.weights_array().astype(np.float64)
     z = np.asarray(z, dtype=np.float64)
     single = z.ndim == 1
     x = z[None] if single else z
     if x.ndim != 2 or x.shape[1] != export.latent_dim:
         raise ValueError(f"z must be (D,) or (B, D) with D={export.latent_dim}, got {z.shape}")
+    x = _run(export.layers, export.weights_array().astype(np.float64), x)
+    # sigmoid as exp(-softplus(-x)): no overflow warning for very negative logits.
+    img = np.exp(-np.logaddexp(0.0, -x)).astype(np.float32)
+    return img[0] if single else img
+
+
+def encode_exported_numpy(
+    export: DecoderExport | Mapping[str, Any], x: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """``model.encode(x)`` from the exported ``encoder`` alone: ``x (B, C, H, W)`` in [0, 1]
+    -> float64 ``mu, logvar`` each ``(B, D)``."""
+    if not isinstance(export, DecoderExport):
+        export = DecoderExport.from_payload(export)
+    if export.encoder is None:
+        raise ExportError("this export has no encoder")
+    x = np.asarray(x, dtype=np.float64)
+    if x.shape[1:] != tuple(export.encoder["input_shape"]):
+        raise ValueError(f"x must be (B, *{export.encoder['input_shape']}), got {x.shape}")
+    out = _run(export.encoder["layers"], export.weights_array().astype(np.float64), x)
+    d = export.latent_dim
+    if out.shape != (x.shape[0], 2 * d):
+        raise ExportError(f"encoder output {out.shape}, expected (B, {2 * d})")
+    return out[:, :d], out[:, d:]
+
+
+def _run(layers: list[dict[str, Any]], flat: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """Apply exported ``layers`` (weights in ``flat``) to a batch ``x``."""
 
     def take(off: int | None, shape: tuple[int, ...]) -> np.ndarray | None:
         if off is None:
@@ -89,7 +115,7 @@ def decode_exported_numpy(export: DecoderExport | Mapping[str, Any], z: np.ndarr
         n = int(np.prod(shape))
         return flat[off : off + n].reshape(shape)
 
-    for layer in export.layers:
+    for layer in layers:
         op = layer["op"]
         if op == "linear":
             w = take(layer["w"], (layer["out"], layer["in"]))
@@ -123,6 +149,4 @@ def decode_exported_numpy(export: DecoderExport | Mapping[str, Any], z: np.ndarr
             raise ExportError(f"unknown op {op!r} in exported decoder")
         if tuple(x.shape[1:]) != tuple(layer["out_shape"]):
             raise ExportError(f"{op}: got shape {x.shape[1:]}, export says {layer['out_shape']}")
-    # sigmoid as exp(-softplus(-x)): no overflow warning for very negative logits.
-    img = np.exp(-np.logaddexp(0.0, -x)).astype(np.float32)
-    return img[0] if single else img
+    return x

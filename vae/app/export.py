@@ -1,16 +1,26 @@
-"""Export a VAE decoder to a JSON-able layer list + one flat weight buffer, for the browser.
+"""Export a VAE decoder (and optionally its encoder) to JSON-able layer lists + one flat weight
+buffer, for the browser.
 
 The browser decoder (``pages/_lib/live/decoder*.js``) redoes ``sigmoid(model.decode(z))`` in
-JavaScript while the user drags a slider, so no round trip to Python is needed per frame.
+JavaScript while the user drags a slider, so no round trip to Python is needed per frame; the
+browser encoder (``encoder.js``) redoes ``model.encode(x)`` while the user draws.
 This module is the contract between the two sides; ``tests/export_reference.py`` is a second,
 independent implementation of it in numpy that the tests hold both the export and the browser to.
 
-Format (``DecoderExport.to_payload()``, ``format == "vae-decoder/2"``)::
+Format (``DecoderExport.to_payload()``, ``format == "vae-model/3"``)::
 
-    {"format": "vae-decoder/2", "id": "<16 hex, content hash>",
+    {"format": "vae-model/3", "id": "<16 hex, content hash>",
      "latent_dim": D, "output_shape": [C, H, W], "n_floats": N, "dtype": "float16",
      "layers": [{"op": "linear", "in": 2, "out": 256, "w": 0, "b": 512}, {"op": "relu"}, ...],
-     "weights_b64": "<base64 of N little-endian values of dtype>"}
+     "weights_b64": "<base64 of N little-endian values of dtype>",
+     "encoder": null | {"input_shape": [C, H, W], "layers": [...]}}
+
+``encoder`` (only with ``export_decoder(..., encoder=True)``) uses the same layer ops and the
+same flat buffer (its offsets point past the decoder's weights). Its input is the image
+``(C, H, W)`` in [0, 1]; its last layer is one ``linear`` with ``out == 2 * D`` whose output is
+``concat(mu, logvar)``: ``model.to_mu`` and ``model.to_logvar`` stacked row-wise, the same dot
+products as ``model.encode``. A payload with an encoder is stored in float32 (``"auto"``):
+float16 weights move ``mu`` by ~1e-3, more than the browser's 1e-4 budget against PyTorch.
 
 ``dtype`` is ``"float16"`` (half the bytes; the browser computes in float32) when that keeps
 every decoded pixel within ``F16_MAX_PIXEL_ERROR`` of the float32 decoder on probe latents,
@@ -47,7 +57,7 @@ from typing import Any
 
 import numpy as np
 
-FORMAT = "vae-decoder/2"
+FORMAT = "vae-model/3"
 DTYPES = {"float32": "<f4", "float16": "<f2"}
 # Float16 storage is used when no probed pixel moves by more than this (the browser's budget
 # is 2e-3 per pixel against PyTorch; half of it leaves room for latents the probe missed).
@@ -77,6 +87,7 @@ class DecoderExport:
     output_shape: tuple[int, int, int]
     dtype: str = "float32"
     id: str = ""
+    encoder: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         if len(self.weights) % 4:
@@ -87,7 +98,8 @@ class DecoderExport:
         if self.dtype == "float16" and not np.array_equal(w, w.astype("<f2").astype("<f4")):
             raise ExportError("dtype float16 needs weights that are exactly float16 values")
         if not self.id:
-            object.__setattr__(self, "id", _content_id(self.layers, self.dtype, self.weights))
+            parts = self.layers if self.encoder is None else [self.layers, self.encoder]
+            object.__setattr__(self, "id", _content_id(parts, self.dtype, self.weights))
 
     @property
     def n_floats(self) -> int:
@@ -116,6 +128,7 @@ class DecoderExport:
             "dtype": self.dtype,
             "layers": self.layers,
             "weights_b64": base64.b64encode(self.wire_weights()).decode("ascii"),
+            "encoder": self.encoder,
         }
 
     @classmethod
@@ -137,13 +150,14 @@ class DecoderExport:
             latent_dim=int(payload["latent_dim"]),
             output_shape=tuple(int(v) for v in payload["output_shape"]),  # type: ignore[arg-type]
             dtype=dtype,
+            encoder=dict(payload["encoder"]) if payload.get("encoder") else None,
         )
         if payload.get("id") and payload["id"] != out.id:
             raise ExportError("payload id does not match its content")
         return out
 
 
-def _content_id(layers: list[dict[str, Any]], dtype: str, weights: bytes) -> str:
+def _content_id(layers: list[Any], dtype: str, weights: bytes) -> str:
     h = hashlib.blake2b(digest_size=8)
     h.update(json.dumps([layers, dtype], sort_keys=True).encode())
     h.update(weights)
@@ -205,10 +219,10 @@ def _supported_types() -> tuple[type, ...]:
     return tuple(_exporters())
 
 
-def _unsupported(name: str, m: Any) -> ExportError:
+def _unsupported(name: str, m: Any, part: str = "decoder") -> ExportError:
     names = ", ".join(t.__name__ for t in _supported_types())
     return ExportError(
-        f"decoder layer {name} ({type(m).__name__}) is not supported by the browser decoder; "
+        f"{part} layer {name} ({type(m).__name__}) is not supported by the browser {part}; "
         f"supported: {names}"
     )
 
@@ -328,7 +342,7 @@ def _export_layer(
 
 
 def export_decoder(
-    model: Any, *, latent_dim: int | None = None, dtype: str = "auto"
+    model: Any, *, latent_dim: int | None = None, dtype: str = "auto", encoder: bool = False
 ) -> DecoderExport:
     """Walk ``model.decoder`` (or ``model`` itself if it is the decoder) and export it.
 
@@ -337,7 +351,9 @@ def export_decoder(
     Shapes are found by pushing a ``(1, D)`` zero latent through each layer in turn, so the
     exported shapes are exactly what PyTorch computes. Raises ``ExportError`` for unsupported
     layers, before anything is sent to a browser. ``dtype``: ``"float32"``, ``"float16"``, or
-    ``"auto"`` (float16 when ``float16_pixel_error`` is at most ``F16_MAX_PIXEL_ERROR``).
+    ``"auto"`` (float16 when ``float16_pixel_error`` is at most ``F16_MAX_PIXEL_ERROR``; always
+    float32 with ``encoder``). ``encoder=True`` also exports ``model.encoder`` + its two heads
+    (a ``VAE`` is then required), into the same buffer.
     """
     if dtype not in (*DTYPES, "auto"):
         raise ExportError(f"dtype must be 'auto' or one of {sorted(DTYPES)}, got {dtype!r}")
@@ -345,50 +361,84 @@ def export_decoder(
     d = latent_dim if latent_dim is not None else getattr(model, "latent_dim", None)
     if d is None:
         raise ExportError("latent_dim is unknown: pass latent_dim= for a bare decoder module")
-    layers, pack, out_shape = _walk(decoder, int(d))
+    pack = _Packer()
+    layers, out_shape = _walk(decoder, (int(d),), pack, "decoder")
+    if len(out_shape) != 3:
+        raise ExportError(f"decoder must output (B, C, H, W) logits, got shape {(1, *out_shape)}")
+    enc = _export_encoder(model, int(d), pack) if encoder else None
     if dtype == "auto":
-        small = float16_pixel_error(decoder, int(d)) <= F16_MAX_PIXEL_ERROR
+        small = enc is None and float16_pixel_error(decoder, int(d)) <= F16_MAX_PIXEL_ERROR
         dtype = "float16" if small else "float32"
     weights = pack.to_bytes()
     if dtype == "float16":
         weights = np.frombuffer(weights, "<f4").astype("<f2").astype("<f4").tobytes()
     return DecoderExport(
-        layers=layers, weights=weights, latent_dim=int(d), output_shape=out_shape, dtype=dtype
+        layers=layers,
+        weights=weights,
+        latent_dim=int(d),
+        output_shape=out_shape,  # type: ignore[arg-type]
+        dtype=dtype,
+        encoder=enc,
     )
 
 
-def _walk(decoder: Any, d: int) -> tuple[list[dict[str, Any]], _Packer, tuple[int, int, int]]:
-    """The decoder's layer dicts, its packed weights and its output shape ``(C, H, W)``."""
+def _export_encoder(model: Any, d: int, pack: _Packer) -> dict[str, Any]:
+    """``model.encoder`` then ``to_mu`` / ``to_logvar`` stacked into one ``linear`` (D -> 2D)."""
+    torch = _torch()
+    config = getattr(model, "config", None)
+    heads = (getattr(model, "to_mu", None), getattr(model, "to_logvar", None))
+    if config is None or not hasattr(model, "encoder") or None in heads:
+        raise ExportError("encoder=True needs a VAE (encoder, to_mu, to_logvar, config)")
+    image_shape = tuple(int(v) for v in config.image_shape)
+    layers, out_shape = _walk(model.encoder, image_shape, pack, "encoder")
+    mu, logvar = heads
+    ok = all(type(h) is torch.nn.Linear and h.bias is not None for h in heads)
+    if not ok or out_shape != (mu.in_features,) or mu.out_features != d:
+        raise ExportError("encoder heads must be two biased nn.Linear(hidden, D)")
+    w = pack.add(torch.cat([mu.weight, logvar.weight]))
+    b = pack.add(torch.cat([mu.bias, logvar.bias]))
+    head = {"op": "linear", "in": mu.in_features, "out": 2 * d, "w": w, "b": b}
+    layers.append({**head, "in_shape": [mu.in_features], "out_shape": [2 * d]})
+    return {"input_shape": list(image_shape), "layers": layers}
+
+
+def _walk(
+    module: Any, in_shape: tuple[int, ...], pack: _Packer, part: str
+) -> tuple[list[dict[str, Any]], tuple[int, ...]]:
+    """``module``'s layer dicts (weights appended to ``pack``) and its per-sample output shape,
+    pushing a zero input of shape ``(1, *in_shape)`` through it."""
     torch = _torch()
     supported = _supported_types()
-    pack = _Packer()
     layers: list[dict[str, Any]] = []
-    was_training = decoder.training
-    decoder.eval()
+    was_training = module.training
+    module.eval()
     try:
         with torch.no_grad():
-            x = torch.zeros(1, d)
-            for name, m in _flat_modules(decoder):
+            x = torch.zeros(1, *in_shape)
+            for name, m in _flat_modules(module):
                 # Type check first: an unsupported layer must raise ExportError even when
                 # its forward would fail on our probe input.
                 if type(m) not in supported:
-                    raise _unsupported(name, m)
+                    raise _unsupported(name, m, part)
                 try:
                     y = m(x)
                 except Exception as err:
                     raise ExportError(
-                        f"decoder layer {name} ({type(m).__name__}) failed on "
+                        f"{part} layer {name} ({type(m).__name__}) failed on "
                         f"input of shape {tuple(x.shape)}: {err}"
                     ) from err
-                layer = _export_layer(name, m, tuple(x.shape[1:]), tuple(y.shape[1:]), pack)
+                try:
+                    layer = _export_layer(name, m, tuple(x.shape[1:]), tuple(y.shape[1:]), pack)
+                except ExportError as err:
+                    raise ExportError(
+                        str(err).replace("decoder layer", f"{part} layer", 1)
+                    ) from None
                 if layer is not None:
                     layers.append(layer)
                 x = y
     finally:
-        decoder.train(was_training)
-    if x.dim() != 4:
-        raise ExportError(f"decoder must output (B, C, H, W) logits, got shape {tuple(x.shape)}")
-    return layers, pack, tuple(int(v) for v in x.shape[1:])  # type: ignore[return-value]
+        module.train(was_training)
+    return layers, tuple(int(v) for v in x.shape[1:])
 
 
 def float16_pixel_error(decoder: Any, latent_dim: int, n: int = 256) -> float:
@@ -412,6 +462,7 @@ def float16_pixel_error(decoder: Any, latent_dim: int, n: int = 256) -> float:
     return float(err) if torch.isfinite(err) else float("inf")
 
 
-def export_payload(model: Any) -> dict[str, Any]:
-    """``export_decoder(model).to_payload()``: what the live-decoder components take."""
-    return export_decoder(model).to_payload()
+def export_payload(model: Any, *, encoder: bool = False) -> dict[str, Any]:
+    """``export_decoder(model, encoder=encoder).to_payload()``: what the live components take
+    (the Draw page asks for the encoder too)."""
+    return export_decoder(model, encoder=encoder).to_payload()

@@ -23,7 +23,14 @@ HERE = Path(__file__).resolve().parent
 WIRE_MAGIC = b"VAEW"
 # Decoder maths first (layers, conv, compile), then the model cache, the shared UI helpers,
 # every view, and the entry point last.
-CORE = ("decoder_layers.js", "decoder_conv.js", "decoder.js", "models.js", "ui.js")
+CORE = (
+    "decoder_layers.js",
+    "decoder_conv.js",
+    "decoder.js",
+    "encoder.js",
+    "models.js",
+    "ui.js",
+)
 ENTRY = "main.js"
 
 

@@ -64,9 +64,38 @@ function compileModel(payload, flat) {
   }
   const D = payload.latent_dim;
   const [C, H, W] = payload.output_shape;
+  const { steps, shape } = compileSteps(payload.layers, flat, [D], "live decoder");
+  if (shape.length !== 3 || shape[0] !== C || shape[1] !== H || shape[2] !== W) {
+    throw new Error(`live decoder: final shape ${shape} != output_shape ${payload.output_shape}`);
+  }
+  const zBuf = new Float32Array(D); // the model sees float32 inputs, like torch
+  const out = new Float32Array(C * H * W);
+  const hw = H * W;
+  function decode(z) {
+    if (z.length !== D) throw new Error(`live decoder: z has ${z.length} values, expected ${D}`);
+    for (let i = 0; i < D; i++) zBuf[i] = z[i];
+    let x = zBuf;
+    for (let s = 0; s < steps.length; s++) x = steps[s](x);
+    // Channel-last logits -> (C, H, W) image in [0, 1].
+    for (let p = 0; p < hw; p++) {
+      for (let c = 0; c < C; c++) out[c * hw + p] = 1 / (1 + Math.exp(-x[p * C + c]));
+    }
+    return out;
+  }
+  const model = { id: payload.id, latentDim: D, C, H, W, decode };
+  // The encoder half (encoder.js), when the payload carries one (the Draw page's payloads).
+  model.encode = payload.encoder ? compileEncoder(payload, flat) : null;
+  return model;
+}
+
+/**
+ * Exported layers -> {steps: [Float32Array -> Float32Array], shape: per-sample output shape},
+ * checking each layer's in_shape against the running shape; shared by both halves.
+ */
+function compileSteps(layers, flat, inShape, what) {
   const steps = [];
-  let shape = [D];
-  for (const L of payload.layers) {
+  let shape = inShape;
+  for (const L of layers) {
     let step;
     switch (L.op) {
       case "linear":
@@ -88,30 +117,13 @@ function compileModel(payload, flat) {
       default:
         step = activationStep(L);
     }
-    if (!step) throw new Error(`live decoder: unsupported op ${L.op}`);
+    if (!step) throw new Error(`${what}: unsupported op ${L.op}`);
     if (L.in_shape && shapeSize(L.in_shape) !== shapeSize(shape)) {
-      throw new Error(`live decoder: ${L.op} expects ${L.in_shape}, has ${shape}`);
+      throw new Error(`${what}: ${L.op} expects ${L.in_shape}, has ${shape}`);
     }
     shape = L.out_shape || shape;
     steps.push(step);
   }
-  if (shape.length !== 3 || shape[0] !== C || shape[1] !== H || shape[2] !== W) {
-    throw new Error(`live decoder: final shape ${shape} != output_shape ${payload.output_shape}`);
-  }
-  const zBuf = new Float32Array(D); // the model sees float32 inputs, like torch
-  const out = new Float32Array(C * H * W);
-  const hw = H * W;
-  function decode(z) {
-    if (z.length !== D) throw new Error(`live decoder: z has ${z.length} values, expected ${D}`);
-    for (let i = 0; i < D; i++) zBuf[i] = z[i];
-    let x = zBuf;
-    for (let s = 0; s < steps.length; s++) x = steps[s](x);
-    // Channel-last logits -> (C, H, W) image in [0, 1].
-    for (let p = 0; p < hw; p++) {
-      for (let c = 0; c < C; c++) out[c * hw + p] = 1 / (1 + Math.exp(-x[p * C + c]));
-    }
-    return out;
-  }
-  return { id: payload.id, latentDim: D, C, H, W, decode };
+  return { steps, shape };
 }
 

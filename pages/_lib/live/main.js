@@ -11,6 +11,7 @@
 //
 // Test hooks (set when this module is evaluated):
 //   window.__vaeDecode(payload, z)   -> Float32Array (C*H*W, CHW order, sigmoid applied)
+//   window.__vaeEncode(payload, x)   -> {mu, logvar} (arrays of D; x is C*H*W, CHW order)
 //   window.__vaeBench(payload, z, n) -> {mean_ms, median_ms, max_ms, n}
 //   window.__vaeTimings              -> number[]: ms from input event to canvas painted
 //
@@ -20,6 +21,10 @@
 if (typeof window !== "undefined") {
   if (!Array.isArray(window.__vaeTimings)) window.__vaeTimings = [];
   window.__vaeDecode = (payload, z) => Float32Array.from(payloadModel(payload).decode(z));
+  window.__vaeEncode = (payload, x) => {
+    const { mu, logvar } = payloadModel(payload).encode(x);
+    return { mu: Array.from(mu), logvar: Array.from(logvar) };
+  };
   window.__vaeBench = (payload, z, n = 50) => {
     const m = payloadModel(payload);
     m.decode(z); // warm-up: JIT + caches
