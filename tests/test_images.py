@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image, ImageDraw, ImageFile, ImageOps
 
-from tests.upload_corpus import _png_header_bomb
+from tests.image_makers import encode, png_header_bomb
 from vae.data import display
 from vae.data import images as decoder
 from vae.data import upload as images
@@ -24,12 +24,6 @@ from vae.data.upload import Preprocessed, UploadError, preprocess_upload
 
 REPO = Path(__file__).resolve().parent.parent
 MNIST = (1, 28, 28)
-
-
-def encode(im: Image.Image, fmt: str = "PNG", **kw: object) -> bytes:
-    buf = io.BytesIO()
-    im.save(buf, fmt, **kw)
-    return buf.getvalue()
 
 
 def draw_digit(size: tuple[int, int], box: tuple[float, float, float, float], width: int,
@@ -313,7 +307,7 @@ def test_decompression_bomb_refused_fast(
     decoded = _decoded_sizes(monkeypatch)
     for side in (100_000, 7000):
         with pytest.raises(UploadError, match="megapixels"):
-            preprocess_upload(_png_header_bomb(side, side), MNIST)
+            preprocess_upload(png_header_bomb(side, side), MNIST)
     assert decoded == []
 
 
@@ -322,7 +316,7 @@ def test_size_limits() -> None:
         preprocess_upload(bytes(MAX_UPLOAD_BYTES + 1), MNIST)
     side = int(MAX_PIXELS**0.5) + 1
     with pytest.raises(UploadError, match="megapixels"):
-        preprocess_upload(_png_header_bomb(side, side), MNIST)
+        preprocess_upload(png_header_bomb(side, side), MNIST)
 
 
 def test_upload_limit_matches_streamlit_config() -> None:

@@ -10,24 +10,31 @@ case-specific checks; the time is reported, and only the script's table flags sl
 
 from __future__ import annotations
 
-import io
-import struct
 import sys
 import tempfile
 import time
 import tracemalloc
-import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
 import numpy as np
-from PIL import Image, ImageChops, ImageDraw
+from PIL import Image, ImageDraw
 
 if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from tests.image_makers import (  # noqa: E402
+    bar,
+    big_photo,
+    encode,
+    noisy_digit,
+    paper_photo,
+    png_header_bomb,
+    png_uniform_bomb,
+    seven,
+)
 from vae.data.images import MAX_UPLOAD_BYTES  # noqa: E402
 from vae.data.upload import Preprocessed, UploadError, preprocess_upload  # noqa: E402
 
@@ -75,105 +82,6 @@ class Outcome:
     message: str = ""
     size: tuple[int, int] | None = None
     problems: list[str] = field(default_factory=list)
-
-
-# --------------------------------------------------------------------------- drawing helpers
-
-
-def _encode(im: Image.Image, fmt: str, **kw: object) -> bytes:
-    buf = io.BytesIO()
-    im.save(buf, fmt, **kw)
-    return buf.getvalue()
-
-
-def _digit(size: tuple[int, int], ink: int = 0, paper: int = 255, width: int = 0) -> Image.Image:
-    """A hand-drawn-looking "7" (greyscale), scaled to ``size`` = (w, h)."""
-    w, h = size
-    im = Image.new("L", size, paper)
-    d = ImageDraw.Draw(im)
-    lw = width or max(1, min(w, h) // 12)
-    d.line([(0.3 * w, 0.22 * h), (0.7 * w, 0.2 * h)], fill=ink, width=lw)
-    d.line([(0.7 * w, 0.2 * h), (0.45 * w, 0.8 * h)], fill=ink, width=lw)
-    d.line([(0.45 * w, 0.5 * h), (0.65 * w, 0.5 * h)], fill=ink, width=lw)
-    return im
-
-
-def _bar(size: tuple[int, int], horizontal: bool) -> Image.Image:
-    """A dark bar on white: horizontal or vertical (for orientation and frame checks)."""
-    w, h = size
-    im = Image.new("L", size, 255)
-    box = (
-        (0.15 * w, 0.4 * h, 0.85 * w, 0.6 * h)
-        if horizontal
-        else (0.4 * w, 0.15 * h, 0.6 * w, 0.85 * h)
-    )
-    ImageDraw.Draw(im).rectangle(box, fill=0)
-    return im
-
-
-def _png_chunk(tag: bytes, data: bytes) -> bytes:
-    return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data))
-
-
-def _png_header_bomb(w: int, h: int) -> bytes:
-    """A PNG whose IHDR (valid CRC) declares w x h 8-bit grey pixels, with a token IDAT."""
-    ihdr = struct.pack(">IIBBBBB", w, h, 8, 0, 0, 0, 0)
-    idat = zlib.compress(b"\x00" * 4096)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + _png_chunk(b"IHDR", ihdr)
-        + _png_chunk(b"IDAT", idat)
-        + _png_chunk(b"IEND", b"")
-    )
-
-
-def _png_uniform_bomb(side: int) -> bytes:
-    """A real, complete all-black PNG of side x side, compressed about 1000:1."""
-    ihdr = struct.pack(">IIBBBBB", side, side, 8, 0, 0, 0, 0)
-    comp = zlib.compressobj(9)
-    block = b"\x00" * ((side + 1) * 500)  # 500 rows of (filter byte + pixels)
-    parts = [comp.compress(block) for _ in range(side // 500)]
-    parts.append(comp.compress(b"\x00" * ((side + 1) * (side % 500))))
-    parts.append(comp.flush())
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + _png_chunk(b"IHDR", ihdr)
-        + _png_chunk(b"IDAT", b"".join(parts))
-        + _png_chunk(b"IEND", b"")
-    )
-
-
-def _noisy_digit(size: tuple[int, int], seed: int) -> Image.Image:
-    """A digit with noise everywhere: compresses badly, so truncation cuts pixel data."""
-    rng = np.random.default_rng(seed)
-    a = np.asarray(_digit(size), dtype=np.float64) * 0.7 + rng.normal(40, 25, size[::-1])
-    return Image.fromarray(np.clip(a, 0, 255).astype(np.uint8))
-
-
-def _paper_photo(size: tuple[int, int], seed: int) -> Image.Image:
-    """Pencil on paper under uneven light: light grey noisy paper, grey strokes, RGB."""
-    w, h = size
-    rng = np.random.default_rng(seed)
-    light = np.linspace(0.85, 1.0, w)[None, :] * np.linspace(0.9, 1.0, h)[:, None]
-    paper = 205 * light + rng.normal(0, 6, (h, w))
-    strokes = np.asarray(_digit(size, width=max(2, min(w, h) // 40)), dtype=np.float64) / 255
-    a = paper * strokes + (1 - strokes) * (80 + rng.normal(0, 10, (h, w)))
-    g = np.clip(a, 0, 255).astype(np.uint8)
-    # A warm cast, as under room light.
-    rgb = np.stack([g, np.clip(g * 0.97, 0, 255), np.clip(g * 0.9, 0, 255)], axis=2)
-    return Image.fromarray(rgb.astype(np.uint8))
-
-
-def _big_photo(size: tuple[int, int]) -> Image.Image:
-    """A 'phone photo': lit paper gradient, sensor noise, a big drawn digit, colour cast."""
-    grad = Image.linear_gradient("L").rotate(90).resize(size, Image.Resampling.BILINEAR)
-    paper = grad.point(lambda v: 150 + v * 80 // 255)
-    noisy = ImageChops.add(paper, Image.effect_noise(size, 4), scale=1.0, offset=-128)
-    ink = _digit(size, width=min(size) // 30)
-    g = ImageChops.darker(noisy, ink.point(lambda v: 60 if v < 128 else 255))
-    return Image.merge(
-        "RGB", (g, g.point(lambda v: v * 96 // 100), g.point(lambda v: v * 88 // 100))
-    )
 
 
 # --------------------------------------------------------------------------- checks
@@ -293,66 +201,66 @@ def _format(name: str) -> Check:
 def _cases() -> list[tuple[str, str, str, Callable[[], bytes], Check | None, float]]:
     """(file name, expect, note, make bytes, check, max seconds), in table order."""
     s = DEFAULT_MAX_SECONDS
-    digit = _digit((120, 160))
+    digit = seven((120, 160))
 
     def exif_jpeg() -> bytes:
         exif = Image.Exif()
         exif[0x0112] = 6  # stored sideways: rotate 90 degrees clockwise to display
-        return _encode(_bar((60, 30), horizontal=True), "JPEG", exif=exif, quality=95)
+        return encode(bar((60, 30), horizontal=True), "JPEG", exif=exif, quality=95)
 
     def gif_anim() -> bytes:
-        frames = [_bar((40, 40), True), _bar((40, 40), False)]
-        return _encode(frames[0], "GIF", save_all=True, append_images=frames[1:], duration=100)
+        frames = [bar((40, 40), True), bar((40, 40), False)]
+        return encode(frames[0], "GIF", save_all=True, append_images=frames[1:], duration=100)
 
     def palette_transparent() -> bytes:
-        im = _digit((100, 100)).point(lambda v: 1 if v < 128 else 0).convert("P")
+        im = seven((100, 100)).point(lambda v: 1 if v < 128 else 0).convert("P")
         im.putpalette([255, 255, 255, 0, 0, 0])
-        return _encode(im, "PNG", transparency=0)
+        return encode(im, "PNG", transparency=0)
 
     def rgba_strokes() -> bytes:
         # Transparent pixels are (0, 0, 0, 0): a naive convert("L") makes the page black.
-        a = 255 - np.asarray(_digit((100, 100)))
+        a = 255 - np.asarray(seven((100, 100)))
         rgba = np.zeros((100, 100, 4), np.uint8)
         rgba[..., :3] = 20
         rgba[..., 3] = a
-        return _encode(Image.fromarray(rgba), "PNG")
+        return encode(Image.fromarray(rgba), "PNG")
 
     def la_mode() -> bytes:
-        a = 255 - np.asarray(_digit((90, 90)))
-        return _encode(Image.fromarray(np.stack([np.full_like(a, 30), a], axis=2)), "PNG")
+        a = 255 - np.asarray(seven((90, 90)))
+        return encode(Image.fromarray(np.stack([np.full_like(a, 30), a], axis=2)), "PNG")
 
     def gray16() -> bytes:
-        a = np.where(np.asarray(_digit((100, 100))) < 128, 5000, 60000).astype(np.uint16)
-        return _encode(Image.fromarray(a), "PNG")
+        a = np.where(np.asarray(seven((100, 100))) < 128, 5000, 60000).astype(np.uint16)
+        return encode(Image.fromarray(a), "PNG")
 
     def i_mode() -> bytes:
-        a = np.where(np.asarray(_digit((100, 100))) < 128, 3000, 50000).astype(np.int32)
-        return _encode(Image.fromarray(a), "TIFF")
+        a = np.where(np.asarray(seven((100, 100))) < 128, 3000, 50000).astype(np.int32)
+        return encode(Image.fromarray(a), "TIFF")
 
     def strip() -> bytes:
         im = Image.new("L", (20000, 20), 255)
         ImageDraw.Draw(im).rectangle((9990, 3, 10005, 16), fill=0)
         ImageDraw.Draw(im).line((9985, 10, 10012, 10), fill=0, width=3)
-        return _encode(im, "PNG")
+        return encode(im, "PNG")
 
     def thin() -> bytes:
         im = Image.new("L", (2, 4000), 255)
         ImageDraw.Draw(im).line((0, 1000, 1, 3000), fill=0, width=1)
-        return _encode(im, "PNG")
+        return encode(im, "PNG")
 
     def mnist_like() -> bytes:
-        return _encode(_digit((28, 28), ink=255, paper=0, width=3), "PNG")
+        return encode(seven((28, 28), ink=255, paper=0, width=3), "PNG")
 
     def big_png() -> bytes:
-        return _encode(_digit((6000, 6000), width=200), "PNG", compress_level=1)
+        return encode(seven((6000, 6000), width=200), "PNG", compress_level=1)
 
     return [
         ("empty.png", "error", "zero bytes", lambda: b"", _message("empty"), s),
         ("truncated.png", "error", "PNG cut in the pixel data",
-         lambda: (d := _encode(_noisy_digit((128, 128), 1), "PNG"))[: len(d) * 6 // 10],
+         lambda: (d := encode(noisy_digit((128, 128), 1), "PNG"))[: len(d) * 6 // 10],
          _message("damaged or incomplete"), s),
         ("truncated.jpg", "error", "JPEG cut in half",
-         lambda: (d := _encode(_noisy_digit((256, 256), 2), "JPEG", quality=90))[: len(d) // 2],
+         lambda: (d := encode(noisy_digit((256, 256), 2), "JPEG", quality=90))[: len(d) // 2],
          _message("damaged or incomplete"), s),
         ("text.png", "error", "plain text named .png",
          lambda: b"This is not an image, just some notes.\n" * 20, _message("text"), s),
@@ -369,17 +277,17 @@ def _cases() -> list[tuple[str, str, str, Callable[[], bytes], Check | None, flo
          lambda: b"\x89PNG\r\n\x1a\n" + np.random.default_rng(3).bytes(3000),
          _message("damaged"), s),
         ("bomb_header.png", "error", "IHDR declares 100000x100000 (valid CRC), tiny file",
-         lambda: _png_header_bomb(100_000, 100_000), _message("megapixels"), 1.0),
+         lambda: png_header_bomb(100_000, 100_000), _message("megapixels"), 1.0),
         ("bomb_7000x7000.png", "error", "real all-black 49 MP PNG, ~1000:1 compressed",
-         lambda: _png_uniform_bomb(7000), _message("megapixels"), 1.0),
+         lambda: png_uniform_bomb(7000), _message("megapixels"), 1.0),
         ("too_big.png", "error", f"{MAX_UPLOAD_BYTES + 1} bytes (limit + 1)",
          lambda: b"\x89PNG\r\n\x1a\n" + bytes(MAX_UPLOAD_BYTES - 7), _message("limit"), 1.0),
-        ("one_pixel.png", "ok", "1x1 grey", lambda: _encode(Image.new("L", (1, 1), 128), "PNG"),
+        ("one_pixel.png", "ok", "1x1 grey", lambda: encode(Image.new("L", (1, 1), 128), "PNG"),
          _blank, s),
         ("all_white.png", "ok", "uniform white",
-         lambda: _encode(Image.new("RGB", (64, 64), "white"), "PNG"), _blank, s),
+         lambda: encode(Image.new("RGB", (64, 64), "white"), "PNG"), _blank, s),
         ("all_black.png", "ok", "uniform black",
-         lambda: _encode(Image.new("L", (64, 64), 0), "PNG"), _blank, s),
+         lambda: encode(Image.new("L", (64, 64), 0), "PNG"), _blank, s),
         ("strip_20000x20.png", "ok", "20000x20 strip, a mark in the middle: cropped to it",
          strip, _not_blank, s),
         ("thin_2x4000.png", "ok", "2x4000 with a line", thin, None, s),
@@ -388,7 +296,7 @@ def _cases() -> list[tuple[str, str, str, Callable[[], bytes], Check | None, flo
         ("i_mode.tif", "ok", "32-bit int (I) TIFF: paper 50000, ink 3000",
          i_mode, _all(_step("16-bit"), _grey_level(0.5, 0.8)), s),
         ("bilevel.png", "ok", "1-bit (mode 1)",
-         lambda: _encode(digit.convert("1"), "PNG"), _not_blank, s),
+         lambda: encode(digit.convert("1"), "PNG"), _not_blank, s),
         ("la_mode.png", "ok", "LA: transparent background, dark strokes",
          la_mode, _all(_step("flattened onto white"), _not_blank), s),
         ("rgba_strokes.png", "ok", "RGBA: transparent (0,0,0,0) background, dark strokes",
@@ -396,28 +304,28 @@ def _cases() -> list[tuple[str, str, str, Callable[[], bytes], Check | None, flo
         ("palette_transparent.png", "ok", "P with tRNS: transparent index 0",
          palette_transparent, _all(_step("transparency"), _not_blank), s),
         ("cmyk.jpg", "ok", "CMYK JPEG",
-         lambda: _encode(digit.convert("CMYK"), "JPEG"), _not_blank, s),
+         lambda: encode(digit.convert("CMYK"), "JPEG"), _not_blank, s),
         ("animated.gif", "ok", "2 frames: horizontal bar, then vertical bar",
          gif_anim, _all(_step("first frame"), _wide), s),
         ("exif_rotated.jpg", "ok", "stored 60x30 horizontal bar, EXIF Orientation=6",
          exif_jpeg, _exif, s),
-        ("digit.gif", "ok", "static GIF", lambda: _encode(digit, "GIF"), _not_blank, s),
-        ("digit.bmp", "ok", "BMP (RGB)", lambda: _encode(digit.convert("RGB"), "BMP"),
+        ("digit.gif", "ok", "static GIF", lambda: encode(digit, "GIF"), _not_blank, s),
+        ("digit.bmp", "ok", "BMP (RGB)", lambda: encode(digit.convert("RGB"), "BMP"),
          _not_blank, s),
         ("digit.webp", "ok", "lossy WebP",
-         lambda: _encode(digit.convert("RGB"), "WEBP", quality=80), _not_blank, s),
+         lambda: encode(digit.convert("RGB"), "WEBP", quality=80), _not_blank, s),
         ("digit.tif", "ok", "TIFF (deflate)",
-         lambda: _encode(digit, "TIFF", compression="tiff_adobe_deflate"), _not_blank, s),
+         lambda: encode(digit, "TIFF", compression="tiff_adobe_deflate"), _not_blank, s),
         ("jpeg_named.png", "ok", "a JPEG named .png",
-         lambda: _encode(digit.convert("RGB"), "JPEG"), _format("JPEG"), s),
+         lambda: encode(digit.convert("RGB"), "JPEG"), _format("JPEG"), s),
         ("mnist_like.png", "ok", "white digit on black (no inversion)",
          mnist_like, _all(_step("inverted", present=False, styles=("digit", "fashion")),
                           _not_blank), s),
         ("paper_photo.jpg", "ok", "pencil on noisy grey paper, uneven light, 900x1200",
-         lambda: _encode(_paper_photo((900, 1200), 4), "JPEG", quality=85),
+         lambda: encode(paper_photo((900, 1200), 4), "JPEG", quality=85),
          _all(_step("contrast stretched", styles=("digit",)), _paper_to_black, _not_blank), s),
         ("photo_6000x4000.jpg", "ok", "24 MP photo-like JPEG (gradient, noise, digit)",
-         lambda: _encode(_big_photo((6000, 4000)), "JPEG", quality=85),
+         lambda: encode(big_photo((6000, 4000)), "JPEG", quality=85),
          _all(_step("DCT scaling"), _not_blank), 2.0),
         ("large_6000x6000.png", "ok", "36 MP PNG (under the 40 MP limit)",
          big_png, _all(_step("reduced"), _not_blank), s),
