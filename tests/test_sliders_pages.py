@@ -18,8 +18,9 @@ import pytest
 import streamlit as st
 import torch
 from streamlit.testing.v1 import AppTest
+from torch.distributions import Normal, kl_divergence
 
-from vae.app import export, inference
+from vae.app import export
 from vae.core.checkpoints import load_checkpoint, save_checkpoint
 from vae.core.fit import TrainConfig, fit
 from vae.core.model import VAEConfig
@@ -87,13 +88,23 @@ def model_dir(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def encoded(model_dir) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Each digits model's (mu, logvar) on the digits test split, computed here directly."""
-    x = load_dataset("digits").test_x
+    """Each digits model's (mu, logvar) on the digits test split, computed here directly with
+    the model's own encoder (not the page's ``inference.encode``)."""
+    x = load_dataset("digits").test_x.float() / 255.0
     out = {}
     for name in MODELS:
         model = load_checkpoint(model_dir / f"{name}.pt").build_model()
-        out[name] = inference.encode(model, x)
+        with torch.no_grad():
+            mu, logvar = model.encode(x)
+        out[name] = (mu.numpy(), logvar.numpy())
     return out
+
+
+def _kl_per_dim(mu: np.ndarray, logvar: np.ndarray) -> np.ndarray:
+    """Average KL(q(t_j|x) || N(0, 1)) per dimension ``(D,)``, from torch.distributions: an
+    independent check of ``inference.kl_per_dim``, which orders the sliders and the plane's axes."""
+    q = Normal(torch.as_tensor(mu, dtype=torch.float64), torch.as_tensor(logvar, dtype=torch.float64).mul(0.5).exp())
+    return kl_divergence(q, Normal(0.0, 1.0)).mean(0).numpy()
 
 
 def _app(page: str, model: str | None = None) -> AppTest:
@@ -153,7 +164,7 @@ def test_sliders_2d_mlp_sends_the_decoder_and_starts_at_test_image_0(models, enc
 def test_sliders_sort_by_kl_and_sample_from_the_prior(models, encoded):
     at = _app("pages/sliders.py", model="conv6")
     sent = _sent(at, "sl_live:conv6")
-    kl = inference.kl_per_dim(*encoded["conv6"])
+    kl = _kl_per_dim(*encoded["conv6"])
     assert sent["dims"] == [int(i) for i in np.argsort(-kl, kind="stable")]
     top = sent["dims"][0]
     assert sent["labels"][str(top)] == f"t{'₁₂₃₄₅₆'[top]} · {kl[top]:.1f}"  # 1-based, as lectured
@@ -193,7 +204,7 @@ def test_reset_to_a_test_image_sets_the_encoder_mean(models, encoded):
 def test_many_dimensions_show_the_top_8_and_collapse_the_rest(models, encoded):
     at = _app("pages/sliders.py", model="mlp12")
     sent = _sent(at, "sl_live:mlp12")
-    order = [int(i) for i in np.argsort(-inference.kl_per_dim(*encoded["mlp12"]), kind="stable")]
+    order = [int(i) for i in np.argsort(-_kl_per_dim(*encoded["mlp12"]), kind="stable")]
     assert sent["dims"] == order[:8] and sent["collapsed"] == order[8:]
     assert len(_numbers(at)) == 12
 
@@ -346,7 +357,7 @@ def test_plane_pin_opens_on_the_sliders_page(models):
 def test_plane_picks_two_dimensions_and_a_test_image_base(models, encoded):
     at = _app("pages/plane.py", model="conv6")
     mu = encoded["conv6"][0]
-    order = [int(i) for i in np.argsort(-inference.kl_per_dim(*encoded["conv6"]), kind="stable")]
+    order = [int(i) for i in np.argsort(-_kl_per_dim(*encoded["conv6"]), kind="stable")]
     sent = _sent(at, "pl_live:conv6")
     assert sent["dims"] == order[:2]  # the two most used dimensions
     # The others at the prior mean, not at some test image's code, and the page says so.
