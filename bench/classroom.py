@@ -1,4 +1,5 @@
-"""Classroom load benchmark: N simulated students on one ``streamlit run app.py`` (loopback only).
+"""Classroom load benchmark: N simulated students on one ``streamlit run app.py``, or on K
+replicas behind nginx (loopback only).
 
 Each student is a **protocol-level client** (Python ``websockets`` + ``http.client``) that sends
 the messages a browser sends and fetches what a browser fetches, but renders nothing:
@@ -6,12 +7,20 @@ the messages a browser sends and fetches what a browser fetches, but renders not
 1. page load: ``GET /`` (index.html, XSRF cookie) and the JS/CSS it links (what a first visit
    downloads), ``/_stcore/health`` and ``/_stcore/host-config``, the websocket, the first
    script run (Home), and every image of that run;
-2. a switch to **Latent sliders** (the sidebar link: a rerun with that page's hash);
+2. the scripted lesson of issue 17 (``LESSON``): open **Latent sliders**, press **Sample from
+   the prior** 5 times, the **2-D latent plane**, the **noise page**, an **upload** on Your image;
 3. then, until the phase ends, one action every ``--interval`` s (uniform ±50 % jitter):
-   the 1st, 3rd and 4th of every four actions **release a slider** of the live decoder component (the
-   ``{event: {action, latent, cmd, model_id}}`` widget state the component sends on ``change``), the 2nd
-   switches to **Your image**, **uploads** a new PNG through ``/_stcore/upload_file`` (as the
-   file chooser does), waits for the reconstruction, fetches the new images and switches back.
+   **release a slider** of the live decoder component (the ``{event: {action, latent, cmd,
+   model_id}}`` widget state the component sends on ``change``) 2 of 4, **upload** a new PNG
+   through ``/_stcore/upload_file`` (as the file chooser does) 1 of 4, **sample** 1 of 4.
+
+Weights like a browser (``bench/classroom_student.py``, ``Student.open_live``): each student
+keeps the model ids its "IndexedDB" holds; a live page showing a model it lacks is answered
+with the component's ``{"action": "weights", "need": id, "req": token}`` event, and the run
+that answers must carry the binary envelope with the weights. Weights sent to a student who
+holds them, or not sent when asked, count as errors. Through a proxy (``--replicas K``: K
+replicas behind nginx configured as docs/deploying.md says) the student keeps cookies like a
+browser, so the affinity cookie pins it to one replica.
 
 Round trip = from sending the action to the run's ``script_finished`` (plus fetching the new
 images, for uploads): the time until the app is idle again with the new image on the page.
@@ -31,6 +40,7 @@ Usage::
     python bench/classroom.py                 # N = 1, 10, 30, 50; 40 s of activity each
     python bench/classroom.py --quick         # N = 1, 3; 10 s each (a smoke test)
     python bench/classroom.py --ns 5 20 --duration 30 --interval 2 --clients browser
+    python bench/classroom.py --ns 1 10 50 100 --replicas 2   # through nginx
 """
 
 from __future__ import annotations
@@ -39,45 +49,23 @@ import argparse
 import asyncio
 import contextlib
 import io
-import json
 import os
 import random
-import re
+import shutil
 import sys
 import tempfile
 import threading
 import time
-import uuid
-from dataclasses import dataclass, field
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-ACTION_TIMEOUT_S = 30.0  # one page load, switch, release or upload
-SLIDERS, UPLOAD_PAGE, HOME = "Latent sliders", "Your image", "Home"
-
+from bench.classroom_browser import browser_phase  # noqa: E402 (after the path fix)
+from bench.classroom_student import ACTION_TIMEOUT_S, NOISE, PLANE, Stats, Student  # noqa: E402
 
 # --------------------------------------------------------------------------- measurements
-
-
-@dataclass
-class Stats:
-    page_load: list[float] = field(default_factory=list)
-    switch: list[float] = field(default_factory=list)
-    release: list[float] = field(default_factory=list)
-    upload: list[float] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
-    bytes_in: int = 0
-    # Page load split: index.html + JS/CSS + health/host-config; websocket + the Home run;
-    # the Home run's images.
-    load_parts: dict[str, list[float]] = field(
-        default_factory=lambda: {"static files": [], "websocket + Home run": [], "images": []}
-    )
-
-    def error(self, who: str, what: str) -> None:
-        self.errors.append(f"{who}: {what}")
 
 
 def pct(values: list[float], q: float) -> float:
@@ -170,349 +158,27 @@ def make_images(n: int, seed: int = 0) -> list[bytes]:
     return out
 
 
-# --------------------------------------------------------------------------- one student
-
-BROWSER_CONNECTIONS = 6  # Chromium's HTTP/1.1 connections per host
-
-
-class HttpConnection:
-    """A minimal asyncio HTTP/1.1 keep-alive client (no threads: 50 students stay cheap).
-    The kernel's delayed ACKs apply to it exactly as to a browser's sockets."""
-
-    def __init__(self, host: str) -> None:
-        self.hostname, port = host.rsplit(":", 1)
-        self.port = int(port)
-        self.host = host
-        self.reader: asyncio.StreamReader | None = None
-        self.writer: asyncio.StreamWriter | None = None
-
-    async def request(self, method: str, path: str, body: bytes, headers: dict[str, str]) -> tuple[int, dict[str, list[str]], bytes]:
-        for attempt in (0, 1):  # one retry when the server closed an idle keep-alive connection
-            try:
-                if self.writer is None:
-                    self.reader, self.writer = await asyncio.open_connection(self.hostname, self.port)
-                head = [f"{method} {path} HTTP/1.1", f"Host: {self.host}", "Connection: keep-alive"]
-                head += [f"{k}: {v}" for k, v in headers.items()]
-                if body or method in ("PUT", "POST"):
-                    head.append(f"Content-Length: {len(body)}")
-                self.writer.write(("\r\n".join(head) + "\r\n\r\n").encode() + body)
-                await self.writer.drain()
-                status_line = await self.reader.readline()
-                if not status_line:
-                    raise ConnectionResetError("connection closed")
-                status = int(status_line.split()[1])
-                hdrs: dict[str, list[str]] = {}
-                while (line := await self.reader.readline()) not in (b"\r\n", b""):
-                    k, _, v = line.decode("latin-1").partition(":")
-                    hdrs.setdefault(k.strip().lower(), []).append(v.strip())
-                if "content-length" in hdrs:
-                    data = await self.reader.readexactly(int(hdrs["content-length"][0]))
-                elif "chunked" in hdrs.get("transfer-encoding", [""])[0]:
-                    data = b""
-                    while (size := int((await self.reader.readline()).strip() or b"0", 16)) > 0:
-                        data += await self.reader.readexactly(size)
-                        await self.reader.readline()
-                    await self.reader.readline()
-                elif status in (204, 304):
-                    data = b""
-                else:
-                    data = await self.reader.read()
-                    self.close()
-                if "close" in hdrs.get("connection", [""])[0].lower():
-                    self.close()
-                return status, hdrs, data
-            except (ConnectionError, asyncio.IncompleteReadError):
-                self.close()
-                if attempt:
-                    raise
-        raise AssertionError("unreachable")
-
-    def close(self) -> None:
-        if self.writer is not None:
-            self.writer.close()
-        self.reader = self.writer = None
+# The issue's scripted lesson (issue 17), each step one action: open the sliders, sample 5 times,
+# the 2-D plane, the noise page, an upload. Then, until the phase ends: release a slider (2 of
+# 4), upload (the 2nd of every 4), sample (the 4th).
+LESSON = ("sliders", *["sample"] * 5, "plane", "noise", "upload")
 
 
-
-@dataclass
-class Run:
-    """What one script run sent."""
-
-    images: list[tuple[str, str]] = field(default_factory=list)  # (url, caption)
-    codes: list[str] = field(default_factory=list)
-    headings: list[str] = field(default_factory=list)
-    problems: list[str] = field(default_factory=list)  # exceptions and error boxes
-    bidi: object | None = None
-    uploader_id: str | None = None
-    nbytes: int = 0
-
-
-class Student:
-    """One protocol-level client. Sequential: one action at a time, like one person."""
-
-    def __init__(self, name: str, base: str, stats: Stats, rng: random.Random) -> None:
-        from streamlit.proto.BackMsg_pb2 import BackMsg
-        from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
-
-        self.BackMsg, self.ForwardMsg = BackMsg, ForwardMsg
-        self.name, self.base, self.stats, self.rng = name, base, stats, rng
-        self.host = base.split("://", 1)[1]
-        self.conns: list[HttpConnection] = []
-        self.cookie = ""
-        self.xsrf = ""
-        self.ws = None
-        self.session_id = ""
-        self.pages: dict[str, tuple[str, str]] = {}  # name -> (hash, url path)
-        self.current = ""
-        self.cache: dict[str, object] = {}  # ForwardMsg cache, as the browser keeps it
-        self.fetched: set[str] = set()  # the browser's image cache
-        self.latent: list[float] | None = None
-
-    # ---------------------------------------------------------------- transport
-    async def get(self, path: str, method: str = "GET", body: bytes = b"", headers: dict | None = None) -> tuple[int, dict[str, list[str]], bytes]:
-        """One request on this student's first keep-alive connection."""
-        if not self.conns:
-            self.conns.append(HttpConnection(self.host))
-        h = {"Cookie": self.cookie} if self.cookie else {}
-        status, hdrs, data = await self.conns[0].request(method, path, body, {**h, **(headers or {})})
-        self.stats.bytes_in += len(data)
-        return status, hdrs, data
-
-    async def get_many(self, paths: list[str]) -> None:
-        """GET every path, spread over up to ``BROWSER_CONNECTIONS`` keep-alive connections
-        (as a browser fetches a page's scripts and images); each must answer 200."""
-        while len(self.conns) < min(BROWSER_CONNECTIONS, max(1, len(paths))):
-            self.conns.append(HttpConnection(self.host))
-        queue = list(paths)
-        headers = {"Cookie": self.cookie} if self.cookie else {}
-
-        async def worker(conn: HttpConnection) -> None:
-            while queue:
-                path = queue.pop(0)
-                status, _, data = await conn.request("GET", path, b"", headers)
-                self.stats.bytes_in += len(data)
-                if status != 200 or not data:
-                    raise RuntimeError(f"GET {path} -> HTTP {status}")
-
-        await asyncio.gather(*(worker(c) for c in self.conns[: max(1, min(len(paths), BROWSER_CONNECTIONS))]))
-
-    async def fetch_images(self, run: Run) -> None:
-        new = [u if u.startswith("/") else "/" + u for u, _ in run.images if not u.startswith("data:") and u not in self.fetched]
-        if new:
-            await self.get_many(new)
-            self.fetched.update(u for u, _ in run.images)
-
-    def _rerun_msg(self, page: str, widgets: list = ()) -> bytes:
-        msg = self.BackMsg()
-        rs = msg.rerun_script
-        page_hash, path = self.pages.get(page, ("", ""))
-        rs.page_script_hash = page_hash
-        rs.context_info.timezone = "UTC"
-        rs.context_info.locale = "en-US"
-        rs.context_info.url = f"{self.base}/{path}"
-        rs.context_info.color_scheme = "light"
-        rs.cached_message_hashes.extend(self.cache)
-        for w in widgets:
-            rs.widget_states.widgets.append(w)
-        return msg.SerializeToString()
-
-    async def _next(self) -> object:
-        raw = await self.ws.recv()
-        self.stats.bytes_in += len(raw)
-        msg = self.ForwardMsg.FromString(raw)
-        if msg.WhichOneof("type") == "ref_hash":
-            if msg.ref_hash not in self.cache:
-                raise RuntimeError("server referred to a message this client never got")
-            cached = self.cache[msg.ref_hash]
-            cached.metadata.CopyFrom(msg.metadata)
-            msg = cached
-        elif msg.metadata.cacheable:
-            self.cache[msg.hash] = msg
-        return msg
-
-    async def wait_run(self) -> Run:
-        """Frames until the run's ``script_finished``; collects what the checks need."""
-        run = Run()
-        while True:
-            msg = await self._next()
-            kind = msg.WhichOneof("type")
-            if kind == "new_session":
-                if msg.new_session.initialize.session_id:
-                    self.session_id = msg.new_session.initialize.session_id
-                run = Run()  # a rerun replaced an unfinished one
-            elif kind == "navigation":
-                for p in msg.navigation.app_pages:
-                    self.pages[p.page_name] = (p.page_script_hash, p.url_pathname)
-            elif kind == "delta" and msg.delta.WhichOneof("type") == "new_element":
-                self._element(msg.delta.new_element, run)
-            elif kind == "script_finished":
-                status = msg.script_finished
-                if status == self.ForwardMsg.FINISHED_SUCCESSFULLY:
-                    return run
-                if status == self.ForwardMsg.FINISHED_WITH_COMPILE_ERROR:
-                    run.problems.append("compile error")
-                    return run
-                # FINISHED_EARLY_FOR_RERUN: the next run follows; fragment runs: none here
-
-    @staticmethod
-    def _element(el, run: Run) -> None:  # noqa: ANN001
-        t = el.WhichOneof("type")
-        if t == "exception":
-            run.problems.append(f"exception {el.exception.type}: {el.exception.message[:120]}")
-        elif t == "alert" and el.alert.format == 1:  # ERROR
-            run.problems.append(f"error box: {el.alert.body[:120]}")
-        elif t == "imgs":
-            run.images += [(i.url, i.caption) for i in el.imgs.imgs]
-        elif t == "code":
-            run.codes.append(el.code.code_text)
-        elif t == "heading":
-            run.headings.append(el.heading.body)
-        elif t == "bidi_component":
-            run.bidi = el.bidi_component
-        elif t == "file_uploader":
-            run.uploader_id = el.file_uploader.id
-
-    async def rerun(self, page: str, widgets: list = ()) -> Run:
-        await self.ws.send(self._rerun_msg(page, widgets))
-        run = await self.wait_run()
-        if run.problems:
-            raise RuntimeError("; ".join(run.problems))
-        self.current = page
-        return run
-
-    # ---------------------------------------------------------------- the student
-    async def load(self) -> float:
-        from websockets.asyncio.client import connect
-
-        t0 = time.perf_counter()
-        status, _, html = await self.get("/")
-        if status != 200:
-            raise RuntimeError(f"GET / -> {status}")
-        assets = re.findall(rb'(?:src|href)="\./(static/[^"]+\.(?:js|css))"', html)
-        await self.get_many(["/" + a.decode() for a in assets])
-        t_static = time.perf_counter()
-        for path in ("/_stcore/health", "/_stcore/host-config"):
-            status, hdrs, _ = await self.get(path)
-            if status != 200:
-                raise RuntimeError(f"GET {path} -> {status}")
-            for header in hdrs.get("set-cookie", []):  # health sets the XSRF cookie
-                m = re.match(r'_streamlit_xsrf="?([^;"]+)', header)
-                if m:
-                    self.xsrf = m.group(1)
-                    self.cookie = f"_streamlit_xsrf={self.xsrf}"
-        self.ws = await connect(
-            self.base.replace("http", "ws", 1) + "/_stcore/stream",
-            subprotocols=["streamlit", self.xsrf] if self.xsrf else ["streamlit"],
-            origin=self.base,
-            additional_headers={"Cookie": self.cookie} if self.cookie else None,
-            max_size=None,
-            open_timeout=ACTION_TIMEOUT_S,
-        )
-        run = await self.rerun(HOME)
-        t_run = time.perf_counter()
-        await self.fetch_images(run)
-        parts = self.stats.load_parts
-        parts["static files"].append(t_static - t0)
-        parts["websocket + Home run"].append(t_run - t_static)
-        parts["images"].append(time.perf_counter() - t_run)
-        if not any(h.startswith("Model loaded:") for h in run.headings):
-            raise RuntimeError(f"Home shows no model card: {run.headings}")
-        self.home = run
-        return time.perf_counter() - t0
-
-    async def open_sliders(self) -> float:
-        t0 = time.perf_counter()
-        run = await self.rerun(SLIDERS)
-        await self.fetch_images(run)
-        if run.bidi is None:
-            raise RuntimeError("Latent sliders page has no live decoder component")
-        self.sliders = run.bidi
-        self.slider_data = json.loads(run.bidi.json)
-        self.latent = None
-        return time.perf_counter() - t0
-
-    async def release(self) -> float:
-        """What the component sends when a dragged slider is let go (or an arrow key pressed)."""
-        from streamlit.proto.WidgetStates_pb2 import WidgetState
-
-        data = self.slider_data
-        z = list(self.latent or data["values"])
-        d = self.rng.choice(data["dims"])
-        r = data["range_sd"]
-        z[d] = round(min(r, max(-r, z[d] + self.rng.choice((-1, 1)) * data["step"] * self.rng.randint(1, 60))), 2)
-        event = {"action": "release", "latent": z, "cmd": data["cmd"], "model_id": data["model"]["id"]}
-        state = {"event": event}
-        w = WidgetState(id=self.sliders.id, json_value=json.dumps(state))
-        t0 = time.perf_counter()
-        run = await self.rerun(SLIDERS, [w])
-        await self.fetch_images(run)
-        elapsed = time.perf_counter() - t0
-        want = "t = [" + ", ".join(f"{v:+.3f}" for v in z) + "]"
-        if want not in run.codes:
-            raise RuntimeError(f"released {want}, the page printed {run.codes}")
-        if "weights_b64" in json.loads(run.bidi.json)["model"]:
-            self.stats.error(self.name, "weights re-sent after a release (model_id ignored)")
-        self.latent = z
-        return elapsed
-
-    async def upload(self, png: bytes) -> tuple[float, float]:
-        """Switch to Your image, upload ``png`` like the file chooser, wait for the
-        reconstruction and its images, switch back. Returns (round trip, switch time)."""
-        from streamlit.proto.Common_pb2 import FileUploaderState, UploadedFileInfo
-        from streamlit.proto.WidgetStates_pb2 import WidgetState
-
-        t_sw = time.perf_counter()
-        page = await self.rerun(UPLOAD_PAGE)
-        await self.fetch_images(page)
-        t_switch = time.perf_counter() - t_sw
-        if page.uploader_id is None:
-            raise RuntimeError("Your image page has no file uploader")
-        name = f"drawing-{uuid.uuid4().hex[:6]}.png"
-        t0 = time.perf_counter()
-        req = self.BackMsg()
-        req.file_urls_request.request_id = uuid.uuid4().hex
-        req.file_urls_request.file_names.append(name)
-        req.file_urls_request.session_id = self.session_id
-        await self.ws.send(req.SerializeToString())
-        while True:
-            msg = await self._next()
-            if msg.WhichOneof("type") == "file_urls_response":
-                break
-        resp = msg.file_urls_response
-        if resp.error_msg or not resp.file_urls:
-            raise RuntimeError(f"file URLs refused: {resp.error_msg}")
-        urls = resp.file_urls[0]
-        boundary = uuid.uuid4().hex
-        body = (
-            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{name}"\r\n'
-            f"Content-Type: image/png\r\n\r\n"
-        ).encode() + png + f"\r\n--{boundary}--\r\n".encode()
-        status, _, _ = await self.get(
-            urls.upload_url, method="PUT", body=body,
-            headers={"Content-Type": f"multipart/form-data; boundary={boundary}",
-                     "X-Xsrftoken": self.xsrf, "Origin": self.base},
-        )  # fmt: skip
-        if status not in (200, 204):
-            raise RuntimeError(f"upload PUT -> HTTP {status}")
-        info = UploadedFileInfo(name=name, size=len(png), file_id=urls.file_id)
-        info.file_urls.CopyFrom(urls)
-        w = WidgetState(id=page.uploader_id, file_uploader_state_value=FileUploaderState(uploaded_file_info=[info]))
-        run = await self.rerun(UPLOAD_PAGE, [w])
-        await self.fetch_images(run)
-        elapsed = time.perf_counter() - t0
-        captions = [c for _, c in run.images]
-        if "reconstruction decode(m)" not in captions:
-            raise RuntimeError(f"no reconstruction after the upload: {captions}")
-        t_sw = time.perf_counter()
-        await self.open_sliders()
-        return elapsed, t_switch + time.perf_counter() - t_sw
-
-    async def close(self) -> None:
-        if self.ws is not None:
-            with contextlib.suppress(Exception):
-                await self.ws.close()
-        for c in self.conns:
-            c.close()
+async def _do(s: Student, kind: str, stats: Stats, png: bytes) -> None:
+    """One action of ``s``, its round trip recorded in ``stats``."""
+    if kind == "upload":
+        rt, sw = await s.upload(png)
+        stats.upload.append(rt)
+        stats.switch.append(sw)
+    elif kind == "sample":
+        stats.press.append(await s.sample())
+    elif kind == "release":
+        stats.release.append(await s.release())
+    elif kind == "sliders":
+        stats.switch.append(await s.open_sliders())
+    else:
+        stats.switch.append(await s.open_page(PLANE if kind == "plane" else NOISE))
+        await s.open_sliders()  # back to where the next action starts
 
 
 async def student_life(
@@ -526,25 +192,21 @@ async def student_life(
     try:
         async with asyncio.timeout(ACTION_TIMEOUT_S):
             stats.page_load.append(await s.load())
-        async with asyncio.timeout(ACTION_TIMEOUT_S):
-            stats.switch.append(await s.open_sliders())
         n = 0
-        next_at = loop.time() + interval * rng.uniform(0.5, 1.5)
+        next_at = loop.time()
         while True:
             await asyncio.sleep(max(0.0, next_at - loop.time()))
-            if loop.time() >= end_at:
+            if n == len(LESSON):
+                stats.lesson_bytes.append(s.bytes_in)
+            if n >= len(LESSON) and loop.time() >= end_at:
                 break
+            kind = LESSON[n] if n < len(LESSON) else ("release", "upload", "release", "sample")[n % 4]
             n += 1
             try:
                 async with asyncio.timeout(ACTION_TIMEOUT_S):
-                    if n % 4 == 2:
-                        rt, sw = await s.upload(images[(idx * 97 + n) % len(images)])
-                        stats.upload.append(rt)
-                        stats.switch.append(sw)
-                    else:
-                        stats.release.append(await s.release())
+                    await _do(s, kind, stats, images[(idx * 97 + n) % len(images)])
             except (TimeoutError, RuntimeError) as e:
-                stats.error(s.name, f"action {n}: {type(e).__name__} {e}"[:300])
+                stats.error(s.name, f"action {n} ({kind}): {type(e).__name__} {e}"[:300])
                 if s.ws is None or s.ws.state.name != "OPEN":
                     return
                 # Resynchronise: the page may be mid-run; start from the sliders page again.
@@ -554,100 +216,8 @@ async def student_life(
     except Exception as e:  # noqa: BLE001 - every failure is a result here
         stats.error(s.name, f"{type(e).__name__}: {e}"[:300])
     finally:
+        stats.student_bytes.append(s.bytes_in)
         await s.close()
-
-
-# --------------------------------------------------------------------------- browser clients
-
-
-async def browser_phase(
-    n: int, base: str, stats: Stats, start: float, end_at: float, interval: float,
-    images: list[bytes], seed: int, ramp: float,
-) -> None:  # fmt: skip
-    """N real Chromium contexts (one browser): page load to idle, the sliders page, then
-    ArrowRight on a slider of the component (3 of 4) or an upload through the file chooser."""
-    from playwright.async_api import async_playwright
-
-    from bench.harness.browser import IDLE, OFF_LOOPBACK, RunTracker, launch_chromium
-
-    async with async_playwright() as p:
-        browser = await launch_chromium(p)
-        loop = asyncio.get_running_loop()
-
-        async def after_run(page, before: int) -> None:  # noqa: ANN001
-            """Until a run finished after ``before`` (websocket messages: the DOM's idle flag
-            can miss a quick run), then the page idle."""
-            deadline = loop.time() + ACTION_TIMEOUT_S
-            while page.vae_runs.finished <= before:
-                if loop.time() > deadline:
-                    raise TimeoutError("no run finished")
-                await page.wait_for_timeout(5)
-            await page.wait_for_selector(IDLE, timeout=ACTION_TIMEOUT_S * 1000)
-
-        async def one(idx: int) -> None:
-            rng = random.Random(seed * 1000 + idx)
-            await asyncio.sleep(max(0.0, start + ramp * idx / max(n, 1) - loop.time()))
-            ctx = await browser.new_context(viewport={"width": 1400, "height": 1000})
-            await ctx.route(OFF_LOOPBACK, lambda route: route.abort())
-            page = await ctx.new_page()
-            page.vae_runs = RunTracker()
-            page.vae_runs.attach(page)
-            who = f"browser {idx}"
-            try:
-                t0 = time.perf_counter()
-                await page.goto(base + "/")
-                await page.get_by_text("Model loaded:").wait_for(timeout=ACTION_TIMEOUT_S * 1000)
-                await page.wait_for_selector(IDLE)
-                stats.page_load.append(time.perf_counter() - t0)
-
-                async def to_sliders() -> None:
-                    t = time.perf_counter()
-                    await page.locator('[data-testid="stSidebarNavLink"]:has(span[label="Latent sliders"])').click()
-                    await page.wait_for_selector('[data-testid=vae-live-sliders][data-ready="true"]', timeout=ACTION_TIMEOUT_S * 1000)
-                    await page.wait_for_selector(IDLE)
-                    stats.switch.append(time.perf_counter() - t)
-
-                await to_sliders()
-                k = 0
-                next_at = loop.time() + interval * rng.uniform(0.5, 1.5)
-                while True:
-                    await asyncio.sleep(max(0.0, next_at - loop.time()))
-                    if loop.time() >= end_at:
-                        break
-                    k += 1
-                    if k % 4 == 2:
-                        await page.locator('[data-testid="stSidebarNavLink"]:has(span[label="Your image"])').click()
-                        await page.wait_for_selector('[data-testid="stFileUploader"] input[type="file"]', state="attached")
-                        await page.wait_for_selector(IDLE)
-                        t = time.perf_counter()
-                        await page.locator('[data-testid="stFileUploader"] input[type="file"]').set_input_files(
-                            files=[{"name": f"d{k}.png", "mimeType": "image/png", "buffer": images[(idx * 97 + k) % len(images)]}]
-                        )
-                        await page.locator("[data-testid=stImageCaption]", has_text="reconstruction decode(m)").wait_for(timeout=ACTION_TIMEOUT_S * 1000)
-                        await page.wait_for_selector(IDLE)
-                        stats.upload.append(time.perf_counter() - t)
-                        await to_sliders()
-                    else:
-                        code_before = await page.locator("[data-testid=vae-latent-vector]").get_attribute("data-latent")
-                        slider = page.locator("input[data-testid=vae-slider]").first
-                        await slider.focus()
-                        before = page.vae_runs.finished
-                        t = time.perf_counter()
-                        await page.keyboard.press(rng.choice(("ArrowRight", "ArrowLeft")))
-                        await after_run(page, before)  # the released value's rerun
-                        stats.release.append(time.perf_counter() - t)
-                        if await page.locator("[data-testid=vae-latent-vector]").get_attribute("data-latent") == code_before:
-                            stats.error(who, "the slider did not move")
-                    if await page.locator('[data-testid="stException"]').count():
-                        stats.error(who, "exception element on the page")
-                    next_at += interval * rng.uniform(0.5, 1.5)
-            except Exception as e:  # noqa: BLE001
-                stats.error(who, f"{type(e).__name__}: {e}"[:300])
-            finally:
-                await ctx.close()
-
-        await asyncio.gather(*(one(i) for i in range(n)))
-        await browser.close()
 
 
 # --------------------------------------------------------------------------- phases
@@ -684,9 +254,8 @@ def warm_up(base: str, images: list[bytes]) -> float:
         t0 = time.perf_counter()
         try:
             await s.load()
-            await s.open_sliders()
-            await s.release()
-            await s.upload(images[-1])
+            for kind in (*LESSON, "release"):
+                await _do(s, kind, stats, images[-1])
         finally:
             await s.close()
         return time.perf_counter() - t0
@@ -734,94 +303,127 @@ def main() -> int:
         help="extra flag for streamlit run, to try a setting (repeatable), "
         "e.g. --server-arg=--server.fileWatcherType=none",
     )  # fmt: skip
+    ap.add_argument("--model", default="digits_2d",
+                    help="the default model: a bundled checkpoint (e.g. mnist_32, the app's own default)")
+    ap.add_argument("--replicas", type=int, default=0,
+                    help="K > 0: K replicas behind nginx (docs/deploying.md's config, bench/harness/proxy.py)")  # fmt: skip
     args = ap.parse_args()
     if args.quick:
         args.ns, args.duration = [1, 3], 10.0
 
     from bench.harness import find_shared_data
-    from bench.harness.server import app_env, prepare_checkpoints, start_server
+    from bench.harness.server import app_env, prepare_checkpoints
 
-    budget = sum(min(args.ramp, 0.2 * n) + args.duration + 2 * ACTION_TIMEOUT_S + 25 for n in args.ns) + 180
+    budget = sum(min(args.ramp, 0.2 * n) + args.duration + 2 * ACTION_TIMEOUT_S + 60 for n in args.ns) + 240
     images = make_images(256, args.seed)
-    with tempfile.TemporaryDirectory(prefix="vae-classroom-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="vae-classroom-") as tmp, contextlib.ExitStack() as stack:
         folder = Path(tmp)
         notes = prepare_checkpoints(folder / "checkpoints")
-        log = folder / "streamlit.log"
-        server = start_server(
-            log, env=app_env(folder / "checkpoints", find_shared_data()),
-            port=args.port or None, extra_args=args.server_arg,
-        )  # fmt: skip
-        proc, base = server.proc, server.url
+        if args.model != "digits_2d":
+            shutil.copy2(REPO / "checkpoints" / f"{args.model}.pt", folder / "checkpoints")
+            (folder / "checkpoints" / "default.txt").write_text(args.model + "\n")
+        servers, base, where = _start(stack, args, folder, app_env(folder / "checkpoints", find_shared_data()))
 
         def watchdog() -> None:  # the hard limit, whatever happens to the event loop
             print(f"\nclassroom: hard time limit of {budget:.0f} s reached; stopping", flush=True)
-            server.stop()
+            for server in servers:
+                server.stop()
             os._exit(3)
 
         timer = threading.Timer(budget, watchdog)
         timer.daemon = True
         timer.start()
-        try:
-            mon = ProcMonitor(proc.pid)
-            t_warm = warm_up(base, images)
-            clients = (
-                "Chromium contexts (one headless Chromium, Playwright)" if args.clients == "browser"
-                else "protocol-level clients (Python asyncio: websockets + keep-alive HTTP/1.1, 6 "
-                "connections each; the browser's messages, nothing rendered)"
-            )  # fmt: skip
-            print(f"classroom bench: {clients}")
-            print(f"server: streamlit run app.py on {base}, OMP_NUM_THREADS=1, {os.cpu_count()} CPUs, "
-                  f"load average {os.getloadavg()[0]:.1f} at start; default model digits_2d"
-                  + (f"; extra flags {' '.join(args.server_arg)}" if args.server_arg else ""))  # fmt: skip
-            for note in notes:
-                print(f"  checkpoints: {note}")
-            print(f"warm-up (one student through every step, caches filled): {t_warm:.1f} s")
-            print(f"each student: page load -> Latent sliders -> every {args.interval:g} s ±50 % for "
-                  f"{args.duration:g} s: release a slider (3 of 4) or upload a PNG on Your image (2nd of every 4); "
-                  f"students join over min({args.ramp:g}, 0.2 N) s")  # fmt: skip
-            print("times in ms; round trip = action sent -> run finished (+ new images fetched)")
-            head = (f"{'N':>3} | {'load p50':>8} {'p95':>6} | {'release n':>9} {'p50':>5} {'p95':>6} | "
-                    f"{'upload n':>8} {'p50':>5} {'p95':>6} | {'switch p50':>10} {'p95':>6} | "
-                    f"{'errors':>6} | {'peak RSS MB':>11} | {'CPU mean %':>10} {'peak %':>6} | {'MB in':>6}")  # fmt: skip
-            print(head)
-            print("-" * len(head))
-            all_errors = []
-            for i, n in enumerate(args.ns):
+        stack.callback(timer.cancel)
+        mons = [ProcMonitor(server.pid) for server in servers]
+        t_warm = [warm_up(server.url, images) for server in servers]
+        clients = (
+            "Chromium contexts (one headless Chromium, Playwright)" if args.clients == "browser"
+            else "protocol-level clients (Python asyncio: websockets + keep-alive HTTP/1.1, 6 "
+            "connections each; the browser's messages, nothing rendered; each keeps the live "
+            "decoder's weights like a browser's IndexedDB and asks for a model it lacks)"
+        )  # fmt: skip
+        print(f"classroom bench: {clients}")
+        print(f"server: {where}, OMP_NUM_THREADS=1, {os.cpu_count()} CPUs, "
+              f"load average {os.getloadavg()[0]:.1f} at start; default model {args.model}"
+              + (f"; extra flags {' '.join(args.server_arg)}" if args.server_arg else ""))  # fmt: skip
+        for note in notes:
+            print(f"  checkpoints: {note}")
+        print("warm-up (one student through every step on each replica, caches filled): "
+              + ", ".join(f"{t:.1f} s" for t in t_warm))  # fmt: skip
+        print(f"each student: page load, then the scripted lesson ({', '.join(LESSON)}), then until "
+              f"{args.duration:g} s have passed: release a slider (2 of 4), upload (1 of 4), sample (1 of 4); "
+              f"one action every {args.interval:g} s ±50 %; students join over min({args.ramp:g}, 0.2 N) s")  # fmt: skip
+        print("times in ms; round trip = action sent -> run finished (+ new images fetched); "
+              "press = 'Sample from the prior'; MB/student: received, lesson = page load + scripted lesson")
+        head = (f"{'N':>3} | {'load p50':>8} {'p95':>6} | {'release n':>9} {'p50':>5} {'p95':>6} | "
+                f"{'press n':>7} {'p50':>5} {'p95':>6} | {'upload n':>8} {'p50':>5} {'p95':>6} | "
+                f"{'switch p50':>10} {'p95':>6} | {'errors':>6} | {'peak RSS MB':>11} | {'CPU mean %':>10} | "
+                f"{'MB/student lesson':>17} {'all':>5} | {'weights sent':>12}")  # fmt: skip
+        print(head)
+        print("-" * len(head))
+        all_errors = []
+        for i, n in enumerate(args.ns):
+            for mon in mons:
                 mon.start()
-                stats = asyncio.run(phase(args, n, base, images, args.seed + i))
-                srv = mon.stop()
-                mb_in = f"{stats.bytes_in / 1e6:.1f}" if args.clients == "protocol" else "-"
-                print(
-                    f"{n:>3} | {fmt_ms(stats.page_load, .5):>8} {fmt_ms(stats.page_load, .95):>6} | "
-                    f"{len(stats.release):>9} {fmt_ms(stats.release, .5):>5} {fmt_ms(stats.release, .95):>6} | "
-                    f"{len(stats.upload):>8} {fmt_ms(stats.upload, .5):>5} {fmt_ms(stats.upload, .95):>6} | "
-                    f"{fmt_ms(stats.switch, .5):>10} {fmt_ms(stats.switch, .95):>6} | "
-                    f"{len(stats.errors):>6} | {srv['hwm_mb']:>11.0f} | {srv['cpu_mean']:>10.0f} {srv['cpu_peak']:>6.0f} | "
-                    f"{mb_in:>6}",
-                    flush=True,
-                )  # fmt: skip
-                if args.clients == "protocol" and stats.page_load:
-                    print("    page load split (p50/p95 ms): " + ", ".join(
-                        f"{k} {fmt_ms(v, .5)}/{fmt_ms(v, .95)}" for k, v in stats.load_parts.items()
-                    ), flush=True)  # fmt: skip
-                if len(stats.page_load) < n:
-                    stats.errors.append(f"only {len(stats.page_load)} of {n} students loaded the app")
-                all_errors += [f"N={n}: {e}" for e in stats.errors]
-                time.sleep(3)  # let the server drop the finished sessions' work
-            if not mon.hwm_reset:
-                print("note: could not reset VmHWM between phases: peak RSS is cumulative")
-            print(f"server at the end: RSS {mon.status_kb('VmRSS') / 1024:.0f} MB, {mon.status_kb('Threads')} threads")
-            for e in all_errors[:15]:
-                print("  error:", e)
-            if len(all_errors) > 15:
-                print(f"  ... and {len(all_errors) - 15} more errors")
-            if all_errors:
-                for tb in server_tracebacks(log):
+            stats = asyncio.run(phase(args, n, base, images, args.seed + i))
+            srv = [mon.stop() for mon in mons]
+            proto = args.clients == "protocol"
+            lesson = f"{sum(stats.lesson_bytes) / max(len(stats.lesson_bytes), 1) / 1e6:.2f}" if proto and stats.lesson_bytes else "-"
+            per = f"{sum(stats.student_bytes) / max(len(stats.student_bytes), 1) / 1e6:.2f}" if proto and stats.student_bytes else "-"
+            rss = "/".join(f"{r['hwm_mb']:.0f}" for r in srv)  # per replica
+            cpu = "/".join(f"{r['cpu_mean']:.0f}" for r in srv)
+            sent = f"{stats.weight_sends} x, {stats.weight_bytes / 1e6:.1f} MB" if proto else "-"
+            print(
+                f"{n:>3} | {fmt_ms(stats.page_load, .5):>8} {fmt_ms(stats.page_load, .95):>6} | "
+                f"{len(stats.release):>9} {fmt_ms(stats.release, .5):>5} {fmt_ms(stats.release, .95):>6} | "
+                f"{len(stats.press):>7} {fmt_ms(stats.press, .5):>5} {fmt_ms(stats.press, .95):>6} | "
+                f"{len(stats.upload):>8} {fmt_ms(stats.upload, .5):>5} {fmt_ms(stats.upload, .95):>6} | "
+                f"{fmt_ms(stats.switch, .5):>10} {fmt_ms(stats.switch, .95):>6} | {len(stats.errors):>6} | "
+                f"{rss:>11} | {cpu:>10} | {lesson:>17} {per:>5} | {sent:>12}",
+                flush=True,
+            )  # fmt: skip
+            if proto and stats.page_load:
+                print("    page load split (p50/p95 ms): " + ", ".join(
+                    f"{k} {fmt_ms(v, .5)}/{fmt_ms(v, .95)}" for k, v in stats.load_parts.items()
+                ), flush=True)  # fmt: skip
+            if len(stats.page_load) < n:
+                stats.errors.append(f"only {len(stats.page_load)} of {n} students loaded the app")
+            all_errors += [f"N={n}: {e}" for e in stats.errors]
+            time.sleep(3)  # let the server drop the finished sessions' work
+        if not all(mon.hwm_reset for mon in mons):
+            print("note: could not reset VmHWM between phases: peak RSS is cumulative")
+        print("server(s) at the end: " + ", ".join(
+            f"RSS {mon.status_kb('VmRSS') / 1024:.0f} MB, {mon.status_kb('Threads')} threads" for mon in mons))  # fmt: skip
+        for e in all_errors[:15]:
+            print("  error:", e)
+        if len(all_errors) > 15:
+            print(f"  ... and {len(all_errors) - 15} more errors")
+        if all_errors:
+            for server in servers:
+                for tb in server_tracebacks(server.log):
                     print("  server traceback:", tb)
-            return 1 if all_errors else 0
-        finally:
-            timer.cancel()
-            server.stop()
+        return 1 if all_errors else 0
+
+
+def _start(stack: contextlib.ExitStack, args, folder: Path, env: dict) -> tuple[list, str, str]:  # noqa: ANN001
+    """One server (the students connect to it), or ``--replicas`` K behind nginx (the
+    students connect to nginx). Returns (servers, the students' base URL, a description)."""
+    if args.replicas:
+        from bench.harness.proxy import running_cluster
+
+        cluster = stack.enter_context(running_cluster(
+            args.replicas, folder / "checkpoints", env=env, folder=folder / "cluster",
+            extra_args=args.server_arg, listen=args.port or None,
+        ))  # fmt: skip
+        return cluster.replicas, cluster.url, (
+            f"{args.replicas} replicas of streamlit run app.py behind nginx {cluster.url} "
+            "(docs/deploying.md's sticky cookie; one shared checkpoint folder)"
+        )
+    from bench.harness.server import start_server
+
+    server = start_server(folder / "streamlit.log", env=env, port=args.port or None, extra_args=args.server_arg)
+    stack.callback(server.stop)
+    return [server], server.url, f"streamlit run app.py on {server.url}"
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
 """What the tests and the benchmarks share to drive the real app: a ``streamlit run`` server
-(``bench.harness.server``), a headless Chromium (``bench.harness.browser``), and where the real datasets
+(``bench.harness.server``), replicas behind nginx (``bench.harness.proxy``), a headless Chromium
+(``bench.harness.browser``), and where the real datasets
 are. Both ``tests/`` and ``bench/`` import it; it imports neither, and only the standard
 library at module level (torch, the app's ``vae`` package and Playwright inside functions)."""
 
