@@ -1,6 +1,6 @@
 """The Latent map in Chromium with the bundled MNIST models: real mouse clicks on real points
-show that point's image (2-D latent, the 32-D model's LDA view, a t-SNE view computed on a
-sample of the test images), and the selected image's star never silently disappears.
+show that point's image, its number and its pixels (2-D latent, the 32-D model's LDA and PCA
+views, a t-SNE view computed on a sample of the test images), and the selected image's star never silently disappears.
 
 One server for this module, with mnist_2d (the default) and mnist_32; the t-SNE file shipped
 beside mnist_32 is replaced by one covering only a sample of the map's points, as a live
@@ -95,9 +95,40 @@ def _map_points(page) -> list[dict]:  # noqa: ANN001
     return page.evaluate(POINTS_JS)
 
 
+def _test_images() -> np.ndarray:
+    """The first 5,000 MNIST test images (the map's points), uint8 ``(N, 28, 28)``."""
+    from vae.data.registry import load_dataset
+
+    return load_dataset("mnist").test_x[:5000, 0].numpy()
+
+
+def _shown_image(page, caption: str) -> np.ndarray:  # noqa: ANN001
+    """The pixels of the image the page shows above ``caption``, as the browser received them
+    (the PNG fetched from its src), downsampled back to the image's own grid: ``(H, W)`` uint8."""
+    import io
+
+    from PIL import Image
+
+    data = page.evaluate(
+        """async (cap) => {
+          const c = [...document.querySelectorAll('[data-testid=stMain] [data-testid=stImageCaption]')]
+            .find((e) => e.innerText.trim() === cap);
+          let el = c; while (el && !el.querySelector('img')) el = el.parentElement;
+          const r = await fetch(el.querySelector('img').src);
+          return Array.from(new Uint8Array(await r.arrayBuffer()));
+        }""",
+        caption,
+    )  # fmt: skip
+    im = np.asarray(Image.open(io.BytesIO(bytes(data))).convert("L"))
+    scale = im.shape[0] // 28
+    return im[::scale, ::scale]
+
+
 def _click_and_check(page, points: list[dict], n: int, seed: int) -> list[int]:  # noqa: ANN001
     """Hover ``n`` random points inside the plot (dense places included), read the test image
-    number Plotly's hover label names, click there, and check the inspector shows that image."""
+    number Plotly's hover label names, click there, and check the inspector shows that image:
+    its number, and the pixels of "the image x" equal that MNIST test image's."""
+    images = _test_images()
     rng = np.random.default_rng(seed)
     cands = inside(points)
     shown = []
@@ -115,6 +146,7 @@ def _click_and_check(page, points: list[dict], n: int, seed: int) -> list[int]: 
             arg=wanted, timeout=30_000,
         )  # fmt: skip
         assert page.get_by_label(re.compile(r"pick test image #")).input_value() == str(wanted)
+        assert np.abs(_shown_image(page, "the image x").astype(int) - images[wanted]).max() <= 1, wanted
         shown.append(wanted)
         page.mouse.move(5, 5)
     return shown
@@ -150,6 +182,19 @@ def test_clicks_on_the_32d_lda_view_and_a_sampled_tsne_view(map_page) -> None:  
     assert len(points) == SAMPLE
     sampled = {int(p["cd"]) for p in points}
     _click_and_check(page, points, 2, seed=2)
+
+    # PCA: the flat view of the 32-D means.
+    act(page, page.locator("[data-testid=stRadio] label", has_text="PCA").click)
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('[data-testid=stPlotlyChart] .xtitle')].some(e => e.textContent.includes('PC 1'))"
+    )  # fmt: skip
+    pca_points = _map_points(page)
+    assert len(pca_points) == 5000
+    _click_and_check(page, pca_points, 2, seed=3)
+    act(page, page.locator("[data-testid=stRadio] label", has_text="t-SNE").click)
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('[data-testid=stPlotlyChart] .xtitle')].some(e => e.textContent.includes('t-SNE'))"
+    )  # fmt: skip
 
     # A test image outside the sample: its star is still drawn, and says where it comes from.
     outside = next(i for i in range(5000) if i not in sampled)
