@@ -28,6 +28,7 @@ PAGES = {
         st.Page("pages/plane.py", title="2-D latent plane", icon=":material/grid_on:"),
         st.Page("pages/latent_map.py", title="Latent map", icon=":material/scatter_plot:"),
         st.Page("pages/reconstruct.py", title="Your image", icon=":material/upload:"),
+        st.Page("pages/arithmetic.py", title="Latent arithmetic", icon=":material/calculate:"),
     ],
     "The lecture, live": [
         st.Page("pages/noise.py", title="Noise ε: the reparameterization trick", icon=":material/casino:"),

@@ -13,7 +13,7 @@ import plotly.express as px
 import plotly.graph_objects as go
 import streamlit as st
 
-from pages._lib import display, models, testset
+from pages._lib import display, models, nearest, testset
 from pages._lib import lecture_ui as ui
 from vae.app import inference
 from vae.data.display import tile_images, to_display
@@ -106,6 +106,12 @@ with left:
 with right:
     cols = int(math.isqrt(n))
     ui.grid(draws.images, ncols=cols, caption=f"{n} new images: decode(τ ε), τ = {temperature:.2f}, seed {seed}")
+
+if st.toggle("Is it copying? Show a tile's nearest training images", key="gen:nn"):
+    if st.session_state.get("gen:nn_tile", 1) > n:
+        st.session_state["gen:nn_tile"] = n
+    tile = int(st.number_input(f"tile (1-{n}, counted row by row)", 1, n, 1, key="gen:nn_tile"))
+    nearest.show_neighbours(cur, draws.images[tile - 1], draws.t[tile - 1], caption=f"tile {tile}")
 
 st.subheader("The whole mixture at once: the decoded manifold", divider="gray")
 if d < 2:

@@ -17,6 +17,7 @@ PAGES = {
     "2-D latent plane": "plane",
     "Latent map": "Latent map",
     "Your image": "Your image",
+    "Latent arithmetic": "Latent arithmetic",
     "Noise ε: the reparameterization trick": "Noise",
     "Gradient estimators": "Gradient",
     "Autoencoder vs VAE": "Autoencoder",
