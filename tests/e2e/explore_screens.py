@@ -25,8 +25,8 @@ from tests.e2e.conftest import SCREENSHOTS
 from tests.e2e.lesson_screens import SIZES, TIMEOUT_MS, choose_model, open_sidebar, settle
 
 MODELS = ("mnist_2d", "mnist_32")
-PAGES = ("home", "sliders", "plane", "map", "image", "train")
-NAV = ("Home", "Latent sliders", "2-D latent plane", "Latent map", "Your image", "Train a model")
+PAGES = ("home", "sliders", "plane", "map", "image", "arith", "train")
+NAV = ("Home", "Latent sliders", "2-D latent plane", "Latent map", "Your image", "Latent arithmetic", "Train a model")
 TITLES = dict(zip(PAGES, NAV, strict=True))  # short name -> the sidebar's page title
 
 MEASURE = """() => {
