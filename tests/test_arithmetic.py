@@ -26,17 +26,22 @@ LIVE = "ar_live:{}"
 pytestmark = pytest.mark.usefixtures("navigation_only")
 
 
+def _train(path: Path, latent_dim: int) -> None:
+    cfg = VAEConfig(image_shape=(1, 8, 8), latent_dim=latent_dim, hidden=(64,))
+    model, _ = fit(cfg, TrainConfig(epochs=5, batch_size=64, lr=3e-3), load_dataset("digits"), device="cpu")
+    save_checkpoint(path, model, dataset="digits")
+
+
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory) -> Path:
+    """Two digits models, 2-D (the default) and 5-D; one torch thread while training (two
+    were several times slower on a busy 2-core machine)."""
     folder = tmp_path_factory.mktemp("arith_ckpts")
-    data = load_dataset("digits")
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        for name, d in (("d2", 2), ("d5", 5)):
-            cfg = VAEConfig(image_shape=(1, 8, 8), latent_dim=d, hidden=(64,))
-            model, _ = fit(cfg, TrainConfig(epochs=5, batch_size=64, lr=3e-3), data, device="cpu")
-            save_checkpoint(folder / f"{name}.pt", model, dataset="digits")
+        _train(folder / "d2.pt", 2)
+        _train(folder / "d5.pt", 5)
     finally:
         torch.set_num_threads(threads)
     (folder / "default.txt").write_text("d2\n")
