@@ -106,8 +106,11 @@ with left:
             x=alphas, y=norms[m], mode="lines+markers", name=METHODS[m],
             line={"color": COLORS[m], "width": 3},
         ))  # fmt: skip
-    nfig.add_hline(y=float(np.sqrt(d)), line={"dash": "dot", "color": "#666"},
-                   annotation_text=f"√D = {np.sqrt(d):.2f}: a typical prior code's length")  # fmt: skip
+    # A legend entry, not an annotation on the line: the annotation sat on top of the curves.
+    nfig.add_trace(go.Scatter(
+        x=[alphas[0], alphas[-1]], y=[float(np.sqrt(d))] * 2, mode="lines", hoverinfo="skip",
+        line={"dash": "dot", "color": "#666"}, name=f"√D = {np.sqrt(d):.2f}: a typical prior code's length",
+    ))  # fmt: skip
     nfig.add_vline(x=float(alphas[pos]), line={"color": "gold", "width": 3})
     nfig.update_xaxes(title="α")
     nfig.update_yaxes(title="‖t(α)‖", rangemode="tozero")

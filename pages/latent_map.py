@@ -7,6 +7,7 @@ the image, its reconstruction and its whole posterior q(t|x) = N(m, diag(s^2)).
 from __future__ import annotations
 
 import time
+import zlib
 
 import numpy as np
 import plotly.graph_objects as go
@@ -103,6 +104,176 @@ def _caption(method: str, d: int, k: int, how: str) -> str:
     )
 
 
+@st.cache_resource(show_spinner=False, max_entries=16)
+def _map_figure(
+    key: str, method: str, n_rows: int, d: int, _proj: projection.Projection, _labels: np.ndarray,
+    _label_names: tuple[str, ...],
+) -> tuple[go.Figure, list[np.ndarray]]:
+    """The map's figure, one trace per label (the legend names and toggles classes), and the
+    test rows of each trace's points. Built once per model file and view and SHARED: never
+    mutate it. One object every run means one spec, so the browser keeps the chart mounted
+    (Streamlit remounts a chart whose spec changed: ~1 s per 5,000 SVG points here)."""
+    xy, rows = _proj.xy, _proj.rows
+    labels = _labels[rows]
+    traces, rows_by_trace = [], []
+    for k, label_name in enumerate(_label_names):
+        mask = labels == k
+        if not mask.any():
+            continue
+        rows_by_trace.append(rows[mask])
+        name = display.plot_text(label_name)
+        traces.append(go.Scatter(
+            x=xy[mask, 0], y=xy[mask, 1], mode="markers", name=name, customdata=rows[mask],
+            marker={"size": 7 if len(rows) <= 1000 else 5, "color": PALETTE[k % len(PALETTE)], "opacity": 0.8},
+            hovertemplate=f"<b>{name}</b><br>test image #%{{customdata}}<extra></extra>",
+            # The clicked point: large and black (the inspector below names it).
+            selected={"marker": {"size": 13, "color": "black", "opacity": 1}},
+            unselected={"marker": {"opacity": 0.8}},
+        ))  # fmt: skip
+    fig = go.Figure(traces)
+    if d == 2:  # the region the manifold grid beside the map covers
+        fig.add_shape(
+            type="rect", x0=-Q, y0=-Q, x1=Q, y1=Q, line={"color": "#888", "dash": "dash", "width": 1},
+            layer="below",
+        )  # fmt: skip
+    x_title, y_title = AXES[method]
+    if d == 1:
+        y_title = "(a 1-D latent: no second axis)"
+    fig.update_layout(
+        height=620, margin={"l": 10, "r": 10, "t": 40, "b": 10}, clickmode="event+select",
+        xaxis_title=x_title, yaxis_title=y_title, font_size=14, hoverlabel={"font_size": 15},
+        legend={"itemsizing": "constant", "orientation": "h", "yanchor": "bottom", "y": 1.01, "x": 0},
+        datarevision=zlib.crc32(f"{key}:{method}".encode()),  # same data: Plotly.react skips recomputing it
+    )  # fmt: skip
+    if d == 2:
+        fig.update_yaxes(scaleanchor="x", scaleratio=1)  # a circle in latent space looks round
+    return fig, rows_by_trace
+
+
+def _where_figure(
+    split: testset.TestSplit, proj: projection.Projection, sel: int, std: np.ndarray | None, d: int, method: str,
+) -> go.Figure:
+    """The selected image's neighbourhood on the map, zoomed: its star, for a 2-D latent the
+    contours of q(t|x) (standard deviations ``std (2,)``), and the test points around it. Small, so it is cheap to redraw per pick."""
+    where = np.flatnonzero(proj.rows == sel)
+    # Outside a t-SNE sample the star still shows, placed by its neighbours (and says so).
+    star = proj.xy[where[0]] if where.size else proj.place(split.mu[sel][None], split.mu)[0]
+    span = np.ptp(proj.xy, axis=0).max() if len(proj.xy) else 1.0
+    half = 0.12 * span
+    has_posterior = d == 2 and std is not None
+    if has_posterior:
+        half = max(half, 2.4 * float(np.max(std)))
+    near = np.all(np.abs(proj.xy - star) <= half, axis=1)
+    fig = go.Figure()
+    for k, label_name in enumerate(split.label_names):
+        m = near & (split.labels[proj.rows] == k)
+        if m.any():
+            fig.add_trace(go.Scatter(
+                x=proj.xy[m, 0], y=proj.xy[m, 1], mode="markers", name=display.plot_text(label_name),
+                marker={"size": 7, "color": PALETTE[k % len(PALETTE)], "opacity": 0.7}, hoverinfo="skip",
+                showlegend=False,
+            ))  # fmt: skip
+    if has_posterior:
+        for k, dash in ((2, "dot"), (1, "solid")):
+            ex, ey = display.ellipse(star, std, k)
+            fig.add_trace(go.Scatter(
+                x=ex, y=ey, mode="lines", line={"color": "black", "width": 2, "dash": dash},
+                name=f"q(t|x): {k} s.d.", hoverinfo="skip",
+            ))  # fmt: skip
+    star_name = f"#{sel} ({display.plot_text(split.label_names[split.labels[sel]])})"
+    if not where.size:
+        star_name += f": not in the sample, placed by its {projection.NEIGHBOURS} nearest neighbours"
+    fig.add_trace(go.Scatter(
+        x=[star[0]], y=[star[1]], mode="markers", name=star_name,
+        marker={"symbol": "star", "size": 20, "color": "gold", "line": {"color": "black", "width": 1.5}},
+        hoverinfo="skip",
+    ))  # fmt: skip
+    x_title, y_title = AXES[method]
+    fig.update_layout(
+        height=300, margin={"l": 10, "r": 10, "t": 30, "b": 10}, font_size=13,
+        title={"text": "where it sits on the map (zoomed in)", "font_size": 13},
+        xaxis={"title": x_title, "range": [star[0] - half, star[0] + half]},
+        yaxis={"title": y_title if d != 1 else "", "range": [star[1] - half, star[1] + half]},
+        legend={"orientation": "h", "yanchor": "top", "y": -0.2, "x": 0},
+    )  # fmt: skip
+    if d == 2:
+        fig.update_yaxes(scaleanchor="x", scaleratio=1)
+    return fig
+
+
+@st.fragment
+def _map_and_inspector(
+    cur: models.Current, method: str, split: testset.TestSplit, proj: projection.Projection,
+    fig: go.Figure, rows_by_trace: list[np.ndarray], map_col,
+) -> None:
+    """The map (drawn into ``map_col``), the picker and the selected image through the model."""
+    d, n = cur.config.latent_dim, len(split.labels)
+    pick_key = f"map_pick:{cur.name}"
+    seen_key = f"map_clicked:{cur.name}:{method}"
+    gen_key = f"map_gen:{cur.name}:{method}"
+    st.session_state.setdefault(pick_key, 0)
+    # A number typed in clears the chart's selection (a new chart key: Plotly keeps no state
+    # across it), so the black highlight never marks another image than the inspector's.
+    gen = st.session_state.get(gen_key, 0)
+    chart_key = f"map_chart:{cur.name}:{method}" + (f":{gen}" if gen else "")
+
+    # A click on the chart (a new one since the last run) wins over the number input.
+    clicked = _clicked(st.session_state.get(chart_key), rows_by_trace)
+    if clicked is not None and clicked != st.session_state.get(seen_key):
+        st.session_state[seen_key] = clicked
+        st.session_state[pick_key] = clicked
+    with map_col:
+        st.plotly_chart(fig, key=chart_key, on_select="rerun", selection_mode="points", config={"displayModeBar": False})
+
+    def typed() -> None:
+        st.session_state[gen_key] = gen + 1
+        st.session_state.pop(seen_key, None)
+
+    pick_col, _ = st.columns([1, 3])
+    sel = int(pick_col.number_input(
+        f"…or pick test image # (0-{n - 1})", 0, n - 1, step=1, key=pick_key, on_change=typed,
+    ))  # fmt: skip
+
+    # The selected image through the model (the shared model is only read).
+    x = split.images[sel].astype(np.float32) / 255.0
+    rec = inference.reconstruct(cur.model, x, n_samples=8, seed=sel)
+    # A plain autoencoder has no posterior spread (t = m): its encoder's variance is never trained.
+    has_posterior = cur.config.variant != "ae"
+
+    st.subheader(f"Test image #{sel}: {display.text(split.label_names[split.labels[sel]])}", divider="gray")
+    c1, c2, c3, c4 = st.columns([1, 1, 2, 3], gap="medium")
+    with c1:
+        display.show_grid(x[None], 1, "the image x", width="stretch")
+    with c2:
+        display.show_grid(rec.recon[None], 1, "reconstruction decode(m)", width="stretch")
+    with c3:
+        display.show_grid(rec.samples, ncols=4, caption="decode(t), t ~ q(t|x): 8 samples", width="stretch")
+        st.caption(f"ELBO ≈ {rec.elbo:.1f} nats · KL(q ‖ p) = {rec.kl:.2f} nats")
+        if not has_posterior:
+            st.caption("A plain autoencoder: t = m exactly, so these samples use an untrained spread.")
+    with c4:
+        st.plotly_chart(
+            _where_figure(split, proj, sel, rec.std if has_posterior else None, d, method),
+            config={"displayModeBar": False}, key=f"map_where:{cur.name}",
+        )  # fmt: skip
+        dims = [display.t_name(i) for i in range(d)]
+        bar = go.Figure(go.Bar(
+            x=dims, y=rec.mu, error_y={"type": "data", "array": rec.std, "thickness": 1.5, "width": 4, "visible": has_posterior},
+            marker_color="#4f46e5", name="m ± s", hovertemplate="%{x}: m = %{y:.2f}<extra></extra>",
+        ))  # fmt: skip
+        bar.add_hrect(y0=-1, y1=1, fillcolor="#f97316", opacity=0.12, line_width=0)
+        bar.update_layout(
+            height=240, margin={"l": 10, "r": 10, "t": 30, "b": 10},
+            title={"text": "posterior q(t|x): mean m ± s.d. s per dimension (shaded: prior ±1)", "font_size": 13},
+        )  # fmt: skip
+        st.plotly_chart(bar, config={"displayModeBar": False}, key=f"map_posterior:{cur.name}")
+        with st.expander("as a table"):
+            st.dataframe(
+                {"dimension": dims, "mean m": np.round(rec.mu, 3), "s.d. s": np.round(rec.std, 3)},
+                hide_index=True,
+            )
+
+
 st.title("Latent map")
 cur = models.require_model()
 split = testset.test_split(cur)
@@ -117,94 +288,17 @@ if len(views) > 1:
         views, format_func=METHODS.get, horizontal=True, key="map_method",
     )  # fmt: skip
 proj, how = _view(cur, method, split)
-xy, rows = proj.xy, proj.rows
 st.caption(
-    f"{len(rows):,} test images of **{display.text(cur.dataset)}**, each at its posterior mean m(x), coloured by "
+    f"{len(proj.rows):,} test images of **{display.text(cur.dataset)}**, each at its posterior mean m(x), coloured by "
     "label. Click a point, or pick one by number below, to look at it through the model. "
     + _caption(method, d, len(split.label_names), how)
 )
 
-chart_key = f"map_chart:{cur.name}:{method}"
-pick_key = f"map_pick:{cur.name}"
-seen_key = f"map_clicked:{cur.name}:{method}"
-st.session_state.setdefault(pick_key, 0)
-
-# Traces, one per label, so the legend shows label names and toggles classes. SVG, not WebGL:
-# measured with bench/latent_map.py in headless Chromium (software WebGL), WebGL was slower.
-labels = split.labels[rows]
-traces, rows_by_trace = [], []
-for k, label_name in enumerate(split.label_names):
-    mask = labels == k
-    if not mask.any():
-        continue
-    idx = rows[mask]
-    rows_by_trace.append(idx)
-    traces.append(
-        go.Scatter(
-            x=xy[mask, 0], y=xy[mask, 1], mode="markers", name=display.plot_text(label_name),
-            marker={"size": 7 if n <= 1000 else 5, "color": PALETTE[k % len(PALETTE)], "opacity": 0.8},
-            customdata=idx, hovertemplate=f"<b>{display.plot_text(label_name)}</b><br>test image #%{{customdata}}<extra></extra>",
-            unselected={"marker": {"opacity": 0.8}},
-        )
-    )  # fmt: skip
-
-# A click on the chart (a new one since the last run) wins over the number input.
-clicked = _clicked(st.session_state.get(chart_key), rows_by_trace)
-if clicked is not None and clicked != st.session_state.get(seen_key):
-    st.session_state[seen_key] = clicked
-    st.session_state[pick_key] = clicked
-pick_col, _ = st.columns([1, 3])
-sel = int(pick_col.number_input(f"…or pick test image # (0-{n - 1})", 0, n - 1, step=1, key=pick_key))
-
-# The selected image through the model (the shared model is only read).
-x = split.images[sel].astype(np.float32) / 255.0
-rec = inference.reconstruct(cur.model, x, n_samples=8, seed=sel)
-
-fig = go.Figure(traces)
-# A plain autoencoder has no posterior spread (t = m): its encoder's variance is never trained.
-has_posterior = cur.config.variant != "ae"
-if d == 2 and has_posterior:
-    # q(t|x) of the selected image: contours at 1 and 2 standard deviations.
-    for k, dash in ((2, "dot"), (1, "solid")):
-        ex, ey = display.ellipse(rec.mu, rec.std, k)
-        fig.add_trace(go.Scatter(
-            x=ex, y=ey, mode="lines", line={"color": "black", "width": 2, "dash": dash},
-            name=f"q(t|x): {k} s.d.", hoverinfo="skip",
-        ))  # fmt: skip
-if d == 2:  # the region the manifold grid beside the map covers
-    fig.add_shape(
-        type="rect", x0=-Q, y0=-Q, x1=Q, y1=Q, line={"color": "#888", "dash": "dash", "width": 1},
-        layer="below",
-    )  # fmt: skip
-where = np.flatnonzero(rows == sel)
-# Outside a t-SNE sample the star still shows, placed by its neighbours (and says so).
-star = xy[where[0]] if where.size else proj.place(split.mu[sel][None], split.mu)[0]
-star_name = f"#{sel} ({display.plot_text(split.label_names[split.labels[sel]])})"
-if not where.size:
-    star_name += f": not in the sample, placed by its {projection.NEIGHBOURS} nearest neighbours"
-fig.add_trace(go.Scatter(
-    x=[star[0]], y=[star[1]], mode="markers", name=star_name,
-    marker={"symbol": "star", "size": 20, "color": "gold", "line": {"color": "black", "width": 1.5}},
-    hoverinfo="skip",
-))  # fmt: skip
-x_title, y_title = AXES[method]
-if d == 1:
-    y_title = "(a 1-D latent: no second axis)"
-fig.update_layout(
-    height=620, margin={"l": 10, "r": 10, "t": 40, "b": 10}, clickmode="event+select",
-    xaxis_title=x_title, yaxis_title=y_title, font_size=14, hoverlabel={"font_size": 15},
-    legend={"itemsizing": "constant", "orientation": "h", "yanchor": "bottom", "y": 1.01, "x": 0},
-)  # fmt: skip
-if d == 2:
-    fig.update_yaxes(scaleanchor="x", scaleratio=1)  # a circle in latent space looks round
-
+# The map and the inspector rerun on their own (a fragment): a click re-sends the inspector, not
+# the page, and the map's figure is the same object every run, so Streamlit keeps the chart
+# mounted instead of redrawing 5,000 points (bench/latent_map.py: a click took 2.6-3.3 s before).
 if d == 2:
     map_col, grid_col = st.columns([3, 2], gap="medium")
-else:
-    map_col, grid_col = st.container(), None
-with map_col:
-    st.plotly_chart(fig, key=chart_key, on_select="rerun", selection_mode="points", config={"displayModeBar": False})
-if grid_col is not None:
     with grid_col:
         st.markdown("**What the decoder draws across the latent plane**")
         # Tiny 8x8 digits read better on a coarser grid, with a thin line between tiles.
@@ -215,32 +309,7 @@ if grid_col is not None:
             f"decode(t) on a {n_grid}x{n_grid} grid of t₁, t₂ from −1.64 to 1.64 (the prior's "
             "5%-95% quantiles): the dashed square on the map. Top right = large t₁ and t₂."
         )
-
-st.subheader(f"Test image #{sel}: {display.text(split.label_names[split.labels[sel]])}", divider="gray")
-c1, c2, c3, c4 = st.columns([1, 1, 2, 3], gap="medium")
-with c1:
-    display.show_grid(x[None], 1, "the image x", width="stretch")
-with c2:
-    display.show_grid(rec.recon[None], 1, "reconstruction decode(m)", width="stretch")
-with c3:
-    display.show_grid(rec.samples, ncols=4, caption="decode(t), t ~ q(t|x): 8 samples", width="stretch")
-    st.caption(f"ELBO ≈ {rec.elbo:.1f} nats · KL(q ‖ p) = {rec.kl:.2f} nats")
-    if not has_posterior:
-        st.caption("A plain autoencoder: t = m exactly, so these samples use an untrained spread.")
-with c4:
-    dims = [display.t_name(i) for i in range(d)]
-    bar = go.Figure(go.Bar(
-        x=dims, y=rec.mu, error_y={"type": "data", "array": rec.std, "thickness": 1.5, "width": 4, "visible": has_posterior},
-        marker_color="#4f46e5", name="m ± s", hovertemplate="%{x}: m = %{y:.2f}<extra></extra>",
-    ))  # fmt: skip
-    bar.add_hrect(y0=-1, y1=1, fillcolor="#f97316", opacity=0.12, line_width=0)
-    bar.update_layout(
-        height=240, margin={"l": 10, "r": 10, "t": 30, "b": 10},
-        title={"text": "posterior q(t|x): mean m ± s.d. s per dimension (shaded: prior ±1)", "font_size": 13},
-    )  # fmt: skip
-    st.plotly_chart(bar, config={"displayModeBar": False}, key=f"map_posterior:{cur.name}")
-    with st.expander("as a table"):
-        st.dataframe(
-            {"dimension": dims, "mean m": np.round(rec.mu, 3), "s.d. s": np.round(rec.std, 3)},
-            hide_index=True,
-        )
+else:
+    map_col = st.container()
+fig, rows_by_trace = _map_figure(cur.key, method, len(proj.rows), d, proj, split.labels, split.label_names)
+_map_and_inspector(cur, method, split, proj, fig, rows_by_trace, map_col)

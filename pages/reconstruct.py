@@ -101,8 +101,10 @@ if source == UPLOAD:
     default_style = upload_style_for(cur.dataset)
     style = style_col.selectbox(
         "Preprocess as", STYLES, index=STYLES.index(default_style), key=f"rec_style:{cur.dataset}",
-        format_func=lambda s: f"{s}: {STYLE_HELP[s]}" + (" (this model's data)" if s == default_style else ""),
+        format_func=lambda s: s + (" (this model's data)" if s == default_style else ""),
     )  # fmt: skip
+    # The explanation sits under the box: inside it the value was cut off at 1400 px.
+    style_col.caption(STYLE_HELP[style])
     if upload is None:
         st.info(f"Upload an image to see it through **{display.text(cur.name)}** ({display.text(cur.dataset)}, {c}x{h}x{w} input).")
         st.stop()

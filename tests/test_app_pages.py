@@ -297,7 +297,9 @@ def test_map_2d_shows_posterior_and_manifold_and_follows_a_click(models):
     at = _app("pages/latent_map.py")
     assert "Test image #0: " in " ".join(_texts(at.subheader))
     spec = _figure(at, "map_chart:tiny2d:latent")
-    assert "q(t|x): 1 s.d." in spec and "q(t|x): 2 s.d." in spec and "test image #" in spec
+    assert "test image #" in spec and "q(t|x)" not in spec  # the big map never changes per pick
+    where = _figure(at, "map_where:tiny2d")  # the inspector's zoom: the posterior's contours
+    assert "q(t|x): 1 s.d." in where and "q(t|x): 2 s.d." in where and "#0 (" in where
     assert any("10x10 grid" in c for c in _texts(at.caption))  # 8x8 digits: a coarser grid
     assert {"the image x", "reconstruction decode(m)"} <= set(_captions(at))
     assert at.dataframe[0].value.shape == (2, 3)  # mean and s.d. per latent dimension
@@ -308,6 +310,9 @@ def test_map_2d_shows_posterior_and_manifold_and_follows_a_click(models):
     assert not at.exception
     assert any(s.startswith("Test image #7: ") for s in _texts(at.subheader))
     assert at.number_input(key="map_pick:tiny2d").value == 7
+    # The map is sent unchanged (so the browser keeps it mounted); the zoom follows the click.
+    assert _figure(at, "map_chart:tiny2d:latent") == spec
+    assert "#7 (" in _figure(at, "map_where:tiny2d")
     # ... and the number input for keyboard users.
     at.number_input(key="map_pick:tiny2d").set_value(3).run()
     assert not at.exception and any(s.startswith("Test image #3: ") for s in _texts(at.subheader))
@@ -323,7 +328,7 @@ def test_map_16d_projects_and_shows_a_selected_point(models, method):
         assert not at.exception
     spec = _figure(at, f"map_chart:tiny16d:{method}")
     assert {"lda": "LD 1", "pca": "PC 1", "tsne": "t-SNE 1"}[method] in spec
-    assert "q(t|x): 1 s.d." not in spec  # ellipses only for a 2-D latent
+    assert "q(t|x): 1 s.d." not in _figure(at, "map_where:tiny16d")  # ellipses only for a 2-D latent
     assert any({"lda": "**LDA**", "pca": "**PCA**", "tsne": "**t-SNE**"}[method] in c for c in _texts(at.caption))
     at.session_state[f"map_chart:tiny16d:{method}"] = {"selection": {"points": [{"customdata": 11}]}}
     at.run()
@@ -367,7 +372,8 @@ def test_tsne_star_is_placed_when_the_selected_image_is_outside_the_sample(model
     assert len(shown) == 100
     outside = next(i for i in range(200) if i not in shown)
     at.number_input(key="map_pick:tiny16d").set_value(outside).run()
-    spec = _figure(at, "map_chart:tiny16d:tsne")
+    assert _figure(at, "map_chart:tiny16d:tsne:1") == spec  # a new key (no stale selection), same map
+    spec = _figure(at, "map_where:tiny16d")
     assert f"#{outside} (" in spec and "placed by its 10 nearest neighbours" in spec
 
 

@@ -95,9 +95,15 @@ _LABELS_CSS = """<style>
   white-space: normal !important; overflow-wrap: anywhere; text-overflow: clip !important;
 }
 [data-testid="stSelectbox"] [data-baseweb="select"] > div { height: auto !important; }
+@media (max-width: 640px) {
+  /* A phone: a display formula wider than the column scrolls inside its own box (a page that
+     scrolls sideways, or a formula cut at the edge, loses its last terms). */
+  [data-testid="stMain"] .katex-display { overflow-x: auto; overflow-y: hidden; }
+}
 </style>"""
 
 
 def unclipped_labels() -> None:
-    """Call once per run (app.py): long navigation and select-box labels wrap, not clip."""
+    """Call once per run (app.py): long navigation and select-box labels wrap, not clip, and
+    on a phone a wide formula scrolls in its box."""
     st.html(_LABELS_CSS)

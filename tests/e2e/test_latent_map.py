@@ -1,6 +1,7 @@
 """The Latent map in Chromium with the bundled MNIST models: real mouse clicks on real points
 show that point's image, its number and its pixels (2-D latent, the 32-D model's LDA and PCA
-views, a t-SNE view computed on a sample of the test images), and the selected image's star never silently disappears.
+views, a t-SNE view computed on a sample of the test images), and the selected image's star (in
+the inspector's zoomed view) never silently disappears.
 
 One server for this module, with mnist_2d (the default) and mnist_32; the t-SNE file shipped
 beside mnist_32 is replaced by one covering only a sample of the map's points, as a live
@@ -201,11 +202,14 @@ def test_clicks_on_the_32d_lda_view_and_a_sampled_tsne_view(map_page) -> None:  
     box = page.get_by_label(re.compile(r"pick test image #"))
     act(page, lambda: (box.fill(str(outside)), box.press("Enter")))
     assert _heading(page).startswith(f"Test image #{outside}:")
-    legend = page.locator("[data-testid=stPlotlyChart] .legend").first.text_content()
+    # The star is in the inspector's zoomed view (the big map stays as it was).
+    zoom = page.locator("[data-testid=stPlotlyChart]", has_text="where it sits").first
+    legend = zoom.locator(".legend").first.text_content()
     assert f"#{outside} (" in legend and "placed by its 10 nearest neighbours" in legend
     star = page.evaluate(
-        "() => { const gd = document.querySelector('[data-testid=stPlotlyChart] .js-plotly-plot');"
-        " const t = gd._fullData.find(t => t.marker && t.marker.symbol === 'star'); return t ? [t.x[0], t.y[0]] : null; }"
+        "() => { for (const gd of document.querySelectorAll('[data-testid=stPlotlyChart] .js-plotly-plot')) {"
+        " const t = (gd._fullData || []).find(t => t.marker && t.marker.symbol === 'star'); if (t) return [t.x[0], t.y[0]]; }"
+        " return null; }"
     )  # fmt: skip
     assert star is not None and all(np.isfinite(star))
     assert_no_error(page)
