@@ -137,6 +137,18 @@ def act(page, action: Callable[[], object], timeout_ms: int = RUN_TIMEOUT_MS) ->
     wait_rerun(page, before, timeout_ms)
 
 
+def act_in_fragment(page, action: Callable[[], object], timeout_ms: int = RUN_TIMEOUT_MS) -> None:
+    """Do ``action`` on a widget inside an ``st.fragment`` and wait for the fragment's rerun."""
+    before = page.vae_runs.fragment_finished
+    action()
+    deadline = time.monotonic() + timeout_ms / 1000
+    while page.vae_runs.fragment_finished <= before:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"no fragment run finished within {timeout_ms / 1000:.0f} s")
+        page.wait_for_timeout(20)
+    wait_idle(page, timeout_ms)
+
+
 def errors_on(page) -> list[str]:
     """Texts of the error elements on the page (exceptions and st.error boxes)."""
     out = []

@@ -25,6 +25,7 @@ from .conftest import (
     NAV_LINK,
     RUN_TIMEOUT_MS,
     act,
+    act_in_fragment,
     assert_no_error,
     open_page,
     screenshot,
@@ -141,7 +142,7 @@ def _click_and_check(page, points: list[dict], n: int, seed: int) -> list[int]: 
         m = re.search(r"test image #(\d+)", hover.text_content())
         assert m, hover.text_content()
         wanted = int(m.group(1))
-        act(page, lambda p=p: page.mouse.click(p["px"], p["py"]))
+        act_in_fragment(page, lambda p=p: page.mouse.click(p["px"], p["py"]))
         page.wait_for_function(
             "(n) => [...document.querySelectorAll('[data-testid=stMain] h3')].some(h => h.innerText.startsWith('Test image #' + n + ':'))",
             arg=wanted, timeout=30_000,
@@ -200,7 +201,7 @@ def test_clicks_on_the_32d_lda_view_and_a_sampled_tsne_view(map_page) -> None:  
     # A test image outside the sample: its star is still drawn, and says where it comes from.
     outside = next(i for i in range(5000) if i not in sampled)
     box = page.get_by_label(re.compile(r"pick test image #"))
-    act(page, lambda: (box.fill(str(outside)), box.press("Enter")))
+    act_in_fragment(page, lambda: (box.fill(str(outside)), box.press("Enter")))
     assert _heading(page).startswith(f"Test image #{outside}:")
     # The star is in the inspector's zoomed view (the big map stays as it was).
     zoom = page.locator("[data-testid=stPlotlyChart]", has_text="where it sits").first

@@ -18,7 +18,15 @@ from vae.core.checkpoints import load_checkpoint
 from vae.data.registry import upload_style_for
 from vae.data.upload import preprocess_upload
 
-from .conftest import act, assert_no_error, errors_on, image_sources, open_page, screenshot
+from .conftest import (
+    act,
+    act_in_fragment,
+    assert_no_error,
+    errors_on,
+    image_sources,
+    open_page,
+    screenshot,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -83,7 +91,7 @@ def test_clicking_a_point_on_the_latent_map_shows_it_through_the_model(page) -> 
     wanted = int(m.group(1))
     assert wanted != 0
 
-    act(page, lambda: page.mouse.click(*target))
+    act_in_fragment(page, lambda: page.mouse.click(*target))  # the map reruns as a fragment
     page.wait_for_function(
         "(n) => [...document.querySelectorAll('[data-testid=stMain] h3')].some(h => h.innerText.startsWith('Test image #' + n + ':'))",
         arg=wanted, timeout=30_000,
