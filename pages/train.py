@@ -14,7 +14,7 @@ import plotly.graph_objects as go
 import streamlit as st
 from plotly.subplots import make_subplots
 
-from pages._lib import display, liveness, models, testset
+from pages._lib import display, liveness, models, testset, timelapse
 from vae.app import names
 from vae.app.jobs import MAX_CONCURRENT_TRAININGS, TrainingJob, cli_command, trainings_running
 from vae.core.checkpoints import USER_SUBDIR, validate_name
@@ -139,6 +139,13 @@ def _live(job: TrainingJob) -> None:
     _render(job, live=True)
     if job.snapshot().finished:
         st.rerun()  # a full run announces the result and refreshes the model picker
+
+
+@st.fragment(run_every=2.0)
+def _live_timelapse(job: TrainingJob) -> None:
+    # Its own, slower fragment: the figure carries every frame, and is replaced only when a
+    # new snapshot arrives (its key changes), so a student can scrub it while training runs.
+    timelapse.show_job(job)
 
 
 def _collapse_note(name: str, how: str, active: int, d: int, job: TrainingJob) -> str:
@@ -327,5 +334,7 @@ if job is not None:
             disabled=job.stop_requested, help="Saves the last finished epoch",
         )  # fmt: skip
         _live(job)
+        _live_timelapse(job)
     else:
         _finished(job)
+        timelapse.show_job(job)

@@ -125,3 +125,31 @@ def test_bad_snapshots_are_refused_with_a_reason(tmp_path, kind):
     path = _save_with(tmp_path, BAD[kind])
     with pytest.raises(CheckpointError, match="snapshots"):
         load_checkpoint(path)
+
+
+def test_a_training_job_gains_a_frame_per_snapshot_epoch_while_it_runs(tmp_path):
+    import time
+
+    from vae.app.jobs import TrainingJob
+    from vae.core.fit import TrainConfig
+
+    cfg = VAEConfig(image_shape=(1, 8, 8), latent_dim=2, hidden=(32, 16))
+    job = TrainingJob(cfg, TrainConfig(epochs=500, batch_size=16), "digits", tmp_path / "j.pt").start()
+    seen: list[list[int]] = []
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline:
+        snap = job.snapshot()
+        assert not snap.finished, "the job ended before 5 epochs"
+        if snap.snapshots is not None and (not seen or snap.snapshots.epochs != seen[-1]):
+            seen.append(list(snap.snapshots.epochs))
+            # A frame appears once its epoch is done, never for an epoch not yet trained.
+            assert snap.snapshots.epochs[-1] <= snap.epoch
+        if seen and seen[-1][-1] >= 5:
+            break
+        time.sleep(0.05)
+    job.stop()
+    done = job.wait(120)
+    assert [s[-1] for s in seen][:4] == [1, 2, 3, 5]  # one new frame per snapshot epoch
+    assert all(a == b[: len(a)] for a, b in zip(seen, seen[1:], strict=False))  # frames only added
+    saved = load_checkpoint(done.checkpoint_path).snapshots
+    assert saved.epochs[:4] == [1, 2, 3, 5] and saved.mu.shape[1] == 360

@@ -41,6 +41,7 @@ from vae.core.device import describe_device, pick_device
 from vae.core.fit import EpochStats, TrainConfig, fit
 from vae.core.metrics import summarize
 from vae.core.model import VAE, VAEConfig
+from vae.core.snapshots import SnapshotRecorder, Snapshots, snapshot_epochs
 from vae.data.folders import BuildStopped, ImageFolderError, ImageZip
 from vae.data.kept_test_set import custom_test_set
 from vae.data.registry import DATASETS, Dataset, DatasetUnavailable, load_dataset, to_float
@@ -112,6 +113,7 @@ class JobSnapshot:
     metrics: dict[str, Any] | None
     device: str
     elapsed: float
+    snapshots: Snapshots | None = None  # the time-lapse so far (vae.core.snapshots)
 
     @property
     def finished(self) -> bool:
@@ -195,6 +197,7 @@ class TrainingJob:
         self._lock = threading.Lock()
         self._state = _State()
         self._stop = threading.Event()
+        self._recorder: SnapshotRecorder | None = None  # set once the data is loaded
         self._thread = threading.Thread(
             target=self._run, name=f"train-{self.output_path.stem}", daemon=True
         )
@@ -243,6 +246,7 @@ class TrainingJob:
                 metrics=dict(s.metrics) if s.metrics is not None else None,
                 device=describe_device(self.device),
                 elapsed=now - s.started if s.started is not None else 0.0,
+                snapshots=self._recorder.result() if self._recorder is not None else None,
             )
 
     # ------------------------------------------------------------------ the thread
@@ -295,6 +299,12 @@ class TrainingJob:
             data = self.dataset
         idx = preview_indices(data.test_y)
         preview_x = to_float(data.test_x[idx]).numpy()
+        recorder = SnapshotRecorder(
+            data, snapshot_epochs(self.train_config.epochs), latent_dim=self.model_config.latent_dim,
+            seed=self.train_config.seed,
+        )  # fmt: skip
+        with self._lock:
+            self._recorder = recorder
         self._set(originals=preview_x, phase="training")
 
         def on_epoch_end(stats: EpochStats, model: VAE) -> None:
@@ -307,6 +317,7 @@ class TrainingJob:
                 self._state.epoch = stats.epoch
                 self._state.reconstructions = recons
                 self._state.samples = samples
+            recorder(stats, model)  # after the figures above: the page shows them first
 
         model, history = fit(
             self.model_config,
@@ -339,6 +350,7 @@ class TrainingJob:
             metrics=metrics,
             history=history.to_list(),
             meta=meta,
+            snapshots=recorder.result(),
         )
         status = STOPPED if history.stopped_early else DONE
         self._set(status=status, phase="saved", checkpoint_path=path, metrics=metrics)
@@ -365,5 +377,5 @@ def cli_command(
         args += ["--channels", ",".join(map(str, cfg.conv_channels))]
     if tc.binarize:
         args.append("--binarize")
-    args += ["--out", str(out)]
+    args += ["--snapshots", "--out", str(out)]  # the app's jobs always record the time-lapse
     return "python -m vae.train " + " ".join(shlex.quote(str(a)) for a in args)

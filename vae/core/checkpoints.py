@@ -81,6 +81,7 @@ class CheckpointHeader:
     metrics: dict[str, Any]
     meta: dict[str, Any]
     train_config: dict[str, Any]
+    snapshot_epochs: tuple[int, ...] = ()  # the epochs of its training snapshots, if any
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
@@ -264,6 +265,7 @@ def read_header(source: str | Path) -> CheckpointHeader:
         metrics=dict(payload.get("metrics") or {}),
         meta={k: v for k, v in meta.items() if k != "test_set" and not isinstance(v, (dict, list, torch.Tensor))},
         train_config={k: v for k, v in (payload.get("train_config") or {}).items() if not isinstance(v, torch.Tensor)},
+        snapshot_epochs=tuple((payload.get("snapshots") or {}).get("epochs", ())),
     )
 
 

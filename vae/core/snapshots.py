@@ -130,6 +130,7 @@ class SnapshotRecorder:
         self.grid = grid
         self._lock = threading.Lock()
         self._frames: list[tuple[int, np.ndarray, np.ndarray, np.ndarray, dict[str, float]]] = []
+        self._result: Snapshots | None = None  # result() of the frames so far, kept until the next
 
     @torch.no_grad()
     def __call__(self, stats: Any, model: VAE) -> None:
@@ -152,12 +153,16 @@ class SnapshotRecorder:
             self._frames.append(frame)
 
     def result(self) -> Snapshots | None:
-        """The snapshots recorded so far (None before the first)."""
+        """The snapshots recorded so far (None before the first); the same object until the
+        next snapshot is recorded (a page polling a training job asks often)."""
         with self._lock:
             frames = list(self._frames)
+            cached = self._result
         if not frames:
             return None
-        return Snapshots(
+        if cached is not None and len(cached) == len(frames):
+            return cached
+        result = Snapshots(
             epochs=[f[0] for f in frames],
             indices=self.indices.numpy(),
             labels=self.labels.numpy(),
@@ -168,6 +173,9 @@ class SnapshotRecorder:
             manifold=np.stack([f[3] for f in frames]),
             stats=[f[4] for f in frames],
         )
+        with self._lock:
+            self._result = result
+        return result
 
 
 def chain(*callbacks: Any) -> Any:

@@ -1,0 +1,66 @@
+"""Screenshots of the pages of issue 16 (Watch it learn, Compare models) at the three review
+sizes (``tests/e2e/screenshots/tl-*.png``).
+
+    python -m tests.e2e.timelapse_screens [--url URL] [--models mnist_2d,mnist_32] [--pages learn,compare]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+
+from bench.harness import REPO, find_shared_data
+from bench.harness.browser import launch_chromium
+from bench.harness.server import app_env, running_server
+from tests.e2e.conftest import SCREENSHOTS
+from tests.e2e.explore_screens import MEASURE, _session
+from tests.e2e.lesson_screens import SIZES, open_sidebar, settle
+
+TITLES = {"learn": "Watch it learn", "compare": "Compare models", "map": "Latent map", "train": "Train a model"}
+
+
+def shoot(url: str, models: list[str], pages: list[str]) -> None:
+    from playwright.sync_api import sync_playwright
+
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as pw:
+        browser = launch_chromium(pw)
+        for model in models:
+            for w, h in SIZES:
+                ctx, page = _session(browser, url, model, (w, h))
+                for name in pages:
+                    open_sidebar(page)
+                    page.locator(f'[data-testid=stSidebarNavLink]:has(span[label="{TITLES[name]}"])').click()
+                    settle(page)
+                    page.wait_for_timeout(1500)  # plotly draws after the run
+                    tag = f"tl-{name}-{model}-{w}x{h}"
+                    measured = page.evaluate(MEASURE)
+                    full = page.evaluate("() => document.querySelector('[data-testid=stMain]').scrollHeight")
+                    page.set_viewport_size({"width": w, "height": min(int(full), 5000)})
+                    page.wait_for_timeout(600)
+                    page.screenshot(path=str(SCREENSHOTS / f"{tag}.png"))
+                    page.set_viewport_size({"width": w, "height": h})
+                    print(tag, json.dumps(measured, ensure_ascii=False), flush=True)
+                ctx.close()
+        browser.close()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--url", help="a running app; default: start one on checkpoints/")
+    ap.add_argument("--models", default="mnist_2d,mnist_32")
+    ap.add_argument("--pages", default="learn,compare")
+    ap.add_argument("--sizes", default="", help="e.g. 1400x900 (default: the three review sizes)")
+    args = ap.parse_args()
+    global SIZES
+    if args.sizes:
+        SIZES = [tuple(int(v) for v in s.split("x")) for s in args.sizes.split(",")]
+    with contextlib.ExitStack() as stack:
+        env = app_env(REPO / "checkpoints", find_shared_data())
+        url = args.url or stack.enter_context(running_server(env=env)).url
+        shoot(url.rstrip("/"), args.models.split(","), args.pages.split(","))
+
+
+if __name__ == "__main__":
+    main()
