@@ -35,13 +35,8 @@ def shoot(url: str, models: list[str], pages: list[str]) -> None:
                     settle(page)
                     page.wait_for_timeout(1500)  # plotly draws after the run
                     tag = f"tl-{name}-{model}-{w}x{h}"
-                    measured = page.evaluate(MEASURE)
-                    full = page.evaluate("() => document.querySelector('[data-testid=stMain]').scrollHeight")
-                    page.set_viewport_size({"width": w, "height": min(int(full), 5000)})
-                    page.wait_for_timeout(600)
-                    page.screenshot(path=str(SCREENSHOTS / f"{tag}.png"))
-                    page.set_viewport_size({"width": w, "height": h})
-                    print(tag, json.dumps(measured, ensure_ascii=False), flush=True)
+                    print(tag, json.dumps(page.evaluate(MEASURE), ensure_ascii=False), flush=True)
+                    page.screenshot(path=str(SCREENSHOTS / f"{tag}.png"), full_page=True)
                 ctx.close()
         browser.close()
 
