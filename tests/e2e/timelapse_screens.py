@@ -30,13 +30,18 @@ def shoot(url: str, models: list[str], pages: list[str]) -> None:
             for w, h in SIZES:
                 ctx, page = _session(browser, url, model, (w, h))
                 for name in pages:
+                    page.set_viewport_size({"width": w, "height": h})
                     open_sidebar(page)
                     page.locator(f'[data-testid=stSidebarNavLink]:has(span[label="{TITLES[name]}"])').click()
                     settle(page)
                     page.wait_for_timeout(1500)  # plotly draws after the run
                     tag = f"tl-{name}-{model}-{w}x{h}"
                     print(tag, json.dumps(page.evaluate(MEASURE), ensure_ascii=False), flush=True)
-                    page.screenshot(path=str(SCREENSHOTS / f"{tag}.png"), full_page=True)
+                    # Streamlit scrolls inside stMain: grow the window to the content to see it all.
+                    tall = page.evaluate("() => document.querySelector('[data-testid=stMain]').scrollHeight")
+                    page.set_viewport_size({"width": w, "height": max(h, min(int(tall), 5000))})
+                    page.wait_for_timeout(800)
+                    page.screenshot(path=str(SCREENSHOTS / f"{tag}.png"))
                 ctx.close()
         browser.close()
 
