@@ -276,6 +276,8 @@ def _map_and_inspector(
 
 st.title("Latent map")
 cur = models.require_model()
+if cur.checkpoint.snapshots is not None:  # stored while it trained: see how this map formed
+    st.page_link("pages/timelapse.py", label="Watch it learn: this map forming, epoch by epoch", icon=":material/slow_motion_video:")
 split = testset.test_split(cur)
 d = cur.config.latent_dim
 n = len(split.labels)
