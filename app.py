@@ -28,6 +28,7 @@ PAGES = {
         st.Page("pages/plane.py", title="2-D latent plane", icon=":material/grid_on:"),
         st.Page("pages/latent_map.py", title="Latent map", icon=":material/scatter_plot:"),
         st.Page("pages/timelapse.py", title="Watch it learn", icon=":material/slow_motion_video:"),
+        st.Page("pages/compare.py", title="Compare models", icon=":material/compare_arrows:"),
         st.Page("pages/reconstruct.py", title="Your image", icon=":material/upload:"),
         st.Page("pages/arithmetic.py", title="Latent arithmetic", icon=":material/calculate:"),
     ],

@@ -155,6 +155,14 @@ def current() -> Current | None:
         name = default_name(model_entries())
         if name is None:
             return None
+    return load(name)
+
+
+def load(name: str) -> Current | None:
+    """Any usable model by name (cached like the chosen one), or None with an error shown."""
+    by_name = {e.name: e for e in model_entries() if e.ok}
+    if name not in by_name:
+        return None
     e = by_name[name]
     try:
         ckpt, model = _load(str(e.path), e.identity)
