@@ -28,6 +28,7 @@ CORE = (
     "decoder_conv.js",
     "decoder.js",
     "encoder.js",
+    "draw_prep.js",
     "models.js",
     "ui.js",
 )

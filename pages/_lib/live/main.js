@@ -12,6 +12,7 @@
 // Test hooks (set when this module is evaluated):
 //   window.__vaeDecode(payload, z)   -> Float32Array (C*H*W, CHW order, sigmoid applied)
 //   window.__vaeEncode(payload, x)   -> {mu, logvar} (arrays of D; x is C*H*W, CHW order)
+//   window.__vaePrepare(values, h, w, style, H, W) -> {x: number[H*W], blank} (draw_prep.js)
 //   window.__vaeBench(payload, z, n) -> {mean_ms, median_ms, max_ms, n}
 //   window.__vaeTimings              -> number[]: ms from input event to canvas painted
 //
@@ -21,6 +22,10 @@
 if (typeof window !== "undefined") {
   if (!Array.isArray(window.__vaeTimings)) window.__vaeTimings = [];
   window.__vaeDecode = (payload, z) => Float32Array.from(payloadModel(payload).decode(z));
+  window.__vaePrepare = (values, h, w, style, H, W) => {
+    const out = prepareDrawing(Float32Array.from(values), h, w, style, H, W);
+    return { x: Array.from(out.x), blank: out.blank };
+  };
   window.__vaeEncode = (payload, x) => {
     const { mu, logvar } = payloadModel(payload).encode(x);
     return { mu: Array.from(mu), logvar: Array.from(logvar) };
