@@ -31,6 +31,7 @@ PAGES = {
         st.Page("pages/compare.py", title="Compare models", icon=":material/compare_arrows:"),
         st.Page("pages/reconstruct.py", title="Your image", icon=":material/upload:"),
         st.Page("pages/arithmetic.py", title="Latent arithmetic", icon=":material/calculate:"),
+        st.Page("pages/draw.py", title="Draw it yourself", icon=":material/draw:"),
     ],
     "The lecture, live": [
         st.Page("pages/noise.py", title="Noise ε: the reparameterization trick", icon=":material/casino:"),
@@ -45,7 +46,7 @@ PAGES = {
     ],
 }
 
-# expanded: with 13 pages Streamlit would fold the last ones under "View 3 more".
+# expanded: with 14 pages Streamlit would fold the last ones under "View 3 more".
 page = st.navigation(PAGES, expanded=True)
 models.sidebar_model_picker()
 presenter.sidebar_switch()  # projector styling, on every page while it is on

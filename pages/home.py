@@ -61,6 +61,7 @@ WHERE_TO_GO = {
         ("pages/plane.py", "Hover over the 2-D latent plane", ":material/grid_on:"),
         ("pages/latent_map.py", "See the test set in latent space", ":material/scatter_plot:"),
         ("pages/reconstruct.py", "Upload your own image", ":material/upload:"),
+        ("pages/draw.py", "Draw a digit, watch it encode live", ":material/draw:"),
         ("pages/train.py", "Train a model of your own", ":material/model_training:"),
     ],
     "The lecture, live": [

@@ -182,11 +182,11 @@ def require_model() -> Current:
 
 
 @st.cache_data(show_spinner="Preparing the decoder for your browser…", max_entries=8)
-def _decoder_payload(key: str, _model: VAE) -> tuple[dict | None, str | None]:
+def _decoder_payload(key: str, _model: VAE, encoder: bool = False) -> tuple[dict | None, str | None]:
     from vae.app import export
 
     try:
-        return export.export_payload(_model), None
+        return export.export_payload(_model, encoder=encoder), None
     except export.ExportError as e:
         return None, str(e)
 
@@ -197,3 +197,8 @@ def decoder_payload(cur: Current) -> tuple[dict | None, str | None]:
     architecture cannot run in the browser (``vae.app.export.ExportError``): the page then
     decodes on the server instead."""
     return _decoder_payload(cur.key, cur.model)
+
+
+def draw_payload(cur: Current) -> tuple[dict | None, str | None]:
+    """``decoder_payload`` with the encoder too (float32): what the Draw page's pad runs."""
+    return _decoder_payload(cur.key, cur.model, True)

@@ -18,6 +18,7 @@ PAGES = {
     "Latent map": "Latent map",
     "Your image": "Your image",
     "Latent arithmetic": "Latent arithmetic",
+    "Draw it yourself": "Draw",
     "Noise ε: the reparameterization trick": "Noise",
     "Gradient estimators": "Gradient",
     "Autoencoder vs VAE": "Autoencoder",

@@ -101,26 +101,29 @@ def _served_key(key: str) -> str:
 def mount(
     key: str,
     data: Mapping[str, Any],
-    payload: Mapping[str, Any],
+    payload: Mapping[str, Any] | None,
     on_change: Callable[[], None] | None,
 ) -> Mapping[str, Any]:
     """Render the component with ``data`` (+ the model header); returns the browser's event.
 
     The weights go along only on the run that answers a browser's unserved request.
+    ``payload`` None (the draw view of an unexportable model): ``model`` is null.
     """
     ss = st.session_state
     ev = event(key)
     req = ev.get("req")
     send = (
-        ev.get("action") == "weights"
+        payload is not None
+        and ev.get("action") == "weights"
         and ev.get("need") == payload["id"]
         and isinstance(req, str)
         and req != ss.get(_served_key(key))
     )
     if send:
         ss[_served_key(key)] = req
-    full = {**data, "model": header(payload), "served": ss.get(_served_key(key))}
-    value: Any = envelope(full, payload) if send else full
+    model = header(payload) if payload is not None else None
+    full = {**data, "model": model, "served": ss.get(_served_key(key))}
+    value: Any = envelope(full, payload) if send and payload is not None else full
     try:
         result = _component(key=key, data=value, on_event_change=_event_callback(key, on_change))
     except _UNREADABLE_STATE:  # a forged state: drop it and draw the widget afresh

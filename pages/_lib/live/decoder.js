@@ -71,18 +71,20 @@ function compileModel(payload, flat) {
   const zBuf = new Float32Array(D); // the model sees float32 inputs, like torch
   const out = new Float32Array(C * H * W);
   const hw = H * W;
+  let logits = null; // the last decode's logits, channel-last (H, W, C): for the ELBO
   function decode(z) {
     if (z.length !== D) throw new Error(`live decoder: z has ${z.length} values, expected ${D}`);
     for (let i = 0; i < D; i++) zBuf[i] = z[i];
     let x = zBuf;
     for (let s = 0; s < steps.length; s++) x = steps[s](x);
+    logits = x;
     // Channel-last logits -> (C, H, W) image in [0, 1].
     for (let p = 0; p < hw; p++) {
       for (let c = 0; c < C; c++) out[c * hw + p] = 1 / (1 + Math.exp(-x[p * C + c]));
     }
     return out;
   }
-  const model = { id: payload.id, latentDim: D, C, H, W, decode };
+  const model = { id: payload.id, latentDim: D, C, H, W, decode, logits: () => logits };
   // The encoder half (encoder.js), when the payload carries one (the Draw page's payloads).
   model.encode = payload.encoder ? compileEncoder(payload, flat) : null;
   return model;

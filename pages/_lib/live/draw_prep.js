@@ -22,13 +22,13 @@ function roundHalfEven(v) {
   return f % 2 === 0 ? f : f + 1;
 }
 
-/** numpy's median / percentile (linear interpolation) of a plain array (sorted in place). */
+/** numpy's median / percentile (linear interpolation) of an array of numbers. */
 function percentile(values, q) {
-  values.sort((a, b) => a - b);
-  const pos = (q / 100) * (values.length - 1);
+  const a = Float64Array.from(values).sort(); // a typed array sorts numerically, and fast
+  const pos = (q / 100) * (a.length - 1);
   const lo = Math.floor(pos);
-  const hi = Math.min(lo + 1, values.length - 1);
-  return values[lo] + (values[hi] - values[lo]) * (pos - lo);
+  const hi = Math.min(lo + 1, a.length - 1);
+  return a[lo] + (a[hi] - a[lo]) * (pos - lo);
 }
 
 /** A grey image {h, w, a: Float32Array(h*w)}. */
@@ -152,10 +152,17 @@ function evenOutBackground(img) {
   for (let gy = 0; gy < gh; gy++) {
     for (let gx = 0; gx < gw; gx++) {
       let n = 0;
+      let lo = Infinity, hi = -Infinity;
       for (let y = gy * cell; y < (gy + 1) * cell; y++) {
-        for (let x = gx * cell; x < (gx + 1) * cell; x++) vals[n++] = img.a[Math.min(y, h - 1) * w + Math.min(x, w - 1)];
+        for (let x = gx * cell; x < (gx + 1) * cell; x++) {
+          const v = img.a[Math.min(y, h - 1) * w + Math.min(x, w - 1)];
+          vals[n++] = v;
+          if (v < lo) lo = v;
+          if (v > hi) hi = v;
+        }
       }
-      med[gy * gw + gx] = percentile(vals, 50);
+      // Most cells of a drawing are one flat value: their median needs no sort.
+      med[gy * gw + gx] = lo === hi ? lo : percentile(vals, 50);
     }
   }
   // Opening: min filter, then max filter, 5x5 cells, edges repeated.
@@ -209,17 +216,14 @@ function cropGrey(img, box) {
 function despeckle(mask, h, w) {
   if (Math.min(h, w) < 64) return mask;
   const kept = new Uint8Array(h * w);
-  let any = false;
+  let any = 0;
   for (let y = 0; y < h; y++) {
+    const y0 = Math.max(0, y - 1), y1 = Math.min(h - 1, y + 1);
     for (let x = 0; x < w; x++) {
       if (!mask[y * w + x]) continue;
-      let n = 0;
-      for (let dy = -1; dy <= 1; dy++) {
-        for (let dx = -1; dx <= 1; dx++) {
-          const yy = y + dy, xx = x + dx;
-          if ((dy || dx) && yy >= 0 && yy < h && xx >= 0 && xx < w) n += mask[yy * w + xx];
-        }
-      }
+      const x0 = Math.max(0, x - 1), x1 = Math.min(w - 1, x + 1);
+      let n = -1; // the pixel itself is counted below
+      for (let yy = y0; yy <= y1; yy++) for (let xx = x0; xx <= x1; xx++) n += mask[yy * w + xx];
       if (n >= 2) kept[y * w + x] = any = 1;
     }
   }
@@ -360,18 +364,24 @@ function invertIfLight(img) {
 function digitStyle(img, h, w) {
   img = evenOutBackground(invertIfLight(img));
   const b = borderValues(img);
-  const bg = percentile(b.slice(), 50);
+  const bg = percentile(b, 50);
   const sigma = 1.4826 * percentile(b.map((v) => Math.abs(v - bg)), 50);
   const lo = bg + 3 * sigma;
   const ink = [];
-  for (const v of img.a) if (v > lo) ink.push(v);
+  for (let i = 0; i < img.a.length; i++) if (img.a[i] > lo) ink.push(img.a[i]);
   if (!ink.length) return null;
   const hi = percentile(ink, 95);
   if (hi - lo < PREP_BLANK_CONTRAST || hi < bg + 5 * sigma) return null;
-  const x = grey(img.h, img.w, Float32Array.from(img.a, (v) => Math.min(1, Math.max(0, (v - lo) / (hi - lo)))));
+  const x = grey(img.h, img.w);
   let top = 0;
-  for (const v of x.a) top = Math.max(top, v);
-  const mask = Uint8Array.from(x.a, (v) => (v > PREP_CONTENT_FRACTION * top ? 1 : 0));
+  for (let i = 0; i < x.a.length; i++) {
+    const v = Math.min(1, Math.max(0, (img.a[i] - lo) / (hi - lo)));
+    x.a[i] = v;
+    if (v > top) top = v;
+  }
+  const mask = new Uint8Array(x.a.length);
+  const cut = PREP_CONTENT_FRACTION * top;
+  for (let i = 0; i < mask.length; i++) mask[i] = x.a[i] > cut ? 1 : 0;
   const box = maskBbox(despeckle(mask, x.h, x.w), x.h, x.w);
   if (!box) return null;
   const digit = thickenStrokes(cropGrey(x, box));
