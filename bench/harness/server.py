@@ -157,6 +157,19 @@ def running_server(
         yield server
 
 
+def copy_bundled(folder: Path, names: Sequence[str], default: str) -> bool:
+    """Copy the bundled ``checkpoints/<name>.pt`` into ``folder`` (created) with ``default``
+    as the default model; False (nothing copied) when one of them is not in the repo."""
+    paths = [REPO / "checkpoints" / f"{n}.pt" for n in names]
+    if not all(p.exists() for p in paths):
+        return False
+    folder.mkdir(parents=True, exist_ok=True)
+    for p in paths:
+        shutil.copy2(p, folder / p.name)
+    (folder / "default.txt").write_text(default + "\n")
+    return True
+
+
 def _readable(path: Path) -> bool:
     from vae.core.checkpoints import CheckpointError, load_checkpoint
 

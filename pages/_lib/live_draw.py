@@ -124,7 +124,8 @@ def draw_pad(
     pts = np.zeros((0, 2)) if points_xy is None else np.asarray(points_xy, dtype=np.float64)
     keep = np.isfinite(pts).all(axis=1)
     data = {
-        "mode": mode,
+        "mode": "draw",  # the view: main.js picks it by this name
+        "pad": mode,
         "key": key,
         "style": style,
         "image_shape": [int(v) for v in image_shape],

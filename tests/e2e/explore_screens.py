@@ -1,5 +1,5 @@
 """Screenshots of the explore pages (Home, Latent sliders, 2-D latent plane, Latent map, Your
-image with an uploaded drawing, Train) at the three review sizes with the bundled mnist_2d and
+image with an uploaded drawing, Draw it yourself with a drawn 7, Train) at the three review sizes with the bundled mnist_2d and
 mnist_32 (``tests/e2e/screenshots/explore-*.png``).
 
     python -m tests.e2e.explore_screens [--url http://127.0.0.1:8501] [--pages map,image]
@@ -25,8 +25,11 @@ from tests.e2e.conftest import SCREENSHOTS
 from tests.e2e.lesson_screens import SIZES, TIMEOUT_MS, choose_model, open_sidebar, settle
 
 MODELS = ("mnist_2d", "mnist_32")
-PAGES = ("home", "sliders", "plane", "map", "image", "arith", "train")
-NAV = ("Home", "Latent sliders", "2-D latent plane", "Latent map", "Your image", "Latent arithmetic", "Train a model")
+PAGES = ("home", "sliders", "plane", "map", "image", "arith", "draw", "train")
+NAV = (
+    "Home", "Latent sliders", "2-D latent plane", "Latent map", "Your image", "Latent arithmetic",
+    "Draw it yourself", "Train a model",
+)  # fmt: skip
 TITLES = dict(zip(PAGES, NAV, strict=True))  # short name -> the sidebar's page title
 
 MEASURE = """() => {
@@ -57,6 +60,21 @@ def upload(page) -> None:
         settle(page)
 
 
+def draw_seven(page) -> None:  # noqa: ANN001
+    """A 7 drawn with the mouse on the Draw page's pad (two strokes, one rerun each)."""
+    page.wait_for_selector('[data-testid="vae-live-draw"][data-ready="true"]', timeout=TIMEOUT_MS)
+    pad = page.locator('[data-testid="vae-draw-canvas"]')
+    pad.scroll_into_view_if_needed()
+    box = pad.bounding_box()
+    for stroke in ([(0.25, 0.2), (0.75, 0.2), (0.42, 0.88)], [(0.35, 0.52), (0.68, 0.52)]):
+        page.mouse.move(box["x"] + stroke[0][0] * box["width"], box["y"] + stroke[0][1] * box["height"])
+        page.mouse.down()
+        for fx, fy in stroke[1:]:
+            page.mouse.move(box["x"] + fx * box["width"], box["y"] + fy * box["height"], steps=12)
+        page.mouse.up()
+        settle(page)
+
+
 def _session(browser, url: str, model: str, size: tuple[int, int]):  # noqa: ANN001, ANN202
     """A fresh session at ``size`` on ``url`` with ``model`` chosen in the sidebar."""
     ctx = browser.new_context(viewport={"width": size[0], "height": size[1]})
@@ -81,6 +99,8 @@ def shoot(url: str, pages: list[str]) -> None:
                 go(page, name)
                 if name == "image":
                     upload(page)
+                if name == "draw":
+                    draw_seven(page)
                 tag = f"explore-{name}-{model}-{w}x{h}"
                 measured = page.evaluate(MEASURE)
                 page.screenshot(path=str(SCREENSHOTS / f"{tag}.png"))

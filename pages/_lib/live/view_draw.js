@@ -114,6 +114,7 @@ class DrawView extends BaseView {
     this.clearBtn.addEventListener("click", () => this.onClear());
     this.setEraser(false);
     if (!Array.isArray(window.__vaeDrawTimings)) window.__vaeDrawTimings = [];
+    if (!Array.isArray(window.__vaeDrawStages)) window.__vaeDrawStages = [];
   }
 
   update(data, api) {
@@ -147,21 +148,21 @@ class DrawView extends BaseView {
   /** Pad size and mode, the start image (a new command from Python), the tools. */
   setup(data) {
     const [C, H, W] = data.image_shape;
-    const paint = data.mode === "paint";
+    const paint = data.pad === "paint";
     const k = paint ? Math.max(1, Math.floor(DRAW_PX / Math.max(H, W))) : 1;
     const pw = paint ? W * k : DRAW_PX;
     const ph = paint ? H * k : DRAW_PX;
     this.k = k;
-    if (this.pad.width !== pw || this.pad.height !== ph || this.modeNow !== data.mode) {
+    if (this.pad.width !== pw || this.pad.height !== ph || this.modeNow !== data.pad) {
       this.pad.width = pw;
       this.pad.height = ph;
-      this.modeNow = data.mode;
+      this.modeNow = data.pad;
       this.undo = [];
       this.clearPad();
       this.width.value = paint ? String(Math.max(2, Math.round(1.5 * k))) : "22";
     }
     this.color.hidden = !paint;
-    this.root.dataset.mode = data.mode;
+    this.root.dataset.mode = data.pad;
     if (data.start && data.start.cmd !== this.appliedStart) {
       this.appliedStart = data.start.cmd;
       this.pushUndo();
@@ -337,8 +338,11 @@ class DrawView extends BaseView {
   run() {
     const m = this.model;
     const D = m.latentDim;
+    const t0 = performance.now();
     const prep = this.modelInput();
+    const t1 = performance.now();
     const { mu, logvar } = m.encode(prep.x);
+    const t2 = performance.now();
     const muD = Float64Array.from(mu);
     const lvD = Float64Array.from(logvar);
     const std = this.data.deterministic ? new Float64Array(D) : lvD.map((v) => Math.exp(0.5 * v));
@@ -365,6 +369,7 @@ class DrawView extends BaseView {
       }
     }
     this.samples.paint({ C: m.C, H: 2 * m.H + 1, W: TW }, tile, false);
+    const t3 = performance.now();
     let kl = 0;
     for (let i = 0; i < D; i++) kl += 0.5 * (muD[i] ** 2 + std[i] ** 2 - 1 - (this.data.deterministic ? 0 : lvD[i]));
     this.result = {
@@ -381,6 +386,10 @@ class DrawView extends BaseView {
     this.drawPosterior(muD, std);
     this.drawBars(muD, std);
     this.showNumbers();
+    // Where the time goes (bench/live_draw.py): preprocess, encode, 9 decodes, panels.
+    const st = window.__vaeDrawStages;
+    st.push([t1 - t0, t2 - t1, t3 - t2, performance.now() - t3]);
+    if (st.length > MAX_TIMINGS) st.splice(0, st.length - MAX_TIMINGS);
   }
 
   /** The (projected) posterior mean and covariance: [px, py, cxx, cxy, cyy]. */
