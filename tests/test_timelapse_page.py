@@ -94,3 +94,41 @@ def test_more_than_two_dims_use_one_pca_fitted_on_the_last_snapshot(model_dir):
         want = pca.transform(snaps.mu[k].astype(np.float64))
         np.testing.assert_allclose(p.xy[k], want * signs, atol=1e-4)
     assert "fitted on the last snapshot (epoch 5)" in p.projection
+
+
+def test_the_train_page_time_lapse_gains_frames_while_training(model_dir, tmp_path, monkeypatch):
+    import shutil
+    import time
+
+    from vae.core.snapshots import snapshot_epochs
+
+    folder = tmp_path / "ckpts"
+    folder.mkdir()
+    shutil.copy(model_dir / "plain.pt", folder / "plain.pt")
+    monkeypatch.setenv("VAE_CHECKPOINT_DIR", str(folder))
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.run()
+    at.switch_page("pages/train.py").run()
+    at.text_input(key="train_name").set_value("growing").run()
+    at.slider(key="train_epochs_digits").set_value(100).run()
+    at.select_slider(key="train_batch").set_value(32).run()
+    at.button(key="train_start").click().run()
+    seen: list[list[str]] = []
+    end = time.monotonic() + 240
+    while time.monotonic() < end and (not seen or len(seen[-1]) < 4):
+        at.run()
+        assert not at.exception, at.exception
+        charts = [e for e in at.get("plotly_chart") if (e.key or "").startswith("timelapse-")]
+        running = any(b.key == "train_stop" for b in at.button)
+        if charts:
+            assert running, "the training ended before its 4th snapshot"  # checked while it runs
+            names = [f["name"] for f in json.loads(charts[0].proto.spec)["frames"]]
+            if not seen or names != seen[-1]:
+                seen.append(names)
+        time.sleep(0.2)
+    at.button(key="train_stop").click().run()
+    want = [str(e) for e in snapshot_epochs(100)]
+    assert len(seen) >= 2 and len(seen[-1]) >= 4, seen
+    for names in seen:  # every view: the first snapshot epochs, in order, one frame each
+        assert names == want[: len(names)]
+    assert [len(n) for n in seen] == sorted({len(n) for n in seen})  # frames only ever added

@@ -123,6 +123,13 @@ def figure(p: Player, names: Sequence[str], curve: Sequence[tuple[int, float, fl
     return fig
 
 
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _figure(key: str, _p: Player, names: tuple[str, ...], curve: tuple) -> go.Figure:
+    """``figure`` once per model file: building a dozen frames' plotly objects takes about a
+    second (validation); Streamlit only serialises a ready figure (never mutated here)."""
+    return figure(_p, names, curve)
+
+
 def history_curve(history: Sequence) -> list[tuple[int, float, float]]:
     """``(epoch, test ELBO, test KL)`` from a checkpoint's history (dicts) or ``EpochStats``."""
     rows = []
@@ -142,8 +149,9 @@ def show(
     names = label_names(dataset, meta, int(p.labels.max()) + 1 if len(p.labels) else 0)
     curve = history_curve(history) or [(s["epoch"], s.get("test_elbo"), s.get("test_kl")) for s in p.stats]
     st.plotly_chart(
-        figure(p, names, curve), key=f"timelapse-{key}", config={"displayModeBar": False}, width="stretch"
-    )
+        _figure(key, p, tuple(names), tuple(curve)), key=f"timelapse-{key}", config={"displayModeBar": False},
+        width="stretch",
+    )  # fmt: skip
     epochs = ", ".join(str(e) for e in p.epochs)
     st.caption(
         f"{'So far: ' if live else ''}{len(p.epochs)} snapshots, at epochs {epochs}. Each dot is the "
