@@ -140,9 +140,10 @@ for col, c, v in zip(cols, picked, cmp.views, strict=True):
         st.plotly_chart(_map(v.xy, y, names, ranges), key=f"cmp_map:{c.name}", config={"displayModeBar": False})
 
 st.subheader("Reconstructions of the same images", divider="gray")
-display.show_grid(x[: compare.N_RECON].astype(np.float32) / 255.0, ncols=compare.N_RECON, caption="the test images", width="stretch")
+ROW = 560  # px: 8 images of a row, the same size in every row
+display.show_grid(x[: compare.N_RECON].astype(np.float32) / 255.0, ncols=compare.N_RECON, caption="the test images", width=ROW)
 for c, v in zip(picked, cmp.views, strict=True):
-    display.show_grid(v.recon, ncols=compare.N_RECON, caption=f"{c.name}: decode(m(x))", width="stretch")
+    display.show_grid(v.recon, ncols=compare.N_RECON, caption=f"{c.name}: decode(m(x))", width=ROW)
 
 st.subheader("Samples from the same prior codes", divider="gray")
 st.caption(
@@ -153,7 +154,7 @@ st.caption(
 cols = st.columns(len(picked))
 for col, c, v in zip(cols, picked, cmp.views, strict=True):
     with col:
-        display.show_grid(v.samples, ncols=4, caption=c.name, width="stretch")
+        display.show_grid(v.samples, ncols=4, caption=c.name, width=300)
 
 st.subheader("KL per latent dimension", divider="gray")
 st.caption(
