@@ -45,7 +45,8 @@ rng = random.Random(int(os.environ.get("MUTATION_SEED", "0")))
 for mod in sys.argv[1:]:
     codes = json.loads((Path("mutants") / (mod + ".meta")).read_text())["exit_code_by_key"]
     todo = sorted(k for k, c in codes.items() if c is None)
-    print("\n".join(rng.sample(todo, min(int(os.environ["MUTATION_SAMPLE"]), len(todo)))))
+    for name in rng.sample(todo, min(int(os.environ["MUTATION_SAMPLE"]), len(todo))):
+        print(name)
 EOF
 }
 
@@ -54,18 +55,20 @@ if [ "${MUTATION_RERUN:-0}" = 1 ] && [ -d "$work/mutants" ]; then
   git ls-files -z --cached --others --exclude-standard -- tests bench/harness | xargs -0 tar -cf - | tar -xf - -C "$work"
   cd "$work"
   mapfile -t again < <(python - "${modules[@]}" <<'EOF'
-import json, sys
+import json, os, sys
 from pathlib import Path
 for mod in sys.argv[1:]:
     meta = Path("mutants") / (mod + ".meta")
     for k, c in json.loads(meta.read_text())["exit_code_by_key"].items():
         if c in (0, None, 5, 33, 34, 35):  # survived, not checked, no tests, skipped, suspicious
-            print(k)
+            if c is not None or not os.environ.get("MUTATION_SAMPLE"):  # sampled runs: the rest
+                print(k)
 EOF
 )
   echo "rerunning ${#again[@]} mutants not killed last time"
   rerun_args=("${again[@]}")
-  if [ -n "${MUTATION_SAMPLE:-}" ]; then mapfile -t rerun_args < <(sample_unchecked "${modules[@]}"); fi
+  # MUTATION_SAMPLE=0: only the survivors; N > 0: the survivors and N more never run.
+  if [ -n "${MUTATION_SAMPLE:-}" ]; then mapfile -t -O "${#rerun_args[@]}" rerun_args < <(sample_unchecked "${modules[@]}"); fi
 else
   rm -rf "$work" && mkdir -p "$work"
   git ls-files -z --cached --others --exclude-standard | grep -zv '^checkpoints/user/' \
@@ -102,7 +105,11 @@ if [ -n "${MUTATION_SAMPLE:-}" ] && [ ${#rerun_args[@]} -eq 0 ]; then
   mut '*__mutmut_1'  # generates the mutants and the test stats; runs one mutant per function
   mapfile -t rerun_args < <(sample_unchecked "${modules[@]}")
 fi
-mut "${rerun_args[@]}"
+if [ "${MUTATION_RERUN:-0}" = 1 ] && [ ${#rerun_args[@]} -eq 0 ]; then
+  echo "nothing to rerun"
+else
+  mut "${rerun_args[@]}"
+fi
 echo "mutmut run: $(( $(date +%s) - start )) s, modules: ${modules[*]}"
 
 python - "${modules[@]}" <<'EOF'
