@@ -152,6 +152,12 @@ def test_prior_draws_scale_and_decode():
     with torch.no_grad():
         np.testing.assert_allclose(draws.images, torch.sigmoid(model.decode(0.7 * eps)).numpy(), atol=1e-6)
     np.testing.assert_allclose(inference.prior_draws(model, 4, seed=3).t, eps.numpy(), atol=1e-6)  # T = 1
+    e0 = torch.randn((4, 3), generator=torch.Generator().manual_seed(0))
+    np.testing.assert_allclose(inference.prior_draws(model, 4).t, e0.numpy(), atol=1e-6)  # seed 0
+    m64 = _model().double()
+    d64 = inference.prior_draws(m64, 4, seed=3)
+    assert d64.t.dtype == np.float64  # drawn in the model's dtype
+    np.testing.assert_allclose(d64.t, torch.randn((4, 3), generator=torch.Generator().manual_seed(3), dtype=torch.float64).numpy(), rtol=1e-12)
 
 
 def test_kl_per_dim_is_the_average_closed_form_kl():
@@ -174,6 +180,12 @@ def test_pca_projection_against_the_covariance_eigenvectors():
     np.testing.assert_allclose(proj.explained, vals[::-1][:2] / vals.sum(), rtol=1e-8)
     np.testing.assert_allclose(proj.apply(pts[:3]), (pts[:3] - pts.mean(0)) @ top.T, atol=1e-8)
     np.testing.assert_allclose(proj.apply(pts[0]), proj.apply(pts[:1]))
+    p32 = inference.pca_projection(pts.astype(np.float32))  # computed in float64 whatever the input
+    np.testing.assert_allclose(p32.components, inference.pca_projection(pts.astype(np.float32).astype(np.float64)).components, rtol=0, atol=1e-13)
+    three = inference.pca_projection(pts[:, :3])  # D = 3 is projected, not cut to 2 coordinates
+    assert not np.allclose(np.abs(three.components), np.eye(2, 3))
+    two_points = inference.pca_projection(pts[:2])
+    np.testing.assert_allclose(two_points.explained, [1.0, 0.0], atol=1e-12)
     # D <= 2: the identity (padded), the variance shares per axis.
     one = inference.pca_projection(pts[:, :1])
     np.testing.assert_allclose(one.apply(pts[:2, :1]), np.c_[pts[:2, :1], np.zeros(2)])
@@ -200,12 +212,21 @@ def test_manifold_grid_values():
     _, default_q = inference.manifold(model)
     assert len(default_q) == 15
     np.testing.assert_allclose(default_q[[0, -1]], [-1.6448536, 1.6448536], atol=1e-6)
-    for bad in [{"dims": (1, 1)}, {"dims": (0, 3)}, {"dims": (-1, 0)}, {"base": [0.0, 0.0]}]:
-        with pytest.raises(ValueError):
-            inference.manifold(model, n=2, **bad)
+    for dims in [(1, 1), (0, 3), (3, 0), (-1, 0)]:
+        with pytest.raises(ValueError, match=r"^dims must be two distinct latent dims of 3, got"):
+            inference.manifold(model, n=2, dims=dims)
+    with pytest.raises(ValueError, match="^base must have 3 entries$"):
+        inference.manifold(model, n=2, base=[0.0, 0.0])
     for q in [(0.0, 0.5), (0.5, 0.5), (0.2, 1.0)]:
-        with pytest.raises(ValueError, match="quantiles"):
+        with pytest.raises(ValueError, match=r"^quantiles must satisfy 0 < lo < hi < 1$"):
             inference.manifold(model, n=2, quantiles=q)
+    flat, _ = inference.manifold(model, n=2, base=np.array([[0.0, 0.4, 0.0]]))  # (1, D) base
+    np.testing.assert_allclose(flat, inference.manifold(model, n=2, base=[0.0, 0.4, 0.0])[0])
+    two_d = _model(d=2)
+    tiles, q2 = inference.manifold(two_d, n=3)  # a 2-D model: the plain latent plane
+    z = torch.tensor([[q2[0], q2[2]]], dtype=torch.float32)  # top-left tile: t1 min, t2 max
+    with torch.no_grad():
+        np.testing.assert_allclose(tiles[0, 0], torch.sigmoid(two_d.decode(z))[0].numpy(), atol=1e-6)
     with pytest.raises(ValueError, match="dims"):
         inference.manifold(_model(d=1), n=2)
 
@@ -217,7 +238,7 @@ def test_limit_threads(monkeypatch):
     import os
 
     monkeypatch.setattr(os, "cpu_count", lambda: 16)
-    assert inference.limit_threads(3) == 3 and calls == [3]
+    assert inference.limit_threads(3) == 3 and calls == [3] and isinstance(calls[0], int)
     assert inference.limit_threads() == 2
     monkeypatch.setattr(os, "cpu_count", lambda: 2)
     assert inference.limit_threads(3) == 1
