@@ -203,7 +203,7 @@ def test_manifold_grid_values():
     model = _model(d=3)
     images, coords = inference.manifold(model, n=4, dims=(2, 0), base=[0.0, 0.4, 0.0], quantiles=(0.1, 0.8))
     want_q = Normal(0.0, 1.0).icdf(torch.linspace(0.1, 0.8, 4, dtype=torch.float64)).numpy()
-    np.testing.assert_allclose(coords, want_q, atol=1e-9)
+    np.testing.assert_allclose(coords, want_q, rtol=0, atol=1e-12)  # computed in float64
     assert images.shape == (4, 4, 1, 6, 5)
     for i, j in [(0, 0), (3, 1), (1, 3)]:
         z = torch.tensor([[want_q[3 - i], 0.4, want_q[j]]], dtype=torch.float32)  # row 0 = largest
@@ -240,6 +240,8 @@ def test_limit_threads(monkeypatch):
     monkeypatch.setattr(os, "cpu_count", lambda: 16)
     assert inference.limit_threads(3) == 3 and calls == [3] and isinstance(calls[0], int)
     assert inference.limit_threads() == 2
+    monkeypatch.setattr(os, "cpu_count", lambda: 5)
+    assert inference.limit_threads(3) == 2  # half the cores, rounded down
     monkeypatch.setattr(os, "cpu_count", lambda: 2)
     assert inference.limit_threads(3) == 1
     monkeypatch.setattr(os, "cpu_count", lambda: None)
