@@ -8,7 +8,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from pages._lib import lesson_state, models, navigation, presenter
+from pages._lib import follow, lesson_state, models, navigation, presenter, share
 
 # A fresh server's first runs may be legacy pages-directory runs: rerun through st.navigation.
 navigation.leave_pages_directory_mode()
@@ -48,9 +48,15 @@ PAGES = {
 
 # expanded: with 14 pages Streamlit would fold the last ones under "View 3 more".
 page = st.navigation(PAGES, expanded=True)
-models.sidebar_model_picker()
+share.open_link(page.url_path)  # a shared link's model, before the picker draws
+share.publish(models.sidebar_model_picker())  # the model in the URL; pages add their view
 presenter.sidebar_switch()  # projector styling, on every page while it is on
 lesson_state.sidebar_link(page.url_path)  # back to the lesson from a beat's page
 navigation.close_sidebar_after_navigation()  # phones: the new page, not the menu
 navigation.unclipped_labels()  # long page names and select-box values wrap
-page.run()
+share.sidebar_link()  # "Link to this view", redrawn when the page publishes its view
+follow.sidebar({p.url_path: p for group in PAGES.values() for p in group})  # with VAE_PRESENTER_KEY
+try:
+    page.run()
+finally:  # also after st.stop(): the page's view is in the URL by now
+    follow.after_run(page.url_path)

@@ -57,7 +57,7 @@ st.session_state.setdefault(SEED_KEY, 0)
 c1, c2, c3, c4 = st.columns([2, 1.2, 1, 1.1], vertical_alignment="bottom")
 temperature = float(c1.slider("temperature τ (t = τ ε)", 0.0, 2.0, 1.0, 0.05, key="gen:temperature"))
 n = int(c2.select_slider("how many", SIZES, value=36, key="gen:n"))
-seed = int(c3.number_input("seed", 0, 10**6, step=1, key=SEED_KEY))
+seed = int(c3.number_input("seed", 0, 10**6, step=1, key=SEED_KEY, bind="query-params"))
 c4.button("Resample", icon=":material/casino:", on_click=_resample, type="primary", width="stretch")
 
 draws = ui.compute(inference.prior_draws, cur.key, cur.model, n, temperature=temperature, seed=seed,

@@ -82,7 +82,7 @@ pick = ui.pick_image(cur, split, page=PAGE)
 
 c1, c2, c3 = st.columns([2.2, 1, 1.6], vertical_alignment="bottom")
 n = int(c1.select_slider("number of samples N per estimate", N_CHOICES, value=100, key="grad:n"))
-seed = int(c2.number_input("seed", 0, 10**6, 0, key="grad:seed"))
+seed = int(c2.number_input("seed", 0, 10**6, 0, key="grad:seed", bind="query-params"))
 baseline = c3.toggle("score function with a baseline", key="grad:baseline",
                      help="Subtract, from each sample's log p(x|t), the mean over the other "
                      "N−1 samples (a control variate: still unbiased).")  # fmt: skip

@@ -60,7 +60,7 @@ pick = ui.pick_image(cur, split, page=PAGE)
 
 st.session_state.setdefault(SEED_KEY, 0)
 c1, c2, c3, _ = st.columns([1.0, 1.0, 1.4, 1.6], vertical_alignment="bottom")
-seed = int(c1.number_input("noise seed", 0, 10**6, step=1, key=SEED_KEY,
+seed = int(c1.number_input("noise seed", 0, 10**6, step=1, key=SEED_KEY, bind="query-params",
                            help="The same seed gives the same ε: a repeatable class demo."))  # fmt: skip
 c2.button("Resample ε", icon=":material/casino:", on_click=_resample, type="primary", width="stretch")
 zero_std = c3.toggle("s = 0 (plain autoencoder)", key=ZERO_KEY)

@@ -14,7 +14,7 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from pages._lib import display, models, state, testset
+from pages._lib import display, models, share, state, testset
 from pages._lib.live_decoder import latent_plane
 from vae.app import inference
 
@@ -56,6 +56,15 @@ split = testset.test_split(cur, stop=False)
 order, kl = testset.dims_by_activity(split, d)
 payload, export_error = models.decoder_payload(cur)
 ss = st.session_state
+url_pin_key = f"pl_urlpin:{cur.name}"
+link = share.take(cur)  # a shared link's pinned latent (and axes), on its first run
+if "pin" in link:
+    axes = link.get("axes") or (order[:2] if d > 2 else [0, 1])
+    ss[url_pin_key] = {"z": link["pin"], "axes": axes}
+    if d > 2:  # the slice through the pinned latent: its axes, the others at its values
+        ss[f"pl_x:{cur.name}"], ss[f"pl_y:{cur.name}"] = axes
+        ss[f"pl_base:{cur.name}"] = "sliders"
+        state.remember_latent(cur, link["pin"])
 from_sliders = state.shared_latent(cur)
 clears_key = f"pl_clears:{cur.name}"
 
@@ -168,9 +177,13 @@ colors = [PALETTE[k % len(PALETTE)] for k in range(len(names))]
 if payload is not None:
     # A new slice (axes, fixed values) or "Clear the pin" starts without a pin.
     nonce = json.dumps([dx, dy, base_kind, test_i, ss.get(clears_key, 0)])
+    url_pin = ss.get(url_pin_key)
+    if url_pin and (url_pin["axes"] != [dx, dy] or (d > 2 and base_kind != "sliders") or ss.get(clears_key)):
+        url_pin = ss[url_pin_key] = None  # the user moved on from the link's slice
     pinned = latent_plane(
         payload, points_xy=pts, point_labels=point_labels, label_colors=colors,
         label_names=names, dims=(dx, dy), base_latent=base, extent=float(extent), nonce=nonce,
+        pin_xy=[url_pin["z"][dx], url_pin["z"][dy]] if url_pin else None,
         plane_px=PLANE_PX, image_px=IMAGE_PX, key=f"pl_live:{cur.name}",
     )  # fmt: skip
     if split is not None and len(split.labels) > MAX_POINTS:
@@ -225,6 +238,8 @@ else:
     )  # fmt: skip
     with map_col:
         st.plotly_chart(fig, config={"displayModeBar": False}, key=f"pl_fbmap:{cur.name}")
+
+share.publish(cur, pin=pinned, axes=[dx, dy] if d > 2 else None)
 
 # --------------------------------------------------------------------------- the pinned point
 if pinned is None:

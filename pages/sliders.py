@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from pages._lib import display, models, state, testset
+from pages._lib import display, models, share, state, testset
 from pages._lib.live_decoder import latent_sliders
 from vae.app import inference
 
@@ -79,6 +79,14 @@ if mounting:
     back = state.shared_latent(cur)
     if back is not None:
         ss[values_key] = back.tolist()
+link = share.take(cur)  # a shared link's latent and test image, on its first run
+if "img" in link and split is not None:
+    ss[test_key] = min(link["img"], len(split.labels) - 1)
+if "z" in link:
+    # Wide enough sliders for every value of the link (a sample can pass ±3), never narrower.
+    need = max(max(map(abs, link["z"])), float(ss.get("sl_range", 3)))
+    ss["sl_range"] = next((v for v in RANGES if v >= need), RANGES[-1])
+    _command(link["z"])
 
 # --------------------------------------------------------------------------- controls
 c_prior, c_test, c_range = st.columns([1.25, 2.2, 1], gap="large", vertical_alignment="bottom")
@@ -178,6 +186,8 @@ else:
             width=IMAGE_PX,
         )
     state.remember_latent(cur, z)
+
+share.publish(cur, z=z, img=ss.get(test_key))
 
 # --------------------------------------------------------------------------- the numbers
 with st.expander(

@@ -316,7 +316,7 @@ def pick_image(
             st.markdown(f"**{label}**: a test image")
             st.caption("Upload your own on **Your image** to use it here too.")
     if source == "test":
-        index = int(cols[1].number_input(f"test image # (0-{n - 1})", 0, n - 1, step=1, key=idx_key))
+        index = int(cols[1].number_input(f"test image # (0-{n - 1})", 0, n - 1, step=1, key=idx_key, bind="query-params"))
         cols[2].button(
             "Random", key=f"{page}:{slot}:random", icon=":material/shuffle:",
             on_click=_randomize, args=(idx_key, n), width="stretch",

@@ -224,6 +224,7 @@ def latent_plane(
     base_latent: Sequence[float] | np.ndarray | None = None,
     extent: float | Sequence[float] = 3.0,
     nonce: int | str | None = None,
+    pin_xy: Sequence[float] | None = None,
     plane_px: int = 420,
     image_px: int = 200,
     invert: bool = False,
@@ -240,7 +241,8 @@ def latent_plane(
     ``dims``: the two latent dimensions on the x and y axes. ``base_latent``: ``(D,)`` values of
     the other dimensions (default zeros). ``extent``: r for [-r, r]^2 or (xmin, xmax, ymin, ymax),
     in latent units; the dashed circles are the prior's 1 and 2 sigma contours. A changed
-    ``nonce`` clears the pin.
+    ``nonce`` clears the pin. ``pin_xy``: ``[x, y]`` to pin from Python (a shared link); the
+    user's later clicks replace it; keep passing the same value while it should hold.
 
     Returns the pinned latent ``(D,)`` (``base_latent`` with ``dims`` replaced), or None.
     """
@@ -251,9 +253,10 @@ def latent_plane(
     flat, labels_list, points_hash = _plane_points(points_xy, point_labels)
     base = _vector(base_latent, d, "base_latent")
     ext = _extent(extent)
-    cmd = _cmd_id("plane", nonce)
+    pin = None if pin_xy is None else _vector(pin_xy, 2, "pin_xy")
+    cmd = _cmd_id("plane", nonce) if pin is None else _cmd_id("plane", nonce, pin)
     before = event(key)
-    pinned_xy = before.get("pinned_xy") if before.get("cmd") == cmd else None
+    pinned_xy = before.get("pinned_xy") if before.get("cmd") == cmd else pin
     data = {
         "mode": "plane",
         "key": key,
@@ -273,7 +276,13 @@ def latent_plane(
     }
     ev = mount(key, data, export_payload, on_change)
     pinned = ev.get("pinned")
-    out = [float(v) for v in pinned] if ev.get("cmd") == cmd and _valid_latent(pinned, d) else None
+    if ev.get("cmd") == cmd and _valid_latent(pinned, d):
+        out = [float(v) for v in pinned]
+    elif pin is not None:  # Python's pin until the browser reports one for this command
+        out = list(base)
+        out[ax[0]], out[ax[1]] = pin
+    else:
+        out = None
     if persist_to:
         st.session_state[persist_to] = out
     return out

@@ -105,6 +105,19 @@ def pytest_runtest_makereport(item, call):
 # --------------------------------------------------------------------------- helpers
 
 
+def new_session(browser, url: str):  # noqa: ANN001, ANN202
+    """A fresh browser context (a new Streamlit session) with one page at ``url``, after its
+    first run. Returns ``(context, page)``; close the context when done."""
+    ctx = browser.new_context(viewport=VIEWPORT)
+    ctx.set_default_timeout(RUN_TIMEOUT_MS)
+    page = ctx.new_page()
+    page.vae_runs = RunTracker()
+    page.vae_runs.attach(page)
+    page.goto(url)
+    wait_rerun(page, 0)
+    return ctx, page
+
+
 def wait_idle(page, timeout_ms: int = RUN_TIMEOUT_MS) -> None:
     """Until the app reports no script running."""
     page.wait_for_selector(IDLE, timeout=timeout_ms)
