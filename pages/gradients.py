@@ -171,8 +171,9 @@ with left:
     ))  # fmt: skip
     vfig.update_xaxes(type="log", title="N (samples per estimate)", tickvals=curve.sample_sizes)
     vfig.update_yaxes(type="log", title="variance of the estimate", exponentformat="power")
-    ui.classroom(vfig, 440, title=f"variance, averaged over the {2 * d} coordinates of the gradient",
-                 legend={"orientation": "h", "y": -0.2})  # fmt: skip
+    # Two lines: Plotly titles never wrap, and on a phone one line was cut at "the gr".
+    ui.classroom(vfig, 460, title=f"variance, averaged over<br>the {2 * d} coordinates of the gradient",
+                 legend={"orientation": "h", "y": -0.2}, margin={"l": 10, "r": 10, "t": 70, "b": 10})  # fmt: skip
     ui.plot(vfig, key="grad:variance")
 with right:
     st.latex(r"\operatorname{Var}\Big[\tfrac{1}{N}\textstyle\sum_i g_i\Big] = \frac{\operatorname{Var}[g]}{N}")

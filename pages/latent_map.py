@@ -262,9 +262,9 @@ def _map_and_inspector(
             marker_color="#4f46e5", name="m ± s", hovertemplate="%{x}: m = %{y:.2f}<extra></extra>",
         ))  # fmt: skip
         bar.add_hrect(y0=-1, y1=1, fillcolor="#f97316", opacity=0.12, line_width=0)
-        bar.update_layout(
-            height=240, margin={"l": 10, "r": 10, "t": 30, "b": 10},
-            title={"text": "posterior q(t|x): mean m ± s.d. s per dimension (shaded: prior ±1)", "font_size": 13},
+        bar.update_layout(  # a two-line title: Plotly titles never wrap (cut on a phone)
+            height=260, margin={"l": 10, "r": 10, "t": 50, "b": 10},
+            title={"text": "posterior q(t|x): mean m ± s.d. s per dimension<br>(shaded: the prior's ±1)", "font_size": 13},
         )  # fmt: skip
         st.plotly_chart(bar, config={"displayModeBar": False}, key=f"map_posterior:{cur.name}")
         with st.expander("as a table"):

@@ -26,6 +26,10 @@ TITLES = {
     "noise": "Noise ε: the reparameterization trick",
     "elbo": "ELBO vs log p(x)",
     "sliders": "Latent sliders",
+    "gradients": "Gradient estimators",
+    "ae_vs_vae": "Autoencoder vs VAE",
+    "generation": "Infinite mixture: generation",
+    "interpolation": "Interpolation",
 }
 TIMEOUT_MS = 120_000
 LESSON_STEP = "4 · ELBO"  # the Lesson page is shot at this step
@@ -90,7 +94,7 @@ def choose_model(page, name: str) -> None:
     settle(page)
 
 
-def shoot(url: str, pages: list[str]) -> None:
+def shoot(url: str, pages: list[str], modes: tuple[bool, ...] = (False, True)) -> None:
     from playwright.sync_api import sync_playwright
 
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
@@ -108,7 +112,7 @@ def shoot(url: str, pages: list[str]) -> None:
                     go(page, "lesson")
                     page.locator("[data-testid=stButtonGroup] button", has_text=LESSON_STEP).click()
                     settle(page)
-                for on in (False, True):
+                for on in modes:
                     set_presenter(page, on)
                     for name in pages:
                         go(page, name)
@@ -131,13 +135,15 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--url", help="a running app; default: start one on checkpoints/")
     ap.add_argument("--pages", default="lesson,noise,elbo", help=f"among {sorted(TITLES)}")
+    ap.add_argument("--modes", default="normal,presenter", help="normal, presenter or both")
     args = ap.parse_args()
     pages = args.pages.split(",")
+    modes = tuple(m == "presenter" for m in args.modes.split(","))
     if args.url:
-        shoot(args.url.rstrip("/"), pages)
+        shoot(args.url.rstrip("/"), pages, modes)
         return
     with running_server(env=app_env(REPO / "checkpoints", find_shared_data())) as server:
-        shoot(server.url, pages)
+        shoot(server.url, pages, modes)
 
 
 if __name__ == "__main__":
