@@ -190,11 +190,11 @@ def _where_figure(
     ))  # fmt: skip
     x_title, y_title = AXES[method]
     fig.update_layout(
-        height=300, margin={"l": 10, "r": 10, "t": 30, "b": 10}, font_size=13,
+        height=320, margin={"l": 10, "r": 10, "t": 30, "b": 10}, font_size=13,
         title={"text": "where it sits on the map (zoomed in)", "font_size": 13},
         xaxis={"title": x_title, "range": [star[0] - half, star[0] + half]},
         yaxis={"title": y_title if d != 1 else "", "range": [star[1] - half, star[1] + half]},
-        legend={"orientation": "h", "yanchor": "top", "y": -0.2, "x": 0},
+        legend={"orientation": "h", "yanchor": "top", "y": -0.3, "x": 0},  # below the axis title
     )  # fmt: skip
     if d == 2:
         fig.update_yaxes(scaleanchor="x", scaleratio=1)
