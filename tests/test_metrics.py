@@ -37,6 +37,8 @@ def test_active_units_counts_dims_whose_mean_varies_more_than_the_threshold() ->
     pair = torch.tensor([[-1.0, 0.0], [1.0, 0.0]])  # variances 2 and 0
     assert active_units(_FixedMeans(), pair, threshold=2.0) == 0
     assert active_units(_FixedMeans(), pair, threshold=1.999) == 1
+    # One image has no variance (not NaN, not a warning): nothing is active.
+    assert active_units(_FixedMeans(), pair[:1], threshold=0.0) == 0
 
 
 def test_active_units_of_a_real_model_uses_its_encoder_means() -> None:

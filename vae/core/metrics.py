@@ -13,7 +13,9 @@ from vae.data.registry import Dataset
 @torch.no_grad()
 def active_units(model: VAE, x: torch.Tensor, threshold: float = 0.01, batch: int = 1000) -> int:
     """Latent dims whose posterior mean varies across data: Cov_x(E_q[t]) > threshold
-    (Burda et al.'s definition)."""
+    (Burda et al.'s definition). Fewer than two images carry no variance: 0 active."""
+    if x.shape[0] < 2:
+        return 0
     mus = torch.cat([model.encode(x[i : i + batch])[0] for i in range(0, x.shape[0], batch)])
     return int((mus.var(dim=0) > threshold).sum().item())
 
