@@ -44,14 +44,34 @@ def _range(values: np.ndarray) -> list[float]:
     return [float(lo - pad), float(hi + pad)]
 
 
-def figure(p: Player, names: Sequence[str], curve: Sequence[tuple[int, float, float]], height: int = 640) -> go.Figure:
-    """The animated figure. ``curve``: ``(epoch, test ELBO, test KL)`` for every epoch trained."""
-    fig = make_subplots(
-        rows=2, cols=3, specs=[[{"rowspan": 2}, {}, {}], [None, {}, {}]],
-        column_widths=[0.5, 0.25, 0.25], horizontal_spacing=0.06, vertical_spacing=0.14,
-        subplot_titles=("Latent map: posterior means of the same test images", "Manifold (grid over t₁, t₂)",
-                        "Samples: the same prior codes", "Test ELBO (nats)", "Test KL (nats)"),
+TITLES = ("Latent map: posterior means of the same test images", "Manifold (grid over t₁, t₂)",
+          "Samples: the same prior codes", "Test ELBO (nats)", "Test KL (nats)")  # fmt: skip
+# (row, col) of the map, manifold, samples, ELBO and KL panels: beside each other on wide
+# screens, the map above the rest on phones.
+WIDE = ((1, 1), (1, 2), (1, 3), (2, 2), (2, 3))
+STACKED = ((1, 1), (2, 1), (2, 2), (3, 1), (3, 2))
+
+
+def _grid(stacked: bool) -> go.Figure:
+    if stacked:
+        return make_subplots(
+            rows=3, cols=2, specs=[[{"colspan": 2}, None], [{}, {}], [{}, {}]], row_heights=[0.5, 0.25, 0.25],
+            vertical_spacing=0.08, horizontal_spacing=0.14,
+            subplot_titles=("Latent map: the same test images", "Manifold", "Same prior codes", "Test ELBO", "Test KL"),
+        )  # fmt: skip
+    return make_subplots(
+        rows=2, cols=3, specs=[[{"rowspan": 2}, {}, {}], [None, {}, {}]], column_widths=[0.5, 0.25, 0.25],
+        horizontal_spacing=0.06, vertical_spacing=0.14, subplot_titles=TITLES,
     )  # fmt: skip
+
+
+def figure(
+    p: Player, names: Sequence[str], curve: Sequence[tuple[int, float, float]], stacked: bool = False
+) -> go.Figure:
+    """The animated figure. ``curve``: ``(epoch, test ELBO, test KL)`` for every epoch trained;
+    ``stacked``: the narrow layout (phones)."""
+    fig = _grid(stacked)
+    at = STACKED if stacked else WIDE
     classes = [int(c) for c in np.unique(p.labels)]
     masks = [p.labels == c for c in classes]
 
@@ -76,16 +96,16 @@ def figure(p: Player, names: Sequence[str], curve: Sequence[tuple[int, float, fl
 
     last = len(p.epochs) - 1
     for tr in points(last):
-        fig.add_trace(tr, row=1, col=1)
-    fig.add_trace(go.Image(source=p.manifold[last], hoverinfo="skip"), row=1, col=2)
-    fig.add_trace(go.Image(source=p.prior[last], hoverinfo="skip"), row=1, col=3)
+        fig.add_trace(tr, *at[0])
+    fig.add_trace(go.Image(source=p.manifold[last], hoverinfo="skip"), *at[1])
+    fig.add_trace(go.Image(source=p.prior[last], hoverinfo="skip"), *at[2])
     ep = [c[0] for c in curve]
     line = {"mode": "lines", "line": {"color": "#444", "width": 1.5}, "showlegend": False}
-    fig.add_trace(go.Scatter(x=ep, y=[c[1] for c in curve], hovertemplate="epoch %{x}: ELBO %{y:.2f}<extra></extra>", **line), row=2, col=2)
-    fig.add_trace(go.Scatter(x=ep, y=[c[2] for c in curve], hovertemplate="epoch %{x}: KL %{y:.2f}<extra></extra>", **line), row=2, col=3)
+    fig.add_trace(go.Scatter(x=ep, y=[c[1] for c in curve], hovertemplate="epoch %{x}: ELBO %{y:.2f}<extra></extra>", **line), *at[3])
+    fig.add_trace(go.Scatter(x=ep, y=[c[2] for c in curve], hovertemplate="epoch %{x}: KL %{y:.2f}<extra></extra>", **line), *at[4])
     elbo_mark, kl_mark = marks(last)
-    fig.add_trace(elbo_mark, row=2, col=2)
-    fig.add_trace(kl_mark, row=2, col=3)
+    fig.add_trace(elbo_mark, *at[3])
+    fig.add_trace(kl_mark, *at[4])
     n = len(classes)
     animated = [*range(n), n, n + 1, n + 4, n + 5]  # points, manifold, prior, the two markers
     fig.frames = [
@@ -97,7 +117,7 @@ def figure(p: Player, names: Sequence[str], curve: Sequence[tuple[int, float, fl
     ]
     step_args = {"mode": "immediate", "frame": {"duration": 0, "redraw": True}, "transition": {"duration": 0}}
     fig.update_layout(
-        height=height, margin={"l": 40, "r": 10, "t": 40, "b": 10}, legend={"itemsizing": "constant"},
+        height=1000 if stacked else 640, margin={"l": 40, "r": 10, "t": 40, "b": 10}, legend={"itemsizing": "constant"},
         sliders=[{
             "active": last, "currentvalue": {"prefix": "Epoch "}, "pad": {"t": 50, "b": 0}, "len": 0.8, "x": 0.2,
             "steps": [{"label": str(e), "method": "animate", "args": [[str(e)], step_args]} for e in p.epochs],
@@ -116,18 +136,34 @@ def figure(p: Player, names: Sequence[str], curve: Sequence[tuple[int, float, fl
     )  # fmt: skip
     fig.update_xaxes(range=_range(p.xy[..., 0]), title_text=p.axis_names[0], row=1, col=1)
     fig.update_yaxes(range=_range(p.xy[..., 1]), title_text=p.axis_names[1], row=1, col=1)
-    for col in (2, 3):
-        fig.update_xaxes(visible=False, row=1, col=col)
-        fig.update_yaxes(visible=False, row=1, col=col)
-        fig.update_xaxes(title_text="epoch", type="log" if ep and max(ep) > 30 else "linear", row=2, col=col)
+    for row, col in at[1:3]:
+        fig.update_xaxes(visible=False, row=row, col=col)
+        fig.update_yaxes(visible=False, row=row, col=col)
+    for row, col in at[3:]:
+        fig.update_xaxes(title_text="epoch", type="log" if ep and max(ep) > 30 else "linear", row=row, col=col)
+    if stacked:
+        # The slider across the whole width, the buttons below it (they covered its start).
+        fig.update_layout(
+            legend={"orientation": "h", "yanchor": "bottom", "y": 1.03, "x": 0}, margin={"l": 30, "r": 5, "t": 90, "b": 70}
+        )
+        fig.layout.sliders[0].update(x=0.0, len=1.0)
+        fig.layout.updatemenus[0].update(pad={"t": 125, "r": 10})
     return fig
 
 
 @st.cache_resource(show_spinner=False, max_entries=8)
-def _figure(key: str, _p: Player, names: tuple[str, ...], curve: tuple) -> go.Figure:
+def _figure(key: str, _p: Player, names: tuple[str, ...], curve: tuple, stacked: bool) -> go.Figure:
     """``figure`` once per model file: building a dozen frames' plotly objects takes about a
     second (validation); Streamlit only serialises a ready figure (never mutated here)."""
-    return figure(_p, names, curve)
+    return figure(_p, names, curve, stacked)
+
+
+def _phone() -> bool:
+    """A phone's browser (its user agent says Mobile): start with the stacked layout."""
+    try:
+        return "Mobile" in (st.context.headers.get("User-Agent") or "")
+    except Exception:  # no request headers (AppTest, a bare script run)
+        return False
 
 
 def history_curve(history: Sequence) -> list[tuple[int, float, float]]:
@@ -148,9 +184,10 @@ def show(
     p = player(key, snaps)
     names = label_names(dataset, meta, int(p.labels.max()) + 1 if len(p.labels) else 0)
     curve = history_curve(history) or [(s["epoch"], s.get("test_elbo"), s.get("test_kl")) for s in p.stats]
+    stacked = st.toggle("Stacked layout (for phones)", value=_phone(), key=f"tl_stacked:{live}")
     st.plotly_chart(
-        _figure(key, p, tuple(names), tuple(curve)), key=f"timelapse-{key}", config={"displayModeBar": False},
-        width="stretch",
+        _figure(key, p, tuple(names), tuple(curve), stacked), key=f"timelapse-{key}",
+        config={"displayModeBar": False}, width="stretch",
     )  # fmt: skip
     epochs = ", ".join(str(e) for e in p.epochs)
     st.caption(

@@ -35,6 +35,11 @@ def shoot(url: str, models: list[str], pages: list[str]) -> None:
                     page.locator(f'[data-testid=stSidebarNavLink]:has(span[label="{TITLES[name]}"])').click()
                     settle(page)
                     page.wait_for_timeout(1500)  # plotly draws after the run
+                    toggle = page.get_by_text("Stacked layout (for phones)")
+                    if w < 700 and toggle.count():  # a phone's browser starts stacked (its user agent)
+                        toggle.first.click()
+                        settle(page)
+                        page.wait_for_timeout(1500)
                     tag = f"tl-{name}-{model}-{w}x{h}"
                     print(tag, json.dumps(page.evaluate(MEASURE), ensure_ascii=False), flush=True)
                     # Streamlit scrolls inside stMain: grow the window to the content to see it all.
