@@ -190,3 +190,15 @@ def test_code_range_grid_from_float32_codes():
     np.testing.assert_array_equal(g.t1, np.linspace(lo[0], hi[0], 3))
     np.testing.assert_array_equal(g.t2, np.linspace(hi[1], lo[1], 3))
     assert g.t1.dtype == np.float64
+
+
+def test_train_twins_use_the_given_architecture():
+    from vae.data.registry import Dataset
+
+    x = torch.from_numpy((np.random.default_rng(9).random((32, 1, 6, 5)) * 255).astype(np.uint8))
+    y = torch.arange(32) % 2
+    data = Dataset("folder:tiny", x, y, x[:8], y[:8], ("a", "b"))
+    twins = ae_vs_vae.train_twins(data, latent_dim=3, hidden=(8,), epochs=1)
+    assert sorted(twins) == ["ae", "noisy_ae", "vae"]
+    for variant, model in twins.items():
+        assert model.config.hidden == (8,) and model.config.latent_dim == 3 and model.config.variant == variant

@@ -156,7 +156,7 @@ def test_sliders_payload_decodes_to_the_models_image(model_dir, drawn, monkeypat
 
 
 def test_sliders_server_fallback_decodes_the_released_vector(model_dir, drawn, monkeypatch):
-    def refuse(model):
+    def refuse(*args, **kwargs):  # noqa: ARG001
         raise export.ExportError(
             "decoder layer 3 (Mystery) is not supported by the browser decoder"
         )

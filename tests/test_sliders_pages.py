@@ -272,7 +272,7 @@ def _live_widgets(at: AppTest) -> list:
 def no_export(models, monkeypatch):
     """An architecture the browser decoder cannot run: every export fails."""
 
-    def refuse(model):
+    def refuse(*args, **kwargs):  # noqa: ARG001  (the model, encoder=...)
         raise export.ExportError("decoder layer 3 (Mystery) is not supported by the browser decoder")
 
     monkeypatch.setattr(export, "export_payload", refuse)
