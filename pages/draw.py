@@ -87,7 +87,7 @@ if n_test:
 seed = int(cols[2].number_input("ε seed", 0, 9999, 0, key="draw_seed", help="The 8 samples' noise ε comes from this seed: the same seed replays the same samples."))
 
 # --------------------------------------------------------------------------- posterior backdrop
-pts, labels, colors, proj = np.zeros((0, 2)), None, [], None
+pts, labels, colors, names, proj = np.zeros((0, 2)), None, [], [], None
 if split is not None:
     mu_all = split.mu[:MAX_POINTS]
     if d >= 2:
@@ -98,6 +98,7 @@ if split is not None:
             pts = mu_all[:, :2]
     labels = split.labels[:MAX_POINTS]
     colors = [display.PALETTE[k % len(display.PALETTE)] for k in range(len(split.label_names))]
+    names = list(split.label_names)
 context = None
 if split is not None and cur.config.likelihood == "bernoulli" and payload is not None:
     p5, p50, p95 = _elbo_percentiles(cur.key, cur.model, split.images[:N_ELBO])
@@ -117,7 +118,7 @@ if d < 2:
     st.caption("A 1-D latent space: the panel on the right plots t₁ against 0.")
 drawing = draw_pad(
     payload, image_shape=(c, h, w), latent_dim=d, mode="draw" if sketch else "paint", style=style,
-    points_xy=pts, point_labels=labels, label_colors=colors, extent=_extent(pts), projection=proj,
+    points_xy=pts, point_labels=labels, label_colors=colors, label_names=names, extent=_extent(pts), projection=proj,
     likelihood=cur.config.likelihood, deterministic=cur.config.variant == "ae", start=start,
     seed=seed, elbo_context=context, key=f"draw_pad:{cur.name}",
 )  # fmt: skip
@@ -147,7 +148,7 @@ if x is None:
 stored = (cur.key, drawing.n)
 if ss.get("draw_stored") != stored:  # once per drawing: a later upload is not overwritten
     ss["draw_stored"] = stored
-    ss[state.LAST_UPLOAD_KEY] = x
+    ss[state.LAST_UPLOAD_KEY] = ss[state.LAST_DRAWING_KEY] = x
 rec = inference.reconstruct(cur.model, x, n_samples=8, seed=seed)
 st.subheader("Your last drawing, checked on the server", divider="gray")
 c_x, c_rec, c_text = st.columns([1, 1, 3], gap="medium")
@@ -174,4 +175,4 @@ with c_text:
     st.markdown("  \n".join(lines))
     if drawing.blank:
         st.caption("The pad is empty (or one flat colour), so x is all black, as for a blank upload.")
-    st.caption("Saved as your last drawing: pick “your last upload” on a lecture page or on Your image.")
+    st.caption("Saved as your last drawing: pick “your last upload” on a lecture page, or “Your last drawing” on Your image.")

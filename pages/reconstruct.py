@@ -13,7 +13,7 @@ from vae.data.images import FILE_EXTENSIONS, FORMATS_TEXT
 from vae.data.registry import upload_style_for
 from vae.data.upload import STYLES, Preprocessed, preprocess_upload
 
-UPLOAD, TEST = "upload", "test"
+UPLOAD, TEST, DRAWING = "upload", "test", "drawing"
 PALETTE = display.PALETTE
 STYLE_HELP = {
     "digit": "white strokes on black, centred like MNIST",
@@ -85,9 +85,10 @@ st.markdown(
 cur = models.require_model()
 c, h, w = cur.config.image_shape
 
+drawing = state.last_drawing(cur)  # from the Draw page
 source = st.radio(
-    "Image", [UPLOAD, TEST], horizontal=True, key="rec_source",
-    format_func={UPLOAD: "Upload a file", TEST: "Use a test image"}.get,
+    "Image", [UPLOAD, TEST] + ([DRAWING] if drawing is not None else []), horizontal=True,
+    key="rec_source", format_func={UPLOAD: "Upload a file", TEST: "Use a test image", DRAWING: "Your last drawing"}.get,
 )  # fmt: skip
 x: np.ndarray | None = None
 pre: Preprocessed | None = None
@@ -114,6 +115,8 @@ if source == UPLOAD:
         st.stop()
     x = pre.model_input
     st.session_state[state.LAST_UPLOAD_KEY] = x
+elif source == DRAWING:
+    x = drawing
 else:
     split = testset.test_split(cur)
     i = int(st.number_input(f"Test image # (0-{len(split.labels) - 1})", 0, len(split.labels) - 1, step=1, key=f"rec_test:{cur.name}"))

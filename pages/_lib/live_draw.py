@@ -50,18 +50,23 @@ class Drawing:
     kl: float | None = None
 
 
+def _plain(x: Any) -> bool:
+    """A JSON number a browser would send: an int (checked before float(), which overflows
+    on a huge one) or a finite float, within +-1e12."""
+    if type(x) is int:
+        return abs(x) < 10**12
+    return type(x) is float and math.isfinite(x) and abs(x) < 1e12
+
+
 def _numbers(v: Any, n: int) -> np.ndarray | None:
     """``n`` plain finite numbers as float64, else None (a forged or stale event)."""
-    if not isinstance(v, list) or len(v) != n:
-        return None
-    if not all(type(x) in (int, float) and math.isfinite(x) and abs(x) < 1e12 for x in v):
+    if not isinstance(v, list) or len(v) != n or not all(_plain(x) for x in v):
         return None
     return np.asarray(v, dtype=np.float64)
 
 
 def _number(v: Any) -> float | None:
-    ok = type(v) in (int, float) and math.isfinite(v) and abs(v) < 1e12
-    return float(v) if ok else None
+    return float(v) if _plain(v) else None
 
 
 def parse_drawing(ev: Mapping[str, Any], image_shape: Sequence[int], d: int) -> Drawing | None:
@@ -96,6 +101,7 @@ def draw_pad(
     points_xy: np.ndarray | None = None,
     point_labels: np.ndarray | None = None,
     label_colors: Sequence[str] = (),
+    label_names: Sequence[str] = (),
     extent: Sequence[float] = (-3.0, 3.0, -3.0, 3.0),
     projection: tuple[np.ndarray, np.ndarray] | None = None,
     likelihood: str = "bernoulli",
@@ -111,7 +117,8 @@ def draw_pad(
     ``mode``: ``"draw"`` (white ink on black, preprocessed as an upload of ``style``
     "digit"/"fashion") or ``"paint"`` (paint over a test image at the model's resolution).
     ``points_xy`` ``(N, 2)``: encoded test means in the plotted plane (the first two latent
-    dims, or PCA coordinates with ``projection`` = ``(mean (D,), components (2, D))``).
+    dims, or PCA coordinates with ``projection`` = ``(mean (D,), components (2, D))``);
+    ``label_colors`` / ``label_names``: per label index, for the points and their legend.
     ``start``: ``(command id, image uint8 (C, H, W))``: a new id puts that image on the pad.
     ``seed``: the page's PRNG seed for the 8 samples' eps.
     """
@@ -135,6 +142,7 @@ def draw_pad(
         else np.asarray(point_labels)[keep].astype(int).tolist(),
         "points_hash": f"{len(pts)}:{float(np.round(pts[keep], 3).sum()):.3f}",
         "label_colors": {str(i): c for i, c in enumerate(label_colors)},
+        "label_names": [str(v) for v in label_names],
         "extent": [float(v) for v in extent],
         "projection": None
         if projection is None

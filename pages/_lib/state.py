@@ -14,6 +14,10 @@ from pages._lib.models import Current
 # matches their model (check ``.shape == cur.config.image_shape``).
 LAST_UPLOAD_KEY = "last_upload"
 
+# The last drawing finished on the Draw page (also put in LAST_UPLOAD_KEY, so lecture pages
+# offer it like an upload): float32 (C, H, W) in [0, 1]; read it with ``last_drawing(cur)``.
+LAST_DRAWING_KEY = "last_drawing"
+
 # The latent vector a user last set on the Latent sliders page (the released slider values)
 # or pinned on the 2-D latent plane page: list[float] of length D. Plain session state, so it
 # survives page switches (a widget's own state is dropped while its page is not shown).
@@ -38,3 +42,10 @@ def remember_latent(cur: Current, z: np.ndarray | list[float]) -> None:
     """Make ``z (D,)`` the latent other pages see for ``cur``'s model (``shared_latent``)."""
     st.session_state[LATENT_VECTOR_KEY] = [float(v) for v in np.asarray(z).ravel()]
     st.session_state[LATENT_VECTOR_MODEL_KEY] = cur.key
+
+
+def last_drawing(cur: Current) -> np.ndarray | None:
+    """The Draw page's last drawing ``(C, H, W)`` if it fits ``cur``'s model, else None."""
+    x = st.session_state.get(LAST_DRAWING_KEY)
+    ok = isinstance(x, np.ndarray) and x.shape == tuple(cur.config.image_shape)
+    return x if ok else None

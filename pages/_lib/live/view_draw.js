@@ -80,6 +80,7 @@ class DrawView extends BaseView {
     this.status = el("div", { className: "vae-status", "data-testid": "vae-live-status" });
     const caption = (text) => el("div", { className: "vae-draw-caption", text });
     this.postCaption = caption("");
+    this.legend = el("div", { className: "vae-legend vae-draw-legend", "data-testid": "vae-draw-legend" });
     this.barsCaption = caption("m \u00b1 2s per dimension (grey: the prior's \u00b12)");
     this.root = el("div", { className: "vae-live vae-draw", "data-testid": "vae-live-draw" }, [
       el("div", { className: "vae-draw-grid" }, [
@@ -92,7 +93,7 @@ class DrawView extends BaseView {
           el("figure", {}, [this.samples.frame, caption(`${N_SAMPLES} samples decode(m + s \u2299 \u03b5)`)]),
           this.numbers,
         ]),
-        el("div", { className: "vae-draw-col" }, [this.post, this.postCaption, this.bars, this.barsCaption]),
+        el("div", { className: "vae-draw-col" }, [this.post, this.legend, this.postCaption, this.bars, this.barsCaption]),
       ]),
     ]);
     parent.appendChild(this.root);
@@ -409,6 +410,24 @@ class DrawView extends BaseView {
     return [px, py, a, b, d];
   }
 
+  /** Which colour is which label (the test points' classes), rebuilt when they change. */
+  buildLegend() {
+    const d = this.data;
+    const key = JSON.stringify([d.label_names, d.label_colors]);
+    if (key === this.legendKey) return;
+    this.legendKey = key;
+    const names = d.label_names || [];
+    this.legend.replaceChildren(
+      ...names.map((name, i) =>
+        el("span", { className: "vae-legend-item" }, [
+          el("span", { className: "vae-swatch", style: `background:${d.label_colors[String(i)] || "#4c78a8"}` }),
+          el("span", { text: name }),
+        ]),
+      ),
+    );
+    this.legend.hidden = names.length === 0;
+  }
+
   /** Static layer: encoded test points (+ the prior's circles on a 2-D model). */
   background(style) {
     const d = this.data;
@@ -477,6 +496,7 @@ class DrawView extends BaseView {
     const g = this.post.getContext("2d");
     g.setTransform(1, 0, 0, 1, 0, 0);
     g.drawImage(this.background(style), 0, 0);
+    this.buildLegend();
     g.scale(dpr, dpr);
     const [px, py, a, b, d] = this.project(mu, std);
     const [r1, r2, ang] = ellipseAxes(a, b, d);

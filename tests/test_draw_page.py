@@ -1,0 +1,96 @@
+"""The Draw page's Python side: the browser's lift event is validated (a forged or stale one is
+ignored, never a traceback), the drawing becomes "your last drawing" and is checked on the
+server with PyTorch, and Your image offers it. AppTest with a tiny digits model; the browser
+half is tested in tests/test_draw_preprocess_browser.py and tests/e2e/test_draw.py."""
+
+from __future__ import annotations
+
+import base64
+
+import numpy as np
+import pytest
+import torch
+from streamlit.testing.v1 import AppTest
+
+from pages._lib.live_draw import parse_drawing
+from vae.core.checkpoints import load_checkpoint, save_checkpoint
+from vae.core.fit import TrainConfig, fit
+from vae.core.model import VAEConfig
+from vae.data.registry import load_dataset
+
+APP = "../app.py"
+TIMEOUT = 60
+pytestmark = pytest.mark.usefixtures("navigation_only")
+SHAPE = (1, 8, 8)
+
+
+@pytest.fixture(scope="session")
+def model_dir(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("draw_checkpoints")
+    cfg = VAEConfig(image_shape=SHAPE, latent_dim=2, hidden=(32,))
+    model, _ = fit(cfg, TrainConfig(epochs=3, batch_size=128, lr=3e-3), load_dataset("digits"), "cpu")
+    save_checkpoint(folder / "tiny2d.pt", model, dataset="digits")
+    (folder / "default.txt").write_text("tiny2d")
+    return folder
+
+
+def _event(**kw) -> dict:
+    ev = {"action": "lift", "n": 3, "x": [0.5] * 64, "mu": [0.1, -0.2], "std": [0.5, 0.4]}
+    return {**ev, **kw}
+
+
+def test_parse_drawing_accepts_a_lift_and_refuses_forgeries() -> None:
+    d = parse_drawing(_event(x=[2.0] + [0.25] * 63, recon=12.5, kl=3), SHAPE, 2)
+    assert d is not None and d.n == 3 and d.x.shape == SHAPE and d.x.dtype == np.float32
+    assert d.x[0, 0, 0] == 1.0 and d.x[0, 0, 1] == 0.25  # clipped to [0, 1]
+    np.testing.assert_array_equal(d.mu, [0.1, -0.2])
+    assert (d.recon, d.kl) == (12.5, 3.0)
+    for bad in (
+        _event(x=[0.5] * 63),  # wrong size
+        _event(mu=[0.1, float("nan")]),
+        _event(mu=[0.1, "0.2"]),
+        _event(std=[10**400, 1]),  # a huge int: no OverflowError
+        _event(x=[True] * 64),
+        _event(action="weights"),
+        _event(n="3"),
+        {"action": "lift", "n": 1, "png": "data:image/png;base64,@@@"},
+    ):
+        assert parse_drawing(bad, SHAPE, 2) is None, bad
+    png = parse_drawing({"action": "lift", "n": 1, "png": "data:image/png;base64," + base64.b64encode(b"x").decode()}, SHAPE, 2)
+    assert png is not None and png.png == b"x" and png.x is None
+
+
+def _draw_page(models) -> AppTest:  # noqa: ANN001
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.run()
+    at.switch_page("pages/draw.py").run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_a_lifted_drawing_is_stored_and_checked_on_the_server(models) -> None:  # noqa: ANN001
+    at = _draw_page(models)
+    assert not at.error
+    assert any("Lift the pen" in c.value for c in at.caption)
+    x = np.zeros(SHAPE, np.float32)
+    x[0, 1:7, 3:5] = 1.0  # a "1"
+    at.session_state["draw_pad:tiny2d"] = {"event": _event(x=x.ravel().tolist(), n=1)}
+    at.run()
+    assert not at.exception, at.exception
+    stored = at.session_state["last_drawing"]
+    np.testing.assert_array_equal(stored, x)
+    np.testing.assert_array_equal(at.session_state["last_upload"], x)
+    # The server's m is the model's own encoding of the same x (an independent torch call).
+    model = load_checkpoint(models / "tiny2d.pt").build_model()
+    with torch.no_grad():
+        mu, _ = model.encode(torch.from_numpy(x[None]))
+    text = " ".join(m.value for m in at.markdown)
+    shown = ", ".join(f"{v:+.2f}".replace("-", "−") for v in mu[0].tolist())
+    assert f"**Server** m = ({shown})" in text
+    assert "of 20 are" in text
+    # Your image offers the drawing and reconstructs exactly it.
+    at.switch_page("pages/reconstruct.py").run()
+    assert not at.exception, at.exception
+    at.radio(key="rec_source").set_value("drawing").run()
+    assert not at.exception and not at.error
+    assert "model input x (8x8)" in [c for im in at.get("image") for c in im.captions]
