@@ -41,7 +41,8 @@ def _prior_note(places: list[ar.PriorPlace]) -> None:
         f"**How far from the prior?** The test images' means have log N(m; 0, I) between {lo:.1f} "
         f"and {hi:.1f} nats (5th to 95th percentile, median {mid:.1f}). A result below all but "
         f"{ar.FAR_PERCENTILE:g}% of them has left the region the decoder was trained on: expect a "
-        "blurry or strange image there."
+        "blurry or strange image there. The % under each image of the strip is that percentile: "
+        "the share of test images' means less likely under the prior than its code."
     )
 
 
@@ -57,10 +58,9 @@ if len(options) < 2:
     st.stop()
 labels = [g.label for g in options]
 ca, cb = st.columns(2, gap="large")
-a_label = ca.selectbox("Group A (from)", labels, index=0, key="ar:a", format_func=display.text)
-b_label = cb.selectbox(
-    "Group B (to)", labels, index=min(1, len(labels) - 1), key="ar:b", format_func=display.text
-)
+# Select-box options are plain text (no Markdown), so names from files need no escaping.
+a_label = ca.selectbox("Group A (from)", labels, index=0, key="ar:a")
+b_label = cb.selectbox("Group B (to)", labels, index=min(1, len(labels) - 1), key="ar:b")
 group_a = options[labels.index(a_label)]
 group_b = options[labels.index(b_label)]
 if a_label == b_label:
@@ -119,7 +119,7 @@ strip_t = ar.walk(start, v, ar.STRIP_ALPHAS)
 strip_places = ar.prior_place(strip_t, split.mu)
 ui.strip(
     inference.decode(cur.model, strip_t),
-    [f"α = {a:+.1f} · pct {p.percentile:.0f}" + (" · far" if p.far else "")
+    [f"α = {a:+.1f} · {p.percentile:.0f}%" + (" · far out" if p.far else "")
      for a, p in zip(ar.STRIP_ALPHAS, strip_places, strict=True)],
     width=96,
 )  # fmt: skip

@@ -145,6 +145,24 @@ def load_tsne(path: str | Path, sha256: str, n_points: int) -> Projection | None
     return Projection("tsne", xy, rows)
 
 
+def view_3d(mu: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    """``mu (N, D)`` in 3-D: the means themselves for D <= 3 (zeros pad a missing axis), else
+    their first three principal components (each axis's largest loading positive, so the
+    picture does not flip). Returns ``xyz (N, 3)`` and the share of variance per axis (None
+    when no projection was made)."""
+    x = np.asarray(mu, np.float64)
+    n, d = x.shape
+    if d <= 3:
+        return np.concatenate([x, np.zeros((n, 3 - d))], axis=1).astype(np.float32), None
+    centred = x - x.mean(0)
+    _, s, vt = np.linalg.svd(centred, full_matrices=False)
+    comps = vt[:3]
+    signs = np.sign(comps[np.arange(3), np.abs(comps).argmax(1)])
+    comps = comps * np.where(signs == 0, 1.0, signs)[:, None]
+    var = s**2
+    return (centred @ comps.T).astype(np.float32), var[:3] / (float(var.sum()) or 1.0)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Precompute a checkpoint's t-SNE over the first ``--points`` test images (the app's map)."""
     import argparse

@@ -1,0 +1,91 @@
+"""Box and lasso selections on the Latent map: which test images a selection holds (through
+the chart's traces, so a t-SNE sample or a class hidden in the legend maps right), their images,
+their count by label, their mean decoded, and saving two of them as groups A and B for the
+Latent arithmetic page (``pages/_lib/groups.py``).
+
+The page draws its chart with ``selection_mode=SELECTION_MODES`` and calls ``panel`` after it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import streamlit as st
+
+from pages._lib import display, groups
+from pages._lib.models import Current
+from pages._lib.testset import TestSplit
+from vae.app import arithmetic, inference
+
+SELECTION_MODES = ("points", "box", "lasso")
+GRID_MAX = 64  # images shown from a selection (all of them are counted and averaged)
+
+
+def _selection(state: Any) -> Mapping[str, Any]:
+    try:
+        sel = state["selection"]
+    except (KeyError, TypeError, IndexError):
+        return {}
+    return sel if isinstance(sel, Mapping) else {}
+
+
+def is_region(state: Any) -> bool:
+    """True when the chart's selection came from the box or lasso tool (not a click)."""
+    sel = _selection(state)
+    return bool(sel.get("box") or sel.get("lasso"))
+
+
+def selected_rows(state: Any, rows_by_trace: Sequence[np.ndarray]) -> np.ndarray:
+    """Test-split rows of the selected points, sorted and unique. ``rows_by_trace[c][i]`` is the
+    row of point ``i`` of trace ``c``; points of other traces (the star, contours) are ignored."""
+    out = set()
+    for p in _selection(state).get("points") or []:
+        if not isinstance(p, Mapping):
+            continue
+        curve, i = p.get("curve_number"), p.get("point_index", p.get("point_number"))
+        ok = type(curve) is int and type(i) is int and 0 <= curve < len(rows_by_trace)
+        if ok and 0 <= i < len(rows_by_trace[curve]):
+            out.add(int(rows_by_trace[curve][i]))
+    return np.asarray(sorted(out), np.int64)
+
+
+def panel(cur: Current, split: TestSplit, state: Any, rows_by_trace: Sequence[np.ndarray]) -> None:
+    """The selection's images, counts by label and mean decoded, with the save buttons; a hint
+    when nothing is selected with the box or lasso."""
+    rows = selected_rows(state, rows_by_trace) if is_region(state) else np.empty(0, np.int64)
+    saved = groups.saved(cur)
+    if len(rows) == 0:
+        st.caption(
+            "**Select a region**: pick the box or lasso tool at the top right of the map and "
+            "drag around some points to see them all, their mean decoded, and save them as a "
+            "group for the **Latent arithmetic** page."
+            + "".join(f" Saved group {k}: {len(v)} images." for k, v in sorted(saved.items()))
+        )
+        return
+    st.subheader(f"Your selection: {len(rows):,} test images", divider="gray")
+    c1, c2, c3 = st.columns([3, 1.3, 1.2], gap="medium")
+    with c1:
+        shown = rows[:GRID_MAX]
+        display.show_grid(
+            split.images[shown].astype(np.float32) / 255.0, ncols=8, width="stretch",
+            caption=f"the first {len(shown)} of {len(rows)}" if len(rows) > len(shown) else None,
+        )  # fmt: skip
+    with c2:
+        labels, counts = np.unique(split.labels[rows], return_counts=True)
+        st.dataframe(
+            {"label": [split.label_names[k] for k in labels], "images": counts},
+            hide_index=True,
+        )
+    with c3:
+        mean = arithmetic.group_mean(split.mu, rows)
+        display.show_image(inference.decode(cur.model, mean[None])[0], "decode(mean of their m)", width=140)
+        for name in groups.NAMES:
+            st.button(
+                f"Save as group {name}", key=f"map_save_{name}:{cur.name}", on_click=groups.save,
+                args=(cur, name, rows.tolist()), width="stretch",
+                help="Use it on the Latent arithmetic page: v = mean(m | B) − mean(m | A).",
+            )  # fmt: skip
+        st.caption("".join(f"Group {k}: {len(v)} images. " for k, v in sorted(saved.items())) or "No group saved yet.")
+        st.page_link("pages/arithmetic.py", label="Latent arithmetic", icon=":material/calculate:")
