@@ -13,7 +13,7 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from pages._lib import display, models, testset
+from pages._lib import display, map_3d, map_selection, models, testset
 from vae.app import inference, projection
 
 PALETTE = display.PALETTE
@@ -21,6 +21,7 @@ METHODS = {
     "lda": "LDA (separates the classes)",
     "pca": "PCA (largest spread, no labels)",
     "tsne": "t-SNE (keeps neighbours)",
+    "3d": "3-D (rotate it)",
 }
 AXES = {"latent": ("t₁", "t₂"), "lda": ("LD 1", "LD 2"), "pca": ("PC 1", "PC 2"), "tsne": ("t-SNE 1", "t-SNE 2")}
 Q = 1.6449  # Phi^-1(0.95): the manifold grid spans the prior's 5%..95% quantiles
@@ -204,7 +205,7 @@ def _where_figure(
 @st.fragment
 def _map_and_inspector(
     cur: models.Current, method: str, split: testset.TestSplit, proj: projection.Projection,
-    fig: go.Figure, rows_by_trace: list[np.ndarray], map_col,
+    fig: go.Figure, rows_by_trace: list[np.ndarray], map_col, view_3d: bool = False,
 ) -> None:
     """The map (drawn into ``map_col``), the picker and the selected image through the model."""
     d, n = cur.config.latent_dim, len(split.labels)
@@ -218,12 +219,22 @@ def _map_and_inspector(
     chart_key = f"map_chart:{cur.name}:{method}" + (f":{gen}" if gen else "")
 
     # A click on the chart (a new one since the last run) wins over the number input.
-    clicked = _clicked(st.session_state.get(chart_key), rows_by_trace)
+    state = st.session_state.get(chart_key)
+    clicked = None if map_selection.is_region(state) else _clicked(state, rows_by_trace)
     if clicked is not None and clicked != st.session_state.get(seen_key):
         st.session_state[seen_key] = clicked
         st.session_state[pick_key] = clicked
     with map_col:
-        st.plotly_chart(fig, key=chart_key, on_select="rerun", selection_mode="points", config={"displayModeBar": False})
+        if view_3d:
+            map_3d.show(cur.key, split, int(st.session_state[pick_key]), f"{chart_key}:3d")
+        else:
+            drag = map_selection.drag_mode(f"map_drag:{cur.name}")
+            st.plotly_chart(
+                map_selection.figure_for(fig, f"{cur.key}:{method}:{len(proj.rows)}", drag), key=chart_key,
+                on_select="rerun", selection_mode=map_selection.SELECTION_MODES, config={"displayModeBar": False},
+            )  # fmt: skip
+    if not view_3d:
+        map_selection.panel(cur, split, state, rows_by_trace)
 
     def typed() -> None:
         st.session_state[gen_key] = gen + 1
@@ -283,17 +294,22 @@ d = cur.config.latent_dim
 n = len(split.labels)
 
 views = projection.available(d, len(split.label_names))
+if map_3d.offered(d):  # first for a 3-D latent: its own axes, nothing projected
+    views = ("3d", *views) if d == 3 else (*views, "3d")
 method = views[0]
 if len(views) > 1:
     method = st.radio(
-        f"The latent space has {d} dimensions: show it in 2-D with",
+        f"The latent space has {d} dimensions: show it with",
         views, format_func=METHODS.get, horizontal=True, key="map_method",
     )  # fmt: skip
+view_3d = method == "3d"
+if view_3d:
+    method = "pca"  # the inspector's zoomed 2-D chart
 proj, how = _view(cur, method, split)
 st.caption(
     f"{len(proj.rows):,} test images of **{display.text(cur.dataset)}**, each at its posterior mean m(x), coloured by "
     "label. Click a point, or pick one by number below, to look at it through the model. "
-    + _caption(method, d, len(split.label_names), how)
+    + ("" if view_3d else _caption(method, d, len(split.label_names), how))
 )
 
 # The map and the inspector rerun on their own (a fragment): a click re-sends the inspector, not
@@ -314,4 +330,4 @@ if d == 2:
 else:
     map_col = st.container()
 fig, rows_by_trace = _map_figure(cur.key, method, len(proj.rows), d, proj, split.labels, split.label_names)
-_map_and_inspector(cur, method, split, proj, fig, rows_by_trace, map_col)
+_map_and_inspector(cur, method, split, proj, fig, rows_by_trace, map_col, view_3d)

@@ -210,3 +210,122 @@ def test_generation_page_shows_a_tiles_nearest_training_images(model_dir, monkey
     found = _neighbour_captions(at)
     assert [i for i, _ in found] == [i for i, _ in want]
     np.testing.assert_allclose([d for _, d in found], [d for _, d in want], atol=0.006)
+
+
+# --------------------------------------------------------------------------- map selections
+
+
+def _figure(at: AppTest, key: str) -> dict:
+    return json.loads(next(e for e in at.get("plotly_chart") if e.key == key).proto.spec)
+
+
+def _array(a) -> np.ndarray:
+    if isinstance(a, dict):  # plotly 7: a base64 typed array
+        import base64
+
+        return np.frombuffer(base64.b64decode(a["bdata"]), dtype=np.dtype(a["dtype"]))
+    return np.asarray(a)
+
+
+def _box_select(at: AppTest, key: str, box: tuple[float, float, float, float]) -> list[tuple[float, float]]:
+    """Select every map point inside ``box`` (x0, x1, y0, y1) as Plotly reports a box selection:
+    (trace, index in trace) for each point. Returns the points' (x, y)."""
+    spec = _figure(at, key)
+    points, xy = [], []
+    for c, trace in enumerate(spec["data"]):
+        if "customdata" not in trace:
+            continue
+        x, y = _array(trace["x"]), _array(trace["y"])
+        for i in np.flatnonzero((x >= box[0]) & (x <= box[1]) & (y >= box[2]) & (y <= box[3])):
+            points.append({"curve_number": c, "point_index": int(i), "x": float(x[i]), "y": float(y[i])})
+            xy.append((float(x[i]), float(y[i])))
+    at.session_state[key] = {"selection": {
+        "points": points, "box": [{"x": [box[0], box[1]], "y": [box[2], box[3]]}], "lasso": [],
+    }}  # fmt: skip
+    at.run()
+    _ok(at)
+    return xy
+
+
+def _map(model_dir: Path, monkeypatch, model: str, method: str | None = None) -> AppTest:
+    from pages._lib import navigation
+
+    monkeypatch.setenv("VAE_CHECKPOINT_DIR", str(model_dir))
+    monkeypatch.setattr(navigation, "leave_pages_directory_mode", lambda: None)
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.session_state["model_name"] = model
+    at.switch_page("pages/latent_map.py").run()
+    if method:
+        at.radio(key="map_method").set_value(method).run()
+    _ok(at)
+    return at
+
+
+def _check_selection(at: AppTest, model_dir: Path, name: str, want: list[int]) -> None:
+    """The page shows ``want`` (test rows): its count, its labels counted, and saves it."""
+    from pages._lib import groups
+    from vae.core.checkpoints import file_identity
+
+    y = load_dataset("digits").test_y.numpy()
+    assert any(s.startswith(f"Your selection: {len(want)} test images") for s in (h.value for h in at.subheader))
+    table = at.dataframe[0].value
+    labels, counts = np.unique(y[want], return_counts=True)
+    assert table["label"].tolist() == [str(v) for v in labels]
+    assert table["images"].tolist() == counts.tolist()
+    next(b for b in at.button if b.label == "Save as group B").click().run()
+    _ok(at)
+    assert at.session_state[groups.SAVED_KEY][file_identity(model_dir / f"{name}.pt")]["B"] == sorted(want)
+
+
+@pytest.mark.parametrize("view", ["latent", "pca", "tsne"])
+def test_box_selection_maps_points_to_test_images(model_dir, monkeypatch, view):
+    """A box selection's (trace, index) pairs become the test images drawn there: found here
+    independently from each point's coordinates (torch-encoded means; sklearn's PCA; the
+    t-SNE of a 150-point sample, whose rows say which images it holds)."""
+    from sklearn.decomposition import PCA
+
+    from vae.app import projection
+
+    monkeypatch.setattr(projection, "TSNE_SAMPLE", 150)  # fewer than the 360 digits test images
+    name = "d2" if view == "latent" else "d5"
+    at = _map(model_dir, monkeypatch, name, None if view == "latent" else view)
+    _, _, mu, _ = _reference(model_dir, name)
+    key = f"map_chart:{name}:{view}"
+    if view == "latent":
+        coords, rows = mu, np.arange(len(mu))
+    elif view == "pca":
+        coords, rows = PCA(2).fit_transform(mu), np.arange(len(mu))
+    else:
+        proj = projection.project(mu.astype(np.float32), method="tsne", seed=0, max_points=150)
+        coords, rows = proj.xy, proj.rows
+        assert len(rows) == 150
+    spec = _figure(at, key)
+    x_all = np.concatenate([_array(t["x"]) for t in spec["data"] if "customdata" in t])
+    y_all = np.concatenate([_array(t["y"]) for t in spec["data"] if "customdata" in t])
+    x0, x1 = np.percentile(x_all, [20, 60])
+    y0, y1 = np.percentile(y_all, [30, 80])
+    xy = _box_select(at, key, (x0, x1, y0, y1))
+    assert 5 <= len(xy) < len(x_all)
+    want = []
+    for px, py in xy:
+        # PCA's axes are defined up to sign: match the point's |coordinates| against both.
+        c = np.abs(coords) if view == "pca" else coords
+        p = np.abs([px, py]) if view == "pca" else np.array([px, py])
+        dist = np.linalg.norm(c - p, axis=1)
+        assert dist.min() < 1e-3, "a selected point matches no test image's coordinates"
+        want.append(int(rows[int(dist.argmin())]))
+    _check_selection(at, model_dir, name, sorted(set(want)))
+
+
+def test_3d_view_for_a_3d_latent_and_pca_of_larger_ones(model_dir, monkeypatch):
+    at = _map(model_dir, monkeypatch, "d5", "3d")
+    spec = _figure(at, "map_chart:d5:pca:3d")
+    traces = [t for t in spec["data"] if t["type"] == "scatter3d"]
+    assert len(traces) >= 10 and "PC 3" in json.dumps(spec["layout"])
+    assert any("Clicking cannot pick a point in 3-D" in c.value for c in at.caption)
+    at.number_input(key="map_pick:d5").set_value(42).run()
+    _ok(at)
+    spec = _figure(at, "map_chart:d5:pca:1:3d")  # a typed number: a new chart key
+    star = [t for t in spec["data"] if t["type"] == "scatter3d" and t["name"].startswith("#42 ")]
+    assert len(star) == 1
+    assert any(h.value.startswith("Test image #42: ") for h in at.subheader)

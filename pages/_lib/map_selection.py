@@ -3,7 +3,8 @@ the chart's traces, so a t-SNE sample or a class hidden in the legend maps right
 their count by label, their mean decoded, and saving two of them as groups A and B for the
 Latent arithmetic page (``pages/_lib/groups.py``).
 
-The page draws its chart with ``selection_mode=SELECTION_MODES`` and calls ``panel`` after it.
+The page asks ``drag_mode`` which tool the user wants (the chart's mode bar is hidden), draws
+``figure_for(...)`` with ``selection_mode=SELECTION_MODES`` and calls ``panel`` after it.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
+import plotly.graph_objects as go
 import streamlit as st
 
 from pages._lib import display, groups
@@ -21,6 +23,28 @@ from vae.app import arithmetic, inference
 
 SELECTION_MODES = ("points", "box", "lasso")
 GRID_MAX = 64  # images shown from a selection (all of them are counted and averaged)
+DRAG = {"zoom": "Zoom", "select": "Box select", "lasso": "Lasso select"}  # plotly dragmode -> label
+
+
+def drag_mode(key: str) -> str:
+    """What a drag on the map does (plotly's ``dragmode``), chosen by the user."""
+    mode = st.segmented_control(
+        "Drag on the map to", list(DRAG), format_func=DRAG.get, default="zoom", required=True, key=key,
+        help="Box or lasso: every point inside is selected; its images, labels and mean appear below.",
+    )  # fmt: skip
+    return mode if mode in DRAG else "zoom"
+
+
+@st.cache_resource(show_spinner=False, max_entries=16)
+def _with_dragmode(fig_key: str, mode: str, _fig: go.Figure) -> go.Figure:
+    # A copy (the map's figure is shared: never mutated), built once per figure and mode so
+    # every run sends the same spec and the browser keeps the chart mounted.
+    return go.Figure(_fig).update_layout(dragmode=mode)
+
+
+def figure_for(fig: go.Figure, fig_key: str, mode: str) -> go.Figure:
+    """``fig`` with ``mode`` as its drag tool (``fig`` itself for zoom, its default)."""
+    return fig if mode == "zoom" else _with_dragmode(fig_key, mode, fig)
 
 
 def _selection(state: Any) -> Mapping[str, Any]:
