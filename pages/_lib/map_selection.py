@@ -82,9 +82,9 @@ def panel(cur: Current, split: TestSplit, state: Any, rows_by_trace: Sequence[np
     saved = groups.saved(cur)
     if len(rows) == 0:
         st.caption(
-            "**Select a region**: pick the box or lasso tool at the top right of the map and "
-            "drag around some points to see them all, their mean decoded, and save them as a "
-            "group for the **Latent arithmetic** page."
+            "**Select a region**: choose *Box select* or *Lasso select* above the map, then drag "
+            "around some points to see them all, their mean decoded, and save them as a group "
+            "for the **Latent arithmetic** page."
             + "".join(f" Saved group {k}: {len(v)} images." for k, v in sorted(saved.items()))
         )
         return
