@@ -74,7 +74,7 @@ def test_box_selection_with_the_mouse_on_the_latent_map(page) -> None:  # noqa: 
         page.mouse.up()
 
     act_in_fragment(page, drag)
-    head = page.locator("[data-testid=stMain] h2", has_text="Your selection").inner_text()
+    head = page.locator("[data-testid=stMain] h3", has_text="Your selection").inner_text()
     count = int(head.split(":")[1].split()[0].replace(",", ""))
     assert len(sure) <= count <= len(maybe), (count, len(sure), len(maybe))
     # The labels counted: each trace is one label; the sure points' labels are a lower bound.
