@@ -135,7 +135,8 @@ if d == 2:
     xr, yr = list(g.extent[:2]), list(g.extent[2:])
     two = make_subplots(
         rows=1, cols=2, horizontal_spacing=0.06,
-        subplot_titles=("true posterior p(t|x) ∝ p(x|t) p(t)", "the encoder's q(t|x) = N(m, diag(s²))"),
+        # Two lines each: on a phone the one-line titles ran into each other.
+        subplot_titles=("true posterior<br>p(t|x) ∝ p(x|t) p(t)", "the encoder's<br>q(t|x) = N(m, diag(s²))"),
     )  # fmt: skip
     for col, z in ((1, g.posterior), (2, g.q_density)):
         two.add_trace(go.Heatmap(
@@ -162,7 +163,7 @@ if d == 2:
         if tr.name in seen:
             tr.showlegend = False
         seen.add(tr.name)
-    ui.classroom(two, 520, legend={"orientation": "h", "y": -0.15})
+    ui.classroom(two, 540, legend={"orientation": "h", "y": -0.15}, margin={"l": 10, "r": 10, "t": 70, "b": 10})
     ui.plot(two, key="elbo:posterior")
     g1, g2, g3, g4 = st.columns(4)
     g1.metric("log p(x) on the grid", f"{g.log_px:.2f}",
