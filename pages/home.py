@@ -36,7 +36,9 @@ if "log_px" in m:
     )
 if "active_units" in m:
     details.append(f"active latent units: **{m['active_units']} / {cfg.latent_dim}**")
-details.append(f"trained on: **{display.text(ckpt.meta.get('device') or 'unknown device')}**")
+# Checkpoints from before describe_device's plural fix say "CPU (1 threads)".
+trained_on = str(ckpt.meta.get("device") or "unknown device").replace("(1 threads)", "(1 thread)")
+details.append(f"trained on: **{display.text(trained_on)}**")
 if cfg.variant != "vae":
     details.append(f"variant: **{ {'ae': 'plain autoencoder', 'noisy_ae': 'autoencoder with noise, no KL'}[cfg.variant] }**")
 st.markdown(" · ".join(details))
