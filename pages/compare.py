@@ -128,11 +128,16 @@ names = DATASETS[dataset].label_names
 
 _metrics_table(picked)
 st.subheader("Latent maps of the same test images", divider="gray")
-st.caption(f"The first {len(y):,} test images, at each model's posterior means. {display.text(cmp.how)}.")
+same_axes = len({c.config.latent_dim for c in picked}) == 1
+st.caption(
+    f"The first {len(y):,} test images, at each model's posterior means. {display.text(cmp.how)}."
+    + (" The same axes for every map: the KL term keeps a VAE's codes near the origin, where the "
+       "prior is; an autoencoder's spread as far as they like." if same_axes else "")
+)  # fmt: skip
 allxy = np.concatenate([v.xy for v in cmp.views])
 lo, hi = np.percentile(allxy, [0.5, 99.5], axis=0)
 pad = 0.08 * (hi - lo)
-ranges = [[float(lo[i] - pad[i]), float(hi[i] + pad[i])] for i in range(2)] if len({c.config.latent_dim for c in picked}) == 1 else [None, None]
+ranges = [[float(lo[i] - pad[i]), float(hi[i] + pad[i])] for i in range(2)] if same_axes else [None, None]
 cols = st.columns(len(picked))
 for col, c, v in zip(cols, picked, cmp.views, strict=True):
     with col:
@@ -158,8 +163,9 @@ for col, c, v in zip(cols, picked, cmp.views, strict=True):
 
 st.subheader("KL per latent dimension", divider="gray")
 st.caption(
-    "Mean KL(q(t_i|x) ‖ N(0, 1)) of each dimension over the same test images, largest first. A "
-    "dimension near 0 (below the dotted line) carries no information: posterior collapse."
+    "Mean KL(q(t_i|x) ‖ N(0, 1)) of each dimension over these test images, largest first (the "
+    "table's KL is over the whole test split, so the totals differ a little). A dimension near 0 "
+    "(below the dotted line) carries no information: posterior collapse."
 )
 cols = st.columns(len(picked))
 for col, c, v in zip(cols, picked, cmp.views, strict=True):
