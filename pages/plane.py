@@ -57,9 +57,11 @@ order, kl = testset.dims_by_activity(split, d)
 payload, export_error = models.decoder_payload(cur)
 ss = st.session_state
 url_pin_key = f"pl_urlpin:{cur.name}"
-link = share.take(cur)  # a shared link's pinned latent (and axes), on its first run
+link = share.take(cur)  # a shared link's axes and pinned latent, on its first run
+axes = link.get("axes") or (order[:2] if d > 2 else [0, 1])
+if d > 2 and "axes" in link:
+    ss[f"pl_x:{cur.name}"], ss[f"pl_y:{cur.name}"] = axes
 if "pin" in link:
-    axes = link.get("axes") or (order[:2] if d > 2 else [0, 1])
     ss[url_pin_key] = {"z": link["pin"], "axes": axes}
     if d > 2:  # the slice through the pinned latent: its axes, the others at its values
         ss[f"pl_x:{cur.name}"], ss[f"pl_y:{cur.name}"] = axes
