@@ -145,21 +145,24 @@ for col, c, v in zip(cols, picked, cmp.views, strict=True):
         st.plotly_chart(_map(v.xy, y, names, ranges), key=f"cmp_map:{c.name}", config={"displayModeBar": False})
 
 st.subheader("Reconstructions of the same images", divider="gray")
-ROW = 560  # px: 8 images of a row, the same size in every row
-display.show_grid(x[: compare.N_RECON].astype(np.float32) / 255.0, ncols=compare.N_RECON, caption="the test images", width=ROW)
-for c, v in zip(picked, cmp.views, strict=True):
-    display.show_grid(v.recon, ncols=compare.N_RECON, caption=f"{c.name}: decode(m(x))", width=ROW)
+# Rows of 8 as wide as a column: one size for every row, and on a phone (columns stack) the
+# whole screen width, never wider (a fixed width cut the row off there).
+with st.columns([2, 1])[0]:
+    display.show_grid(x[: compare.N_RECON].astype(np.float32) / 255.0, ncols=compare.N_RECON, caption="the test images", width="stretch")
+    for c, v in zip(picked, cmp.views, strict=True):
+        display.show_grid(v.recon, ncols=compare.N_RECON, caption=f"{c.name}: decode(m(x))", width="stretch")
 
 st.subheader("Samples from the same prior codes", divider="gray")
 st.caption(
     "decode(t) for 16 codes t ~ N(0, I), "
     + ("the same 16 for every model." if cmp.same_codes else "drawn with the same seed (the latent sizes differ, so the codes cannot be the same).")
-    + " An autoencoder was never asked to decode the prior: expect some non-images."
+    + (" An autoencoder was never asked to decode the prior: expect some non-images."
+       if any(c.config.variant != "vae" for c in picked) else "")
 )
 cols = st.columns(len(picked))
 for col, c, v in zip(cols, picked, cmp.views, strict=True):
     with col:
-        display.show_grid(v.samples, ncols=4, caption=c.name, width=300)
+        display.show_grid(v.samples, ncols=4, caption=c.name, width=300)  # fits a phone too
 
 st.subheader("KL per latent dimension", divider="gray")
 st.caption(
