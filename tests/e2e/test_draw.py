@@ -179,22 +179,23 @@ def test_empty_full_and_dot_give_sensible_output(dpage) -> None:  # noqa: ANN001
     _stroke(page, [(0.3, 0.3), (0.7, 0.7)])
     _click_tool(page, "clear")  # empty pad
     empty = _mu(page)
-    assert all(np.isfinite(empty)) and page.locator(ROOT).get_attribute("data-ready") == "true"
+    assert all(np.isfinite(empty)), empty
+    assert page.locator(ROOT).get_attribute("data-ready") == "true"
     # A single click: a dot.
     box = _pad_box(page)
     act(page, lambda: page.mouse.click(*_at(box, 0.4, 0.6)))
     dot = _mu(page)
-    assert all(np.isfinite(dot)) and dot != empty
+    assert all(np.isfinite(dot)) and dot != empty, (dot, empty)
     # A pad full of ink (painted through the pad's own 2-D context), then one more dot.
     page.locator(PAD).evaluate("c => { const g = c.getContext('2d'); g.fillStyle = '#fff'; g.fillRect(0, 0, c.width, c.height); }")
     act(page, lambda: page.mouse.click(*_at(box, 0.5, 0.5)))
     full = _mu(page)
     # One flat colour is blank, as for an upload: the same input (all black) as the empty pad.
-    assert np.allclose(full, empty, atol=1e-6)
+    assert np.allclose(full, empty, atol=1e-6), (full, empty)
     for sel in ('[data-testid="vae-draw-input"]', RECON, '[data-testid="vae-draw-samples"]'):
         assert page.locator(sel).is_visible()
     elbo = float(page.locator('[data-testid="vae-draw-elbo"]').get_attribute("data-elbo"))
-    assert np.isfinite(elbo) and elbo < 0
+    assert np.isfinite(elbo) and elbo < 0, elbo
     assert_no_error(page, "empty / dot / full pad")
 
 

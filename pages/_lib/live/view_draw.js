@@ -143,7 +143,8 @@ class DrawView extends BaseView {
     this.samples.tile = new Float32Array(m.C * (2 * m.H + 1) * (cols * m.W + cols - 1)).fill(1);
     this.eps = seededNormals(Number(data.seed) || 0, N_SAMPLES, m.latentDim);
     this.bars.hidden = this.barsCaption.hidden = false;
-    this.timed(performance.now(), () => this.run(), false);
+    this.run(); // a repaint for new data, not a pointer event: not timed
+    this.status.textContent = "encoded and decoded in your browser as you draw";
   }
 
   /** Pad size and mode, the start image (a new command from Python), the tools. */
