@@ -92,6 +92,7 @@ fi
   echo "    checkpoints"
   echo "    pages"
   echo "    app.py"
+  echo "    .streamlit"
   echo "    bench/harness"
 } > setup.cfg
 
