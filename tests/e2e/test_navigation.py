@@ -16,6 +16,8 @@ PAGES = {
     "Latent sliders": "sliders",
     "2-D latent plane": "plane",
     "Latent map": "Latent map",
+    "Watch it learn": "Watch it learn",
+    "Compare models": "Compare models",
     "Your image": "Your image",
     "Latent arithmetic": "Latent arithmetic",
     "Draw it yourself": "Draw",
