@@ -58,17 +58,29 @@ export default function closeSidebarAfterNavigation() {
   if (window.__vaeCloseSidebar) return;
   window.__vaeCloseSidebar = true;
   document.addEventListener("click", (event) => {
+    // The user opening the sidebar again ends the watch below: theirs to close.
+    if (event.target.closest('[data-testid="stExpandSidebarButton"]')) window.__vaeWatchUntil = 0;
     if (!event.target.closest('[data-testid="stSidebarNavLink"]')) return;
     if (!window.matchMedia("(max-width: 767.98px)").matches) return;
-    // The page switch re-renders the sidebar: on a busy machine its collapse button can be
-    // missing for a moment, so look again for about a second rather than only once.
-    const close = (tries) => {
+    // The page switch re-renders the sidebar, and on a busy machine it can come back open
+    // after a first close: keep watching for 3 s, closing it whenever it is open (after a
+    // click, wait for the slide to end before looking again, or a second click reopens it).
+    window.__vaeWatchUntil = Date.now() + 3000;
+    const watch = () => {
+      if (Date.now() >= window.__vaeWatchUntil) { window.__vaeWatching = false; return; }
       const sidebar = document.querySelector('[data-testid="stSidebar"]');
       const button = document.querySelector('[data-testid="stSidebarCollapseButton"] button');
-      if (sidebar && sidebar.getAttribute("data-collapsed") === "false" && button) button.click();
-      else if (tries > 0 && !(sidebar && sidebar.getAttribute("data-collapsed") === "true")) setTimeout(() => close(tries - 1), 100);
+      let wait = 100;
+      if (sidebar && sidebar.getAttribute("data-collapsed") === "false" && button) {
+        button.click();
+        wait = 700;
+      }
+      setTimeout(watch, wait);
     };
-    setTimeout(() => close(10), 0);
+    if (!window.__vaeWatching) {  // one watch at a time (two could undo each other's click)
+      window.__vaeWatching = true;
+      setTimeout(watch, 0);
+    }
   }, true);
 }
 """
