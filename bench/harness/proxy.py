@@ -86,10 +86,12 @@ def _worker_user() -> str:
     return f"user nobody {grp.getgrgid(nobody.pw_gid).gr_name};\n"
 
 
-def nginx_conf(folder: Path, ports: Sequence[int], listen: int, **kwargs) -> str:
-    """A complete nginx.conf running in the foreground with every file under ``folder``."""
+def nginx_conf(folder: Path, ports: Sequence[int], listen: int, temp: Path | None = None, **kwargs) -> str:
+    """A complete nginx.conf running in the foreground with every file under ``folder`` (the
+    buffering temp files under ``temp``, default ``folder``)."""
+    temp = temp or folder
     temps = "".join(
-        f"    {kind}_temp_path {folder / kind};\n"
+        f"    {kind}_temp_path {temp / kind};\n"
         for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
     )
     body = http_config(ports, listen, **kwargs)
@@ -110,6 +112,7 @@ class Proxy:
     proc: subprocess.Popen
     url: str
     folder: Path
+    temp: Path | None = None  # nginx's buffering folders when apart from ``folder``: removed at stop
 
     def log_tail(self, n: int = 30) -> str:
         with contextlib.suppress(OSError):
@@ -124,6 +127,8 @@ class Proxy:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(timeout=10)
+        if self.temp is not None and self.temp != self.folder:
+            shutil.rmtree(self.temp, ignore_errors=True)
 
 
 def start_nginx(folder: Path, ports: Sequence[int], *, listen: int | None = None,
@@ -134,18 +139,25 @@ def start_nginx(folder: Path, ports: Sequence[int], *, listen: int | None = None
     if nginx is None:
         raise FileNotFoundError("nginx is not installed (apt-get install nginx)")
     folder.mkdir(parents=True, exist_ok=True)
+    temp = folder
     if os.geteuid() == 0:
-        folder.chmod(0o755)  # workers run as nobody: they must reach the temp folders
+        # Workers run as nobody and must reach the folders where nginx buffers big responses
+        # (Streamlit's 4.6 MB Plotly chunk) and uploads. ``folder`` may sit under a private
+        # directory (pytest's /tmp/pytest-of-root is 0700): CI's browser then failed to fetch
+        # that chunk through the proxy. So the temp folders get a world-reachable home.
+        temp = Path(tempfile.mkdtemp(prefix="vae-nginx-temp-"))
+        temp.chmod(0o755)
+        folder.chmod(0o755)
     listen = listen or free_port()
     conf = folder / "nginx.conf"
-    conf.write_text(nginx_conf(folder, ports, listen, debug_upstream=debug_upstream))
+    conf.write_text(nginx_conf(folder, ports, listen, temp=temp, debug_upstream=debug_upstream))
     cmd = [nginx, "-p", str(folder), "-e", str(folder / "error.log"), "-c", str(conf)]
     check = subprocess.run([*cmd, "-t"], capture_output=True, text=True)
     if check.returncode:
         raise RuntimeError(f"nginx -t refused {conf}:\n{check.stderr}")
     with open(folder / "nginx.out", "ab") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
-    proxy = Proxy(proc=proc, url=f"http://127.0.0.1:{listen}", folder=folder)
+    proxy = Proxy(proc=proc, url=f"http://127.0.0.1:{listen}", folder=folder, temp=temp)
     deadline = time.monotonic() + timeout
     while True:
         try:

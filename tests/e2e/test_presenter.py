@@ -79,6 +79,9 @@ def _presenter(page, on: bool) -> None:
 
 def _choose_model(page, name: str) -> None:
     page.locator("[data-testid=stSidebar] [data-testid=stSelectbox]").first.click()
+    # Typing filters the list: with nine or more models the drop-down renders only the
+    # options in view, and CI's click waited for one that was never drawn.
+    page.keyboard.type(name)
     act(page, page.get_by_role("option").filter(has_text=f"{name} (").first.click)
 
 
