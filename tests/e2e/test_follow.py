@@ -49,7 +49,9 @@ def _follow(page) -> None:  # noqa: ANN001
 
 def _latent(page) -> list[float] | None:  # noqa: ANN001
     el = page.locator("[data-testid=vae-latent-vector]")
-    return json.loads(el.get_attribute("data-latent")) if el.count() else None
+    # A component still mounting has the element but not yet its data (CI read None once).
+    raw = el.get_attribute("data-latent") if el.count() else None
+    return json.loads(raw) if raw else None
 
 
 def _wait_for(page, check, timeout_s: float = 30.0) -> float:  # noqa: ANN001
