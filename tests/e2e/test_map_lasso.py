@@ -19,7 +19,15 @@ import pytest
 from bench.harness.plot_points import inside
 
 from .conftest import act, act_in_fragment, assert_no_error, open_page, screenshot
-from .test_latent_map import SAMPLE, _choose_model, _map_points, _shown_image, _test_images, map_page, map_server
+from .test_latent_map import (
+    SAMPLE,
+    _choose_model,
+    _map_points,
+    _shown_image,
+    _test_images,
+    map_page,
+    map_server,
+)
 
 pytestmark = pytest.mark.e2e
 __all__ = ["map_page", "map_server"]  # fixtures shared with test_latent_map (one server per module)
@@ -40,7 +48,7 @@ def _polygon(points: list[dict], rng: np.random.Generator) -> np.ndarray:
         r = radius * (0.7 + 0.3 * np.sin(3 * theta + rng.uniform(0, 6)))
         poly = np.stack([c["px"] + r * np.cos(theta), c["py"] + r * np.sin(theta)], axis=1)
         sure, maybe = _classify(xy, poly)
-        if 6 <= sure.sum() and maybe.sum() <= 48:
+        if sure.sum() >= 6 and maybe.sum() <= 48:
             return poly
     raise AssertionError("no lasso with 6..48 points found")
 
@@ -93,7 +101,9 @@ def _grid_png(page, count: int) -> np.ndarray:  # noqa: ANN001
 
 def _tiles(grid: np.ndarray, n: int) -> list[np.ndarray]:
     step = TILE + 1
-    return [grid[(k // GRID_COLS) * step :][:TILE, (k % GRID_COLS) * step :][:, :TILE] for k in range(n)]
+    return [
+        grid[(k // GRID_COLS) * step :][:TILE, (k % GRID_COLS) * step :][:, :TILE] for k in range(n)
+    ]
 
 
 def _label_counts(page) -> dict[str, int]:  # noqa: ANN001
