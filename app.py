@@ -54,6 +54,7 @@ presenter.sidebar_switch()  # projector styling, on every page while it is on
 lesson_state.sidebar_link(page.url_path)  # back to the lesson from a beat's page
 navigation.close_sidebar_after_navigation()  # phones: the new page, not the menu
 navigation.unclipped_labels()  # long page names and select-box values wrap
+navigation.prefetch_charts()  # Plotly's 4.7 MB of code loads while the first page is read
 share.sidebar_link()  # "Link to this view", redrawn when the page publishes its view
 follow.sidebar({p.url_path: p for group in PAGES.values() for p in group})  # with VAE_PRESENTER_KEY
 try:

@@ -278,11 +278,10 @@ def _map_and_inspector(
             title={"text": "posterior q(t|x): mean m ± s.d. s per dimension<br>(shaded: the prior's ±1)", "font_size": 13},
         )  # fmt: skip
         st.plotly_chart(bar, config={"displayModeBar": False}, key=f"map_posterior:{cur.name}")
-        with st.expander("as a table"):
-            st.dataframe(
-                {"dimension": dims, "mean m": np.round(rec.mu, 3), "s.d. s": np.round(rec.std, 3)},
-                hide_index=True,
-            )
+        with st.expander("as a table"):  # markdown: no data-grid code to load for a few rows
+            st.markdown(display.markdown_table(
+                ["dimension", "mean m", "s.d. s"], [[t, f"{m:.3f}", f"{s:.3f}"] for t, m, s in zip(dims, rec.mu, rec.std, strict=True)],
+            ))  # fmt: skip
 
 
 st.title("Latent map")

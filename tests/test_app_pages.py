@@ -302,7 +302,8 @@ def test_map_2d_shows_posterior_and_manifold_and_follows_a_click(models):
     assert "q(t|x): 1 s.d." in where and "q(t|x): 2 s.d." in where and "#0 (" in where
     assert any("10x10 grid" in c for c in _texts(at.caption))  # 8x8 digits: a coarser grid
     assert {"the image x", "reconstruction decode(m)"} <= set(_captions(at))
-    assert at.dataframe[0].value.shape == (2, 3)  # mean and s.d. per latent dimension
+    table = next(m.value for m in at.markdown if m.value.startswith("| dimension | mean m | s.d. s |"))
+    assert [r.split(" | ")[0] for r in table.splitlines()[2:]] == ["| t₁", "| t₂"]  # mean, s.d. per dimension
 
     # A click on the chart (the selection Streamlit stores under the chart's key)...
     at.session_state["map_chart:tiny2d:latent"] = {"selection": {"points": [{"customdata": 7}]}}

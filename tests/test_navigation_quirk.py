@@ -68,3 +68,14 @@ def test_a_page_run_alone_reruns_through_the_app(tmp_path, monkeypatch):
     at.switch_page("pages/latent_map.py").run()
     assert not at.exception, at.exception
     assert at.selectbox(key="model_name").value == "digits_small", "the page ran without app.py"
+
+
+def test_the_prefetched_chart_code_is_this_streamlits_plotly_chunk() -> None:
+    """``prefetch_charts`` names Plotly's chunk by its hashed file name: a Streamlit release
+    that renames or splits it must fail here, not silently prefetch nothing."""
+    from pages._lib import navigation
+
+    chunks = navigation._chart_chunks()
+    assert len(chunks) == 1 and chunks[0].startswith("PlotlyChart.") and chunks[0].endswith(".js")
+    folder = Path(streamlit.__file__).parent / "static" / "static" / "js"
+    assert (folder / chunks[0]).stat().st_size > 1_000_000  # Plotly itself, not a stub

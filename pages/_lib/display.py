@@ -122,6 +122,13 @@ GAUSSIAN_NOTE = (
 _SUBSCRIPT_DIGITS = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
 
 
+def markdown_table(header: list[str], rows: list[list[object]]) -> str:
+    """A small Markdown table, cells made literal with ``text`` (which escapes ``|`` too): for
+    a few rows where ``st.dataframe`` would load its data-grid code (0.5 MB of JavaScript)."""
+    lines = ["| " + " | ".join(text(c) for c in cells) + " |" for cells in (header, *rows)]
+    return "\n".join([lines[0], "|" + " ---: |" * len(header), *lines[1:]])
+
+
 def t_name(dim: int) -> str:
     """The lecture's name for latent dimension ``dim`` (0-based index): ``t₁``, ``t₂``, … ``t₁₀``.
 

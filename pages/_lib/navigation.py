@@ -1,5 +1,5 @@
 """Streamlit 1.67 navigation quirks, kept in one place: ``leave_pages_directory_mode``,
-``close_sidebar_after_navigation`` and ``unclipped_labels``.
+``close_sidebar_after_navigation``, ``unclipped_labels`` and ``prefetch_charts``.
 
 ``leave_pages_directory_mode`` uses private Streamlit API (``PagesManager.uses_pages_directory`` and the legacy runner
 ``script_runner._mpa_v1``): there is no supported switch. Streamlit decides the navigation mode
@@ -16,6 +16,8 @@ of six screens showed ``ImportError: cannot import name ... from 'pages._lib'``)
 from __future__ import annotations
 
 import sys
+from functools import cache
+from pathlib import Path
 
 import streamlit as st
 
@@ -119,3 +121,41 @@ def unclipped_labels() -> None:
     """Call once per run (app.py): long navigation and select-box labels wrap, not clip, and
     on a phone a wide formula scrolls in its box."""
     st.html(_LABELS_CSS)
+
+
+# Streamlit loads each element's code the first time a page shows one: Plotly's is a 4.7 MB
+# chunk, fetched and compiled when the first chart appears (on the Latent map, seconds of its
+# render on a 2-core machine). Whatever page a student opens first, the browser imports that
+# chunk once that page is drawn and the tab is idle, so the first chart page after it does not
+# wait. Importing only defines the chart's code (nothing is drawn); Streamlit's own import of
+# the same URL later gets the loaded module. One import per browser tab.
+_PREFETCH_JS = """
+export default function prefetchCharts(component) {
+  if (window.__vaePrefetched) return;
+  window.__vaePrefetched = true;
+  const main = document.querySelector('script[type="module"][src*="static/js/index"]');
+  const base = main ? main.src : new URL("static/js/index.js", document.baseURI).href;
+  const start = () => {
+    for (const name of component.data || []) {
+      import(new URL(name, base).href).catch(() => {});  // the URL Streamlit imports it from
+    }
+  };
+  if (window.requestIdleCallback) window.requestIdleCallback(start, { timeout: 2000 });
+  else setTimeout(start, 1000);
+}
+"""
+_prefetch = st.components.v2.component("vae_prefetch_charts", html="<span hidden></span>", js=_PREFETCH_JS)
+
+
+@cache
+def _chart_chunks() -> tuple[str, ...]:
+    """File names of the Plotly chart's code in this Streamlit install (hashed names)."""
+    folder = Path(st.__file__).parent / "static" / "static" / "js"
+    return tuple(sorted(p.name for p in folder.glob("PlotlyChart.*.js")))
+
+
+def prefetch_charts() -> None:
+    """Call once per run (app.py): the browser fetches Plotly's code while the first page is
+    read, not when the first chart page opens."""
+    with st.sidebar:
+        _prefetch(key="vae_prefetch_charts", data=list(_chart_chunks()))

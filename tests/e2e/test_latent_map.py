@@ -162,11 +162,17 @@ def _click_and_check(page, points: list[dict], n: int, seed: int) -> list[int]: 
     return shown
 
 
+PLOTLY_FETCHES = "() => performance.getEntriesByType('resource').filter(e => /PlotlyChart\\./.test(e.name)).length"
+
+
 def test_clicks_on_the_2d_map_show_the_clicked_image(map_page) -> None:  # noqa: ANN001
     page = map_page
+    # Plotly's code is imported while Home is read (navigation.prefetch_charts), once...
+    page.wait_for_function(f"({PLOTLY_FETCHES})() === 1")
     open_page(page, "Latent map")
     points = _map_points(page)
     assert len(points) == 5000
+    assert page.evaluate(PLOTLY_FETCHES) == 1  # ... and the map uses that module, not a new fetch
     # The map's own numbers: the point drawn for test image #k is where its mean is.
     assert _heading(page).startswith("Test image #0:")
     shown = _click_and_check(page, points, 3, seed=0)
