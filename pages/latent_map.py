@@ -226,7 +226,7 @@ def _map_and_inspector(
         st.session_state[pick_key] = clicked
     with map_col:
         if view_3d:
-            map_3d.show(cur.key, split, int(st.session_state[pick_key]), f"{chart_key}:3d")
+            map_3d.show(cur, split, int(st.session_state[pick_key]), f"{chart_key}:3d")
         else:
             drag = map_selection.drag_mode(f"map_drag:{cur.name}")
             st.plotly_chart(

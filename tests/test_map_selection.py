@@ -51,3 +51,19 @@ def test_view_3d_is_the_latent_itself_or_its_first_three_principal_components():
         sign = np.sign(want[:, j] @ xyz[:, j])
         np.testing.assert_allclose(xyz[:, j], sign * want[:, j], atol=1e-4)
     np.testing.assert_allclose(explained, ref.explained_variance_ratio_, rtol=1e-6)
+
+
+def test_3d_hover_data_carries_projected_means_as_float16_by_test_number():
+    """The 3-D view's hover image: a 3-D latent sends no means (the point is the mean); a
+    larger one sends every test image's mean, float16 little-endian, row-major."""
+    import base64
+
+    from pages._lib import map_3d
+
+    rng = np.random.default_rng(1)
+    assert map_3d.hover_data("k3", rng.standard_normal((20, 3)))["means"] is None
+    mu = rng.standard_normal((20, 7)).astype(np.float32) * 3
+    data = map_3d.hover_data("k7", mu)
+    got = np.frombuffer(base64.b64decode(data["means"]), dtype="<f2").reshape(20, 7)
+    np.testing.assert_allclose(got, mu, rtol=1e-3, atol=1e-3)
+    assert got[13, 4] == np.float16(mu[13, 4])  # row 13 = test image 13
