@@ -8,10 +8,10 @@ st.title("VAE Latent Explorer")
 st.markdown(
     "A **variational autoencoder** squeezes each image into a small code *t* and learns to "
     "rebuild the image from it. The encoder does not give one code but a Gaussian "
-    "$q(t\\mid x) = \\mathcal{N}(m, \\operatorname{diag}(s^2))$, the decoder turns any code "
+    "${q(t\\mid x) = \\mathcal{N}(m, \\operatorname{diag}(s^2))}$, the decoder turns any code "
     "into an image, and a KL term keeps the codes close to $\\mathcal{N}(0, I)$. "
     "So every point of the latent space decodes to a plausible image, and the model can "
-    "*generate* new ones: $p(x) = \\int p(x\\mid t)\\,p(t)\\,dt$ is an infinite mixture of "
+    "*generate* new ones: ${p(x) = \\int p(x\\mid t)\\,p(t)\\,dt}$ is an infinite mixture of "
     "simple distributions."
 )
 
@@ -62,11 +62,15 @@ WHERE_TO_GO = {
         ("pages/sliders.py", "Drag latent sliders, watch the image change live", ":material/tune:"),
         ("pages/plane.py", "Hover over the 2-D latent plane", ":material/grid_on:"),
         ("pages/latent_map.py", "See the test set in latent space", ":material/scatter_plot:"),
+        ("pages/timelapse.py", "Watch a model learn, epoch by epoch", ":material/slow_motion_video:"),
+        ("pages/compare.py", "Compare two models side by side", ":material/compare_arrows:"),
         ("pages/reconstruct.py", "Upload your own image", ":material/upload:"),
+        ("pages/arithmetic.py", "Latent arithmetic: add and subtract codes", ":material/calculate:"),
         ("pages/draw.py", "Draw a digit, watch it encode live", ":material/draw:"),
         ("pages/train.py", "Train a model of your own", ":material/model_training:"),
     ],
     "The lecture, live": [
+        ("pages/lesson.py", "Teach it: the 45-minute plan, step by step", ":material/school:"),
         ("pages/noise.py", "Noise ε: t = m + s ⊙ ε", ":material/casino:"),
         ("pages/gradients.py", "Why the trick: gradient estimators", ":material/trending_down:"),
         ("pages/ae_vs_vae.py", "Autoencoder vs VAE", ":material/compare:"),

@@ -66,8 +66,9 @@ cosang = float(np.dot(t_a, t_b) / max(norm_a * norm_b, 1e-12))
 omega = float(np.degrees(np.arccos(np.clip(cosang, -1, 1))))
 
 st.subheader(f"From {a.title} to {b.title}", divider="gray")
-# Tiles as large as the row allows (a projector needs them big), wrapping beyond ~12 steps.
-tile = int(np.clip(1150 // n_steps, 64, 112))
+# Tiles as large as one row allows beside the sidebar at 1400 px (about 900 px of column; at
+# 1150 px per row the default 10 steps wrapped 8 + 2), wrapping beyond ~16 steps.
+tile = int(np.clip(880 // n_steps, 56, 112))
 for m, label in METHODS.items():
     st.markdown(f"**{label}**")
     ui.strip(paths[m].images, [f"α={al:.2f}" for al in alphas], width=tile)

@@ -56,6 +56,20 @@ def test_every_step_opens_a_registered_page_that_exists():
     assert [p for _, p, _ in registered_pages()][:2] == ["pages/home.py", "pages/lesson.py"]
 
 
+def test_home_links_every_page():
+    """Home's "Where to go" lists every page of the navigation (it had lost the Lesson, Watch it
+    learn, Compare models and Latent arithmetic, so a teacher opening the app never saw the
+    lesson plan outside the sidebar)."""
+    tree = ast.parse((REPO / "pages" / "home.py").read_text(encoding="utf-8"))
+    where = next(
+        n.value for n in tree.body
+        if isinstance(n, ast.Assign) and any(getattr(t, "id", "") == "WHERE_TO_GO" for t in n.targets)
+    )  # fmt: skip
+    linked = {link.elts[0].value for group in where.values for link in group.elts}
+    pages = {p for _, p, _ in registered_pages()} - {"pages/home.py"}
+    assert linked == pages, f"missing: {sorted(pages - linked)}, unknown: {sorted(linked - pages)}"
+
+
 def test_the_minutes_make_45():
     assert plan.schedule() == [None, (0, 8), (8, 16), (16, 23), (23, 31), (31, 36), (36, 40), (40, 45)]
     assert sum(b.minutes for b in plan.STEPS if b.counted) == 45 == plan.LESSON_MINUTES

@@ -1,7 +1,8 @@
-"""Screenshots of the Lesson page and two lecture pages, presenter mode off and on, at the three
+"""Screenshots of the Lesson page and the six lecture pages, presenter mode off and on, at the three
 review sizes, with the bundled mnist_2d and mnist_32 (``tests/e2e/screenshots/lesson-*.png``).
 
-    python -m tests.e2e.lesson_screens [--url http://127.0.0.1:8501] [--pages lesson,noise,elbo]
+    python -m tests.e2e.lesson_screens [--url http://127.0.0.1:8501] [--pages lesson,noise,elbo] [--modes normal]
+        [--models mnist_32] [--sizes 1920x1080]
 
 Without ``--url`` it starts ``streamlit run app.py`` on the repo's ``checkpoints/`` (stopped by
 its PID afterwards, ``bench.harness.server``). Prints, per shot, the main text's font size and any overflow: KaTeX
@@ -41,7 +42,8 @@ MEASURE = """() => {
     .map(e => ({w: e.scrollWidth - e.clientWidth, tex: e.textContent.slice(0, 40)}))
     .filter(o => o.w > 10);
   const main = document.querySelector('[data-testid=stMain]');
-  return {font: p ? getComputedStyle(p).fontSize : null, katexOver: over,
+  const pick = document.querySelector('[data-testid=stSidebar] [data-testid=stSelectbox] [data-baseweb=select]');
+  return {model: pick ? pick.textContent : null, font: p ? getComputedStyle(p).fontSize : null, katexOver: over,
           pageOver: document.documentElement.scrollWidth - document.documentElement.clientWidth,
           mainOver: main ? main.scrollWidth - main.clientWidth : null};
 }"""
@@ -94,14 +96,16 @@ def choose_model(page, name: str) -> None:
     settle(page)
 
 
-def shoot(url: str, pages: list[str], modes: tuple[bool, ...] = (False, True)) -> None:
+def shoot(
+    url: str, pages: list[str], modes: tuple[bool, ...] = (False, True), models=MODELS, sizes=SIZES
+) -> None:
     from playwright.sync_api import sync_playwright
 
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as pw:
         browser = launch_chromium(pw)
-        for model in MODELS:
-            for w, h in SIZES:
+        for model in models:
+            for w, h in sizes:
                 ctx = browser.new_context(viewport={"width": w, "height": h})
                 ctx.set_default_timeout(TIMEOUT_MS)
                 page = ctx.new_page()
@@ -136,14 +140,18 @@ def main() -> None:
     ap.add_argument("--url", help="a running app; default: start one on checkpoints/")
     ap.add_argument("--pages", default="lesson,noise,elbo", help=f"among {sorted(TITLES)}")
     ap.add_argument("--modes", default="normal,presenter", help="normal, presenter or both")
+    ap.add_argument("--models", default=",".join(MODELS))
+    ap.add_argument("--sizes", default="", help="e.g. 1920x1080 (default: the three review sizes)")
     args = ap.parse_args()
     pages = args.pages.split(",")
     modes = tuple(m == "presenter" for m in args.modes.split(","))
+    sizes = [tuple(int(v) for v in s.split("x")) for s in args.sizes.split(",")] if args.sizes else SIZES
+    run = dict(modes=modes, models=args.models.split(","), sizes=sizes)
     if args.url:
-        shoot(args.url.rstrip("/"), pages, modes)
+        shoot(args.url.rstrip("/"), pages, **run)
         return
     with running_server(env=app_env(REPO / "checkpoints", find_shared_data())) as server:
-        shoot(server.url, pages, modes)
+        shoot(server.url, pages, **run)
 
 
 if __name__ == "__main__":
