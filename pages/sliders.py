@@ -47,11 +47,20 @@ def _mean_of(i: int) -> list[float]:
     return [float(v) for v in split.mu[i]]
 
 
+def _range_for(z: list[float], at_least: float = 3) -> int:
+    """The narrowest slider range (prior SDs) holding every value of ``z``, never below
+    ``at_least``: a test image's mean can pass ±3 (mnist_2d's #0 has t₁ = +3.10, and its knob
+    sat pinned at the end of a ±3 slider beside the number +3.10)."""
+    need = max([abs(float(v)) for v in z] + [float(at_least)])
+    return next((v for v in RANGES if v >= need), RANGES[-1])
+
+
 def _command(z: list[float]) -> None:
-    """New values from Python (a button): the sliders jump there, live or native."""
+    """New values from Python (a button): the sliders jump there, live or native, on sliders
+    wide enough for them (never narrower than now)."""
     ss[values_key] = [float(v) for v in z]
     ss[nonce_key] = ss.get(nonce_key, 0) + 1
-    r = float(ss.get("sl_range", 3))
+    ss["sl_range"] = r = _range_for(z, ss.get("sl_range", 3))
     for i, k in enumerate(fallback_keys):
         ss[k] = float(np.clip(z[i], -r, r))
 
@@ -83,9 +92,6 @@ link = share.take(cur)  # a shared link's latent and test image, on its first ru
 if "img" in link and split is not None:
     ss[test_key] = min(link["img"], len(split.labels) - 1)
 if "z" in link:
-    # Wide enough sliders for every value of the link (a sample can pass ±3), never narrower.
-    need = max(max(map(abs, link["z"])), float(ss.get("sl_range", 3)))
-    ss["sl_range"] = next((v for v in RANGES if v >= need), RANGES[-1])
     _command(link["z"])
 
 # --------------------------------------------------------------------------- controls
@@ -120,7 +126,7 @@ with c_test:
             )  # fmt: skip
 with c_range:
     r = st.segmented_control(
-        "Slider range (prior SD)", RANGES, default=3, required=True, key="sl_range",
+        "Slider range (prior SD)", RANGES, default=_range_for(ss[values_key]), required=True, key="sl_range",
         format_func=lambda v: f"±{v}",
         help="Each slider spans ± this many standard deviations of the prior N(0, 1). "
         "Almost all of the prior's mass is within ±3.",

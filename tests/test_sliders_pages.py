@@ -201,6 +201,22 @@ def test_reset_to_a_test_image_sets_the_encoder_mean(models, encoded):
     assert str(label) in _captions(at)  # the chosen test image is shown with its label
 
 
+def test_sliders_are_wide_enough_for_the_values_they_start_at(models, encoded):
+    """Values beyond ±3 widen the sliders (mnist_2d's test image #0 has t₁ = +3.10 and its knob
+    sat pinned at the end of a ±3 slider beside the number +3.10)."""
+    at = _app("pages/sliders.py")
+    need = max(3.0, float(np.abs(encoded["mlp2"][0][0]).max()))  # test image #0's mean
+    assert _sent(at, "sl_live:mlp2")["range_sd"] == next((r for r in (2, 3, 4) if r >= need), 4)
+    # A latent pinned elsewhere (the plane) at t₁ = 3.5: the sliders open on it, at ±4.
+    at.switch_page("pages/home.py").run()
+    at.session_state["latent_vector"] = [3.5, -0.25]
+    at.switch_page("pages/sliders.py").run()
+    assert not at.exception, at.exception
+    sent = _sent(at, "sl_live:mlp2")
+    assert sent["values"] == [3.5, -0.25]
+    assert sent["range_sd"] == 4 and at.segmented_control(key="sl_range").value == 4
+
+
 def test_many_dimensions_show_the_top_8_and_collapse_the_rest(models, encoded):
     at = _app("pages/sliders.py", model="mlp12")
     sent = _sent(at, "sl_live:mlp12")

@@ -113,6 +113,11 @@ _LABELS_CSS = """<style>
   /* A phone: a display formula wider than the column scrolls inside its own box (a page that
      scrolls sideways, or a formula cut at the edge, loses its last terms). */
   [data-testid="stMain"] .katex-display { overflow-x: auto; overflow-y: hidden; }
+  /* KaTeX draws display maths at 1.21em: at 1em most of the lecture's formulas fit a phone's
+     column and the rest scroll less. */
+  [data-testid="stMain"] .katex-display > .katex { font-size: 1em; }
+  /* Streamlit's 2.75rem title split "reparameterizatio|n" across two lines on a 390 px phone. */
+  [data-testid="stMain"] h1 { font-size: 2rem; }
 }
 </style>"""
 

@@ -33,12 +33,13 @@ NAV = (
 TITLES = dict(zip(PAGES, NAV, strict=True))  # short name -> the sidebar's page title
 
 MEASURE = """() => {
-  const cut = els => [...els].filter(e => e.scrollWidth - e.clientWidth > 1).map(e => e.textContent.slice(0, 40));
+  const cut = els => [...els].filter(e => e.scrollWidth - e.clientWidth > 1).map(e => (e.value || e.textContent).slice(0, 40));
   const sidebar = document.querySelector('[data-testid=stSidebar]');
   return {
     sidebarOpen: sidebar ? sidebar.getAttribute('data-collapsed') === 'false' : null,
     pageOver: document.documentElement.scrollWidth - document.documentElement.clientWidth,
-    cutSelect: cut(document.querySelectorAll('[data-testid=stSelectbox] [data-baseweb=select] div')),
+    cutSelect: cut(document.querySelectorAll('[data-testid=stSelectbox] input')),
+    model: (document.querySelector('[data-testid=stSidebar] [data-testid=stSelectbox] input') || {}).value,
     cutNav: cut(document.querySelectorAll('[data-testid=stSidebarNavLink] span')),
   };
 }"""
@@ -86,13 +87,13 @@ def _session(browser, url: str, model: str, size: tuple[int, int]):  # noqa: ANN
     return ctx, page
 
 
-def shoot(url: str, pages: list[str]) -> None:
+def shoot(url: str, pages: list[str], models=MODELS, sizes=SIZES) -> None:
     from playwright.sync_api import sync_playwright
 
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as pw:
         browser = launch_chromium(pw)
-        runs = [(m, s) for m in MODELS for s in SIZES]
+        runs = [(m, s) for m in models for s in sizes]
         for model, (w, h) in runs:
             ctx, page = _session(browser, url, model, (w, h))
             for name in pages:
@@ -119,11 +120,14 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--url", help="a running app; default: start one on checkpoints/")
     ap.add_argument("--pages", default=",".join(TITLES), help=f"among {sorted(TITLES)}")
+    ap.add_argument("--models", default=",".join(MODELS))
+    ap.add_argument("--sizes", default="", help="e.g. 390x844 (default: the three review sizes)")
     args = ap.parse_args()
+    sizes = [tuple(int(v) for v in s.split("x")) for s in args.sizes.split(",")] if args.sizes else SIZES
     with contextlib.ExitStack() as stack:
         env = app_env(REPO / "checkpoints", find_shared_data())
         url = args.url or stack.enter_context(running_server(env=env)).url
-        shoot(url.rstrip("/"), args.pages.split(","))
+        shoot(url.rstrip("/"), args.pages.split(","), args.models.split(","), sizes)
 
 
 if __name__ == "__main__":

@@ -42,11 +42,26 @@ MEASURE = """() => {
     .map(e => ({w: e.scrollWidth - e.clientWidth, tex: e.textContent.slice(0, 40)}))
     .filter(o => o.w > 10);
   const main = document.querySelector('[data-testid=stMain]');
-  const pick = document.querySelector('[data-testid=stSidebar] [data-testid=stSelectbox] [data-baseweb=select]');
-  return {model: pick ? pick.textContent : null, font: p ? getComputedStyle(p).fontSize : null, katexOver: over,
+  const pick = document.querySelector('[data-testid=stSidebar] [data-testid=stSelectbox] input');
+  return {model: pick ? pick.value : null, font: p ? getComputedStyle(p).fontSize : null, katexOver: over,
           pageOver: document.documentElement.scrollWidth - document.documentElement.clientWidth,
           mainOver: main ? main.scrollWidth - main.clientWidth : null};
 }"""
+
+
+# A heading word broken across two lines ("reparameterizatio|n" under a 2.75rem title on a
+# 390 px phone): a word whose characters sit on more than one line box.
+SPLIT_WORDS_JS = """() => [...document.querySelectorAll('[data-testid=stMain] :is(h1, h2, h3)')].flatMap(h => {
+  const out = [], walk = document.createTreeWalker(h, NodeFilter.SHOW_TEXT);
+  for (let n = walk.nextNode(); n; n = walk.nextNode()) {
+    for (const m of n.data.matchAll(/\\S+/g)) {
+      const r = document.createRange();
+      r.setStart(n, m.index); r.setEnd(n, m.index + m[0].length);
+      if (new Set([...r.getClientRects()].map(b => Math.round(b.top))).size > 1) out.push(m[0]);
+    }
+  }
+  return out;
+})"""
 
 
 def settle(page) -> None:
@@ -90,10 +105,17 @@ def set_presenter(page, on: bool) -> None:
 
 
 def choose_model(page, name: str) -> None:
+    """Pick ``name`` in the sidebar's model picker and check that it is the one shown. The name
+    is typed first: with nine models the drop-down draws only the options in view."""
     open_sidebar(page)
-    page.locator('[data-testid=stSidebar] [data-testid=stSelectbox]').first.click()
+    box = page.locator("[data-testid=stSidebar] [data-testid=stSelectbox]").first
+    box.click()
+    page.keyboard.type(name)
     page.get_by_role("option").filter(has_text=f"{name} (").first.click()
     settle(page)
+    shown = box.locator("input").input_value()  # a react-aria combobox: the choice is its value
+    if f"{name} (" not in shown:
+        raise RuntimeError(f"the model picker shows {shown!r}, not {name}")
 
 
 def shoot(
@@ -129,7 +151,8 @@ def shoot(
                         page.set_viewport_size({"width": w, "height": min(int(full), 6000)})
                         page.wait_for_timeout(400)
                         page.screenshot(path=str(SCREENSHOTS / f"{tag}-full.png"))
-                        print(tag, json.dumps(page.evaluate(MEASURE), ensure_ascii=False))
+                        measured = {**page.evaluate(MEASURE), "splitWords": page.evaluate(SPLIT_WORDS_JS)}
+                        print(tag, json.dumps(measured, ensure_ascii=False), flush=True)
                         page.set_viewport_size({"width": w, "height": h})
                 ctx.close()
         browser.close()

@@ -37,6 +37,7 @@ from tests.e2e.conftest import (
     screenshot,
     wait_rerun,
 )
+from tests.e2e.lesson_screens import SPLIT_WORDS_JS
 
 MODELS = ("mnist_2d", "mnist_32")
 COPIED = ("mnist_2d", "mnist_32", "mnist_ae_2d", "mnist_noisy_ae_2d", "digits_2d")
@@ -173,7 +174,7 @@ PHONE_JS = """slack => Array.from(document.querySelectorAll('.katex-display'))
 @pytest.mark.parametrize("model", MODELS)
 def test_every_page_on_a_phone(browser, servers, model):
     """390x844, every page: no error, no formula cut at the screen's edge (a wide one scrolls
-    in its own box), and screenshots (looked at by a person, not asserted)."""
+    in its own box), no heading word broken over two lines, and screenshots (looked at by a person, not asserted)."""
     server = servers[model]
     clipped = {}
     with opened(browser, server, PHONE) as page:
@@ -183,6 +184,9 @@ def test_every_page_on_a_phone(browser, servers, model):
             bad = page.evaluate(PHONE_JS, SLACK_PX)
             if bad:
                 clipped[title] = [(b["tex"][:80], b["right"], b["scroll"], b["client"]) for b in bad]
+            split = page.evaluate(SPLIT_WORDS_JS)
+            if split:
+                clipped[f"{title}: words split in a heading"] = split
             key = next((k for k, t in LECTURE.items() if t == title), None)
             if key:
                 screenshot(page, f"lecture-{key}-{model}-{PHONE[0]}x{PHONE[1]}")
