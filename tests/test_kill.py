@@ -8,7 +8,7 @@ recorded in memory, and be either the version that was in place before or the on
 written (the writer prints ``saved N`` after each save returns, so the file must hold version
 ``N`` or ``N + 1``). Stray temp files of interrupted saves must not appear in
 ``list_checkpoints``. The real CLI (``python -m vae.train``) is killed too: during start-up,
-and while its temp file exists, i.e. in the middle of its save.
+and while stopped inside its save (its temp file written, not yet renamed over the old one).
 
 Most kills hit children forked from one prepared saver (``killable_saver.py fork``): a fork
 costs milliseconds where ``import torch`` costs 2-10 s on the shared CI machine, and a forked
@@ -234,19 +234,50 @@ def fresh_savers(folder: Path, rng: random.Random, audit: Audit) -> None:
         target.after_kill(start, lines.saved())
 
 
-def _cli(out: Path) -> subprocess.Popen:
+def _cli_args(out: Path) -> list[str]:
     # A wide MLP, so that its checkpoint (~5 MB) takes a while to write and fsync.
-    args = [
+    return [
         "--dataset", "digits", "--epochs", "1", "--hidden", "1024,512", "--latent-dim", "2",
         "--batch-size", "256", "--iw-k", "2", "--iw-n", "20", "--out", str(out),
     ]  # fmt: skip
-    return _spawn(["-m", "vae.train", *args])
+
+
+def _cli(out: Path) -> subprocess.Popen:
+    return _spawn(["-m", "vae.train", *_cli_args(out)])
+
+
+# ``python -m vae.train`` whose save stops the process after writing its temp file, before
+# renaming it over the old checkpoint (the rename of a ``.tmp`` file is save_checkpoint's).
+PAUSE_BEFORE_RENAME = """
+import os, runpy, signal
+_replace = os.replace
+def _paused(src, dst, *a, **k):
+    if str(src).endswith(".tmp"):
+        os.kill(os.getpid(), signal.SIGSTOP)
+    return _replace(src, dst, *a, **k)
+os.replace = _paused
+runpy.run_module("vae.train", run_name="__main__", alter_sys=True)
+"""
+
+
+def _wait_stopped(proc: subprocess.Popen, timeout: float) -> bool:
+    """Until ``proc`` is stopped by a signal (True) or has ended (False, returncode set)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        pid, status = os.waitpid(proc.pid, os.WNOHANG | os.WUNTRACED)
+        if pid and os.WIFSTOPPED(status):
+            return True
+        if pid:  # it exited: hand the status to Popen
+            proc.returncode = os.waitstatus_to_exitcode(status)
+            return False
+        time.sleep(0.05)
+    raise AssertionError(f"the CLI neither stopped nor ended within {timeout:.0f} s")
 
 
 def cli_runs(folder: Path, rng: random.Random, audit: Audit) -> None:
     """``python -m vae.train`` killed during start-up into a new path (nothing may appear),
-    then killed the moment its temp file appears beside an existing checkpoint (which must
-    stay intact, or be the CLI's complete new file if the rename won the race)."""
+    then killed inside its save beside an existing checkpoint, after the temp file is written and
+    before the rename (the old checkpoint must stay intact, the temp file must not list)."""
     folder.mkdir()
     dest = folder / "mine.pt"
     torch.manual_seed(0)
@@ -259,30 +290,24 @@ def cli_runs(folder: Path, rng: random.Random, audit: Audit) -> None:
     assert not (folder / "fresh.pt").exists()
     check_folder(folder, audit)
 
-    for _attempt in range(3):  # the poll can miss a short save on a very busy machine: retry
-        proc = _cli(dest)
-        try:
-            deadline = time.monotonic() + 4 * WAIT
-            while not (seen := _temp_files(folder)) and proc.poll() is None and time.monotonic() < deadline:
-                time.sleep(0.001)
-            code = _kill(proc)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-        assert seen or code == 0, f"the CLI failed (exit code {code}) before saving"
-        audit.kills += code == -signal.SIGKILL
-        left = _temp_files(folder)
-        check_folder(folder, audit)
-        assert sorted(p.name for p in folder.glob("*.pt")) == ["mine.pt"]
-        if dest.read_bytes() != old:  # the rename happened before the kill: the CLI's new file
-            assert "vae.train" in load_checkpoint(dest).meta["command"]
-            old = dest.read_bytes()
-        if left:  # killed between the temp file's creation and the rename
-            audit.mid_save += 1
-            break
-    else:
-        raise AssertionError("no kill landed inside the CLI's save in 3 runs")
+    # The kill must land inside the save, which takes milliseconds: polling for the temp file
+    # could miss it on a busy machine. So the CLI stops itself (SIGSTOP) once its temp file is
+    # written and before the rename, and is killed while it waits there.
+    proc = _spawn(["-c", PAUSE_BEFORE_RENAME, *_cli_args(dest)])
+    try:
+        stopped = _wait_stopped(proc, 4 * WAIT)
+        assert stopped, f"the CLI ended (exit code {proc.returncode}) before its rename"
+        assert _temp_files(folder), "stopped before the rename, yet no temp file"
+        assert _kill(proc) == -signal.SIGKILL
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    audit.kills += 1
+    audit.mid_save += 1
+    check_folder(folder, audit)
+    assert sorted(p.name for p in folder.glob("*.pt")) == ["mine.pt"]
+    assert dest.read_bytes() == old  # killed before the rename: the old checkpoint, untouched
 
 
 def test_sigkill_at_random_moments_never_leaves_a_corrupt_checkpoint(tmp_path):
