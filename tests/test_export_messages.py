@@ -5,13 +5,23 @@ computation its docstring describes, redone here in torch (issue 18: written for
 from __future__ import annotations
 
 import copy
+import hashlib
+import json
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
 
 from tests.conftest import seeded_model
-from vae.app.export import ExportError, export_decoder, export_payload, float16_pixel_error
+from tests.export_reference import decode_exported_numpy
+from vae.app.export import (
+    DecoderExport,
+    ExportError,
+    export_decoder,
+    export_payload,
+    float16_pixel_error,
+)
 from vae.core.model import Crop2d, VAEConfig
 
 SUPPORTED = "Linear, ReLU, Tanh, Sigmoid, ELU, LeakyReLU, Identity, Dropout, Unflatten, Flatten, Conv2d, ConvTranspose2d, Crop2d"
@@ -80,3 +90,53 @@ def test_float16_pixel_error_is_the_documented_probe() -> None:
         want = (torch.sigmoid(rounded(z)) - torch.sigmoid(dec(z))).abs().max().item()
     assert want > 1e-4
     assert float16_pixel_error(dec, 3) == want
+
+
+def test_a_linear_layer_on_an_image_is_refused() -> None:
+    dec = nn.Sequential(nn.Linear(2, 4), nn.Unflatten(1, (1, 2, 2)), nn.Linear(2, 3))
+    assert _refusal(dec) == "decoder layer 2 (Linear): expects a vector input, got shape (1, 2, 2)"
+
+
+def test_same_padding_with_an_even_kernel_is_refused() -> None:
+    dec = nn.Sequential(nn.Linear(2, 16), nn.Unflatten(1, (1, 4, 4)), nn.Conv2d(1, 2, 2, padding="same"))
+    assert _refusal(dec) == "decoder layer 2 (Conv2d): padding='same' with an even kernel is not supported"
+
+
+@pytest.mark.parametrize("kernel, padding", [(2, "valid"), (5, "same"), (3, "valid")])
+def test_string_paddings_decode_like_torch(kernel: int, padding: str) -> None:
+    torch.manual_seed(0)
+    dec = nn.Sequential(nn.Linear(2, 2 * 7 * 7), nn.Unflatten(1, (2, 7, 7)), nn.Conv2d(2, 1, kernel, padding=padding))
+    exp = export_decoder(dec, latent_dim=2, dtype="float32")
+    z = torch.randn(5, 2, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        ref = torch.sigmoid(dec(z)).numpy()
+    np.testing.assert_allclose(decode_exported_numpy(exp, z.numpy()), ref, atol=1e-6, rtol=0)
+    assert exp.layers[-1]["padding"] == ([0, 0] if padding == "valid" else [kernel // 2] * 2)
+
+
+def test_encoder_heads_without_bias_are_refused() -> None:
+    model = seeded_model(VAEConfig(image_shape=(1, 8, 8), latent_dim=2, hidden=(16,)))
+    model.to_mu = nn.Linear(model.to_mu.in_features, 2, bias=False)
+    with pytest.raises(ExportError) as e:
+        export_decoder(model, encoder=True)
+    assert str(e.value) == "encoder heads must be two biased nn.Linear(hidden, D)"
+
+
+def test_a_payload_with_too_few_weights_is_refused() -> None:
+    payload = export_decoder(seeded_model(VAEConfig(image_shape=(1, 8, 8), latent_dim=2, hidden=(16,))), dtype="float16").to_payload()
+    payload["n_floats"] += 1
+    with pytest.raises(ExportError) as e:
+        DecoderExport.from_payload(payload)
+    assert str(e.value) == "weights_b64 does not hold n_floats float16 values"
+
+
+def test_the_id_is_a_16_hex_blake2b_of_the_content_whatever_the_key_order() -> None:
+    exp = export_decoder(seeded_model(VAEConfig(image_shape=(1, 8, 8), latent_dim=2, hidden=(16,))), dtype="float32")
+    h = hashlib.blake2b(digest_size=8)
+    h.update(json.dumps([exp.layers, "float32"], sort_keys=True).encode())
+    h.update(exp.weights)
+    assert exp.id == h.hexdigest() and len(exp.id) == 16
+    # The same layers with their keys in another order (as a JSON round trip may give them).
+    shuffled = [dict(reversed(list(layer.items()))) for layer in exp.layers]
+    same = DecoderExport(shuffled, exp.weights, exp.latent_dim, exp.output_shape, "float32")
+    assert same.id == exp.id
