@@ -14,12 +14,11 @@ import torch
 from streamlit.testing.v1 import AppTest
 
 from tests.test_arithmetic import (
-    APP,
     LIVE,
-    TIMEOUT,
     _array,
     _brute,
     _figure,
+    _map,
     _neighbour_captions,
     _ok,
     _sent,
@@ -60,17 +59,6 @@ def _means(folder: Path, name: str, images: np.ndarray):
     with torch.no_grad():
         mu, _ = model.encode(torch.from_numpy(np.asarray(images)).float() / 255.0)
     return model, mu.double().numpy()
-
-
-def _open_map(folder: Path, monkeypatch, model: str, method: str | None) -> AppTest:
-    monkeypatch.setenv("VAE_CHECKPOINT_DIR", str(folder))
-    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
-    at.session_state["model_name"] = model
-    at.switch_page("pages/latent_map.py").run()
-    if method:
-        at.radio(key="map_method").set_value(method).run()
-    _ok(at)
-    return at
 
 
 def _select_and_save(at: AppTest, key: str, lo: float, hi: float, coords: np.ndarray, name: str) -> list[int]:
@@ -130,7 +118,7 @@ def test_frey_direction_from_two_map_selections(folder, monkeypatch):
     except DatasetUnavailable:
         pytest.skip("the Frey faces are not on this machine (VAE_DATA_DIR)")
     model, mu = _means(folder, "frey_2d", data.test_x.numpy())
-    at = _open_map(folder, monkeypatch, "frey_2d", None)
+    at = _map(folder, monkeypatch, "frey_2d", None)
     key = "map_chart:frey_2d:latent"
     rows_a = _select_and_save(at, key, 0, 25, mu, "A")
     rows_b = _select_and_save(at, key, 75, 100, mu, "B")
@@ -152,7 +140,7 @@ def test_colour_folder_model_classes_selections_and_neighbours(folder, monkeypat
     images, labels = np.asarray(kept["images"]), np.asarray(kept["labels"])
     assert images.shape[1:] == (3, 16, 16) and len(images) == 16
     model, mu = _means(folder, "shapes", images)
-    at = _open_map(folder, monkeypatch, "shapes", "pca")
+    at = _map(folder, monkeypatch, "shapes", "pca")
     rows_b = _select_and_save(at, "map_chart:shapes:pca", 50, 100, PCA(2).fit_transform(mu), "B")
     at.switch_page("pages/arithmetic.py").run()
     _ok(at)

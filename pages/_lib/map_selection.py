@@ -38,8 +38,15 @@ def drag_mode(key: str) -> str:
 @st.cache_resource(show_spinner=False, max_entries=16)
 def _with_dragmode(fig_key: str, mode: str, _fig: go.Figure) -> go.Figure:
     # A copy (the map's figure is shared: never mutated), built once per figure and mode so
-    # every run sends the same spec and the browser keeps the chart mounted.
-    return go.Figure(_fig).update_layout(dragmode=mode)
+    # every run sends the same spec and the browser keeps the chart mounted. A region keeps its
+    # points' class colours (the map's click style, big and black, would hide them) and fades
+    # the rest.
+    fig = go.Figure(_fig).update_layout(dragmode=mode)
+    for trace in fig.data:
+        if trace.customdata is not None:
+            trace.selected = {"marker": {"opacity": 1}}
+            trace.unselected = {"marker": {"opacity": 0.15}}
+    return fig
 
 
 def figure_for(fig: go.Figure, fig_key: str, mode: str) -> go.Figure:

@@ -177,6 +177,13 @@ def _lasso_and_check(page, model_name: str, seed: int, shot: str) -> int:  # noq
     return count
 
 
+def _show_view(page, option: str, x_title: str) -> None:  # noqa: ANN001
+    """Choose the map's view ``option`` and wait until the map's x axis reads ``x_title``."""
+    act(page, page.locator("[data-testid=stRadio] label", has_text=option).click)
+    js = "(t) => [...document.querySelectorAll('[data-testid=stPlotlyChart] .xtitle')].some(e => e.textContent.includes(t))"
+    page.wait_for_function(js, arg=x_title)
+
+
 def test_lasso_on_the_2d_map(map_page) -> None:  # noqa: ANN001
     open_page(map_page, "Latent map")
     assert _lasso_and_check(map_page, "mnist_2d", seed=0, shot="map-lasso-mnist_2d") >= 6
@@ -187,17 +194,11 @@ def test_lasso_on_pca_and_sampled_tsne_views(map_page) -> None:  # noqa: ANN001
     page = map_page
     _choose_model(page, "mnist_32")
     open_page(page, "Latent map")
-    act(page, page.locator("[data-testid=stRadio] label", has_text="PCA").click)
-    page.wait_for_function(
-        "() => [...document.querySelectorAll('[data-testid=stPlotlyChart] .xtitle')].some(e => e.textContent.includes('PC 1'))"
-    )  # fmt: skip
+    _show_view(page, "PCA", "PC 1")
     assert len(_map_points(page)) == 5000
     _lasso_and_check(page, "mnist_32", seed=1, shot="map-lasso-mnist_32-pca")
 
-    act(page, page.locator("[data-testid=stRadio] label", has_text="t-SNE").click)
-    page.wait_for_function(
-        "() => [...document.querySelectorAll('[data-testid=stPlotlyChart] .xtitle')].some(e => e.textContent.includes('t-SNE'))"
-    )  # fmt: skip
+    _show_view(page, "t-SNE", "t-SNE")
     points = _map_points(page)
     assert len(points) == SAMPLE
     # The chart's point order is not the test order: a selection mapped by position would differ.
