@@ -94,3 +94,68 @@ def test_a_lifted_drawing_is_stored_and_checked_on_the_server(models) -> None:  
     at.radio(key="rec_source").set_value("drawing").run()
     assert not at.exception and not at.error
     assert "model input x (8x8)" in [c for im in at.get("image") for c in im.captions]
+
+
+@pytest.fixture
+def no_export(models, monkeypatch):  # noqa: ANN001
+    """A model the browser export refuses (as for an architecture it cannot run)."""
+    import streamlit as st
+
+    from vae.app import export
+
+    def refuse(*args, **kwargs):  # noqa: ARG001  (the model, encoder=...)
+        raise export.ExportError("encoder layer 2 (Mystery) is not supported by the browser")
+
+    monkeypatch.setattr(export, "export_payload", refuse)
+    st.cache_data.clear()  # drop payloads exported by earlier tests
+    yield models
+    st.cache_data.clear()
+
+
+def _png(img: np.ndarray) -> str:
+    """A grey uint8 (H, W) picture as the pad's ``toDataURL`` sends it."""
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(img, mode="L").save(buf, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+
+
+def test_an_unexportable_model_says_so_and_encodes_each_lift_on_the_server(no_export) -> None:  # noqa: ANN001
+    at = _draw_page(no_export)
+    assert not at.error
+    warning = at.warning[0].value
+    assert "cannot run in your browser" in warning and "server encodes your drawing" in warning
+    assert "Mystery" in warning  # the export's own reason
+    # A drawn "7" on the 280x280 pad (white ink on black), sent as the pad's PNG.
+    pad = np.zeros((280, 280), np.uint8)
+    pad[40:70, 60:220] = 255
+    for r in range(70, 250):
+        c = 200 - (r - 70) // 2
+        pad[r, c - 14 : c + 14] = 255
+    png = _png(pad)
+    at.session_state["draw_pad:tiny2d"] = {"event": {"action": "lift", "png": png, "n": 1}}
+    at.run()
+    assert not at.exception, at.exception
+    assert not at.error
+    # The server prepared x like an upload of that PNG, and encoded it with the model.
+    from vae.data.upload import preprocess_upload
+
+    want_x = preprocess_upload(base64.b64decode(png.split(",", 1)[1]), SHAPE, style="digit").model_input
+    stored = at.session_state["last_drawing"]
+    np.testing.assert_allclose(stored, want_x, atol=1e-6)
+    assert stored.max() == pytest.approx(1.0) and stored.mean() > 0.05  # ink, not a blank
+    model = load_checkpoint(no_export / "tiny2d.pt").build_model()
+    with torch.no_grad():
+        mu, _ = model.encode(torch.from_numpy(want_x[None]))
+    text = " ".join(m.value for m in at.markdown)
+    shown = ", ".join(f"{v:+.2f}".replace("-", "−") for v in mu[0].tolist())
+    assert f"**Server** m = ({shown})" in text
+    assert "**Browser** m" not in text  # nothing was encoded in the browser
+    # A second lift (a new counter) is encoded again: an empty pad is the blank input.
+    at.session_state["draw_pad:tiny2d"] = {"event": {"action": "lift", "png": _png(np.zeros((280, 280), np.uint8)), "n": 2}}
+    at.run()
+    assert not at.exception and not at.error
+    np.testing.assert_array_equal(at.session_state["last_drawing"], np.zeros(SHAPE, np.float32))
