@@ -140,3 +140,9 @@ def test_the_id_is_a_16_hex_blake2b_of_the_content_whatever_the_key_order() -> N
     shuffled = [dict(reversed(list(layer.items()))) for layer in exp.layers]
     same = DecoderExport(shuffled, exp.weights, exp.latent_dim, exp.output_shape, "float32")
     assert same.id == exp.id
+
+
+def test_a_bare_decoder_without_latent_dim_is_refused() -> None:
+    with pytest.raises(ExportError) as e:
+        export_decoder(nn.Sequential(nn.Linear(2, 4)))
+    assert str(e.value) == "latent_dim is unknown: pass latent_dim= for a bare decoder module"
