@@ -13,6 +13,7 @@ import streamlit as st
 from plotly.subplots import make_subplots
 
 from pages._lib import lecture_ui as ui
+from pages._lib import presenter
 from vae.lecture.noise import noise_samples, noise_walk
 
 SHOWN_DIMS = 12  # columns in the D > 2 chart: more are unreadable on a projector
@@ -87,7 +88,9 @@ with left:
             "dim": ui.dim_names(d), "m": m.round(3), "s": s.round(3), "ε": eps.round(3),
             "s ⊙ ε": s_eps.round(3) + 0.0, "t = m + s ⊙ ε": t.round(3),
         },
-        hide_index=True, width="stretch", height=min(38 + 35 * d, 320),
+        # Scaled in presenter mode: its rows grow with the root font, and at 1.25 x the frame
+        # sized for 16 px rows showed t₁ and half of t₂.
+        hide_index=True, width="stretch", height=presenter.scaled(min(38 + 35 * d, 320)),
     )  # fmt: skip
 with right:
     fig = go.Figure()

@@ -180,12 +180,15 @@ if split is not None:
     )  # fmt: skip
     if d == 2:
         fig.update_yaxes(scaleanchor="x", scaleratio=1)
-    st.plotly_chart(fig, config={"displayModeBar": False}, key="rec_map")
+    # At 2-D the axes keep the true aspect: across a full 1920 px row the cloud filled only the
+    # middle third, so the chart gets a narrower column and the caption sits beside it.
+    chart, note = st.columns([1.4, 1], gap="large", vertical_alignment="center") if d == 2 else (st, st)
+    chart.plotly_chart(fig, config={"displayModeBar": False}, key="rec_map")
     # The neighbours in the full latent space: the 2-D view can mislead, these cannot.
     near = np.argsort(((split.mu - rec.mu) ** 2).sum(axis=1))[:10]
     counts = np.bincount(split.labels[near], minlength=len(split.label_names))
     tally = ", ".join(f"{display.text(split.label_names[k])} ×{c}" for k, c in sorted(enumerate(counts), key=lambda kc: -kc[1]) if c)
-    st.caption(
+    note.caption(
         "Dots: posterior means of test images. Star: the mean m(x) of "
         + ("your image" if pre is not None else "this image")
         + (

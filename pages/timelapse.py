@@ -23,9 +23,10 @@ if snaps is None:
     )
     if having:
         st.markdown("Models with a time-lapse:")
-        cols = st.columns(min(len(having), 4))
-        for i, name in enumerate(having):
-            if cols[i % len(cols)].button(name, key=f"tl_pick:{name}"):
+        # One row of buttons side by side (in equal columns two names sat half a page apart).
+        row = st.container(horizontal=True)
+        for name in having:
+            if row.button(name, key=f"tl_pick:{name}", icon=":material/slow_motion_video:"):
                 models.select_model(name)
                 st.rerun()
     st.stop()

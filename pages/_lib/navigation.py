@@ -102,7 +102,11 @@ def close_sidebar_after_navigation() -> None:
 # reparameterization trick") and select-box values in narrow columns (the model picker,
 # "t₃ · KL 2.9 nats" on the plane page). Style only: st.html takes no room on the page.
 _LABELS_CSS = """<style>
-[data-testid="stSidebarNavLink"] span {
+/* The label's text sits in a nowrap Markdown box inside the span: at presenter mode's 20 px
+   "Noise ε: the reparameterization trick" ran past the sidebar's edge unless that wraps too. */
+[data-testid="stSidebarNavLink"] span,
+[data-testid="stSidebarNavLink"] [data-testid="stMarkdownContainer"],
+[data-testid="stSidebarNavLink"] [data-testid="stMarkdownContainer"] p {
   white-space: normal !important; overflow: visible !important; text-overflow: clip !important;
 }
 [data-testid="stSelectbox"] [data-baseweb="select"] * {

@@ -28,3 +28,9 @@ def sidebar_switch() -> bool:
     if on:
         st.html(CSS)
     return on
+
+
+def scaled(px: int) -> int:
+    """``px`` CSS pixels as presenter mode draws them: for sizes Streamlit takes in pixels
+    (a dataframe's height), which the CSS's larger root font does not reach."""
+    return round(px * SCALE) if st.session_state.get(PRESENTER_KEY) else px

@@ -40,7 +40,7 @@ MEASURE = """() => {
     pageOver: document.documentElement.scrollWidth - document.documentElement.clientWidth,
     cutSelect: cut(document.querySelectorAll('[data-testid=stSelectbox] input')),
     model: (document.querySelector('[data-testid=stSidebar] [data-testid=stSelectbox] input') || {}).value,
-    cutNav: cut(document.querySelectorAll('[data-testid=stSidebarNavLink] span')),
+    cutNav: cut(document.querySelectorAll('[data-testid=stSidebarNavLink]')),
   };
 }"""
 

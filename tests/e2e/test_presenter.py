@@ -51,6 +51,9 @@ MEASURE = """() => {
       .map(e => `${e.scrollWidth - e.clientWidth}px: ${e.textContent.slice(0, 50)}`),
     pageOver: document.documentElement.scrollWidth - document.documentElement.clientWidth,
     mainOver: main.scrollWidth - main.clientWidth,
+    // Sidebar page names running past the link's box (cut at the sidebar's edge).
+    navCut: [...document.querySelectorAll('[data-testid=stSidebarNavLink]')]
+      .filter(a => a.scrollWidth > a.clientWidth + 1).map(a => a.textContent),
   };
 }""".replace("SLACK", str(KATEX_SLACK_PX))
 
@@ -88,6 +91,7 @@ def _choose_model(page, name: str) -> None:
 def _assert_fits(m: dict, where: str) -> None:
     assert not m["clipped"], f"{where}: formulas clipped: {m['clipped']}"
     assert m["pageOver"] <= 0 and m["mainOver"] <= 0, f"{where}: page wider than the window: {m}"
+    assert not m["navCut"], f"{where}: sidebar page names cut: {m['navCut']}"
 
 
 @pytest.fixture
