@@ -19,6 +19,7 @@ PICK_KEY = "cmp_models"
 N_POINTS = 2000  # the same first test images for every model
 READY = {
     "Autoencoder · noisy autoencoder · VAE": ("mnist_ae_2d", "mnist_noisy_ae_2d", "mnist_2d"),
+    "β = 0.5 / 1 / 4": ("mnist_beta05_2d", "mnist_2d", "mnist_beta4_2d"),
     "2-D vs 32-D latent": ("mnist_2d", "mnist_32"),
 }
 
@@ -73,6 +74,11 @@ def _kl_bars(kl: np.ndarray) -> go.Figure:
     return fig
 
 
+def _beta(c: models.Current) -> float | None:
+    """The KL weight the model was trained with (None for an autoencoder: it has no KL term)."""
+    return float(c.checkpoint.train_config.get("beta", 1.0)) if c.config.variant == "vae" else None
+
+
 def _metrics_table(picked: list[models.Current]) -> None:
     rows = []
     for c in picked:
@@ -81,6 +87,8 @@ def _metrics_table(picked: list[models.Current]) -> None:
         rows.append({
             "model": c.name,
             "latent dims": c.config.latent_dim,
+            "β (training)": _beta(c),
+            "epochs": c.checkpoint.train_config.get("epochs"),
             "test ELBO (nats)": m.get("test_elbo"),
             "log p(x) ≥ (nats, IS)": m.get("log_px") if vae_like else None,
             "KL (nats)": m.get("test_kl"),
@@ -92,6 +100,33 @@ def _metrics_table(picked: list[models.Current]) -> None:
         "are better). An autoencoder's q is no posterior: its log p(x) is not reported, and its "
         "'ELBO' is not a bound. Active units: dimensions whose mean code varies across images "
         "(covariance > 0.01)."
+    )
+    betas = {_beta(c) for c in picked} - {None}
+    if len(betas) > 1:
+        st.caption(
+            "β weighs the KL term during training only (loss = reconstruction + β · KL). Every "
+            "ELBO above is the ordinary one (β = 1), so they are comparable: a larger β "
+            "buys a smaller KL (codes closer to the prior) with a worse reconstruction."
+        )
+    _same_epoch_note(picked)
+
+
+def _same_epoch_note(picked: list[models.Current]) -> None:
+    """Models trained for different numbers of epochs: the longer ones' figures at the shorter
+    one's last epoch, from their own training histories (the fair comparison)."""
+    epochs = {c.name: c.checkpoint.train_config.get("epochs") for c in picked}
+    if None in epochs.values() or len(set(epochs.values())) < 2:
+        return
+    first = min(epochs.values())
+    fair = []
+    for c in picked:
+        h = compare.at_epoch(c.checkpoint.history, first) if epochs[c.name] > first else None
+        if h is not None and h.get("test_elbo") is not None and h.get("test_kl") is not None:
+            fair.append(f"{display.text(c.name)} had a test ELBO of {h['test_elbo']:.2f} and a KL of {h['test_kl']:.2f} nats")
+    st.caption(
+        "Not trained equally long (" + ", ".join(f"{display.text(n)}: {e}" for n, e in epochs.items())
+        + " epochs), so part of any ELBO difference is training time."
+        + (f" After epoch {first}, " + "; ".join(fair) + " (its training history): compare with those." if fair else "")
     )
 
 

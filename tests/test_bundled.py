@@ -20,7 +20,10 @@ from vae.data.registry import load_dataset
 REPO = Path(__file__).resolve().parent.parent
 CKPT_DIR = REPO / "checkpoints"
 BUNDLED = [e for e in list_checkpoints(CKPT_DIR) if e.bundled]
-EXPECTED = {"digits_2d", "mnist_2d", "mnist_3d", "mnist_32", "fashion_2d", "frey_2d", "mnist_ae_2d", "mnist_noisy_ae_2d"}
+EXPECTED = {
+    "digits_2d", "mnist_2d", "mnist_3d", "mnist_32", "fashion_2d", "frey_2d", "mnist_ae_2d", "mnist_noisy_ae_2d",
+    "mnist_beta05_2d", "mnist_beta4_2d",
+}
 
 
 def test_the_bundled_set_is_complete_and_small():

@@ -40,6 +40,12 @@ def align(points: np.ndarray, reference: np.ndarray) -> np.ndarray:
     return (p - pm) @ orthogonal_procrustes(p - pm, r - rm) + rm
 
 
+def at_epoch(history: list[dict], epoch: int) -> dict | None:
+    """The training-history row of ``epoch`` (1-based; test ELBO and KL after that epoch), or
+    None: how a longer-trained model stood when a shorter-trained one stopped."""
+    return next((h for h in history if h.get("epoch") == epoch), None)
+
+
 @dataclass(frozen=True, eq=False)
 class ModelView:
     """One model on the shared images: ``xy (N, 2)`` its map (aligned when ``aligned``),
