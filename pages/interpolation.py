@@ -10,6 +10,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from pages._lib import lecture_ui as ui
+from pages._lib import presenter
 from vae.app import inference
 from vae.lecture.interpolation import interpolate
 
@@ -68,7 +69,9 @@ omega = float(np.degrees(np.arccos(np.clip(cosang, -1, 1))))
 st.subheader(f"From {a.title} to {b.title}", divider="gray")
 # Tiles as large as one row allows beside the sidebar at 1400 px (about 900 px of column; at
 # 1150 px per row the default 10 steps wrapped 8 + 2), wrapping beyond ~16 steps.
-tile = int(np.clip(880 // n_steps, 56, 112))
+# Presenter mode zooms fixed-width images by 1.25: ask for less so the row still fits (at
+# 1400 px it wrapped 9 + 1).
+tile = int(np.clip(880 // n_steps, 56, 112) / presenter.factor())
 for m, label in METHODS.items():
     st.markdown(f"**{label}**")
     ui.strip(paths[m].images, [f"α={al:.2f}" for al in alphas], width=tile)

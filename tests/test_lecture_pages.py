@@ -221,7 +221,7 @@ def test_ae_vs_vae_with_bundled_twins(monkeypatch, lecture_ckpts):
     assert kl[0] == "∞" and all(float(v) >= 0 for v in kl[1:])
     scores = at.dataframe[0].value
     assert list(scores["twin"]) == ["Plain autoencoder", "Autoencoder + noise", "VAE: noise + KL"]
-    assert all(0 <= float(g) <= 1 for g in scores["gap to the data's digit mix"])
+    assert all(0 <= float(g) <= 1 for g in scores["gap to the data's mix"])
     assert sum(c[0].startswith("t₁ from") and "look like a digit" in c[0] for c in _captions(at) if c) == 3
 
 
@@ -236,16 +236,16 @@ def test_ae_vs_vae_page_shows_the_bundled_vae_ahead(monkeypatch, shared_data):
     at = _open(monkeypatch, folder, "ae_vs_vae")
     assert at.radio(key="aevae:source").value == "bundled"
     table = at.dataframe[0].value.set_index("twin")
-    gap = table["gap to the data's digit mix"].astype(float)
-    inside = table["test codes inside N(0, I)'s 95%"].str.rstrip("%").astype(float)
-    digit = table["samples that look like a digit"].str.rstrip("%").astype(float)
+    gap = table["gap to the data's mix"].astype(float)
+    inside = table["test codes in N(0, I)'s 95%"].str.rstrip("%").astype(float)
+    digit = table["look like a digit"].str.rstrip("%").astype(float)
     vae, aes = "VAE: noise + KL", ["Plain autoencoder", "Autoencoder + noise"]
     for ae in aes:
         assert gap[vae] < gap[ae] - 0.1, dict(gap)
         assert inside[vae] > inside[ae] + 30, dict(inside)
         assert digit[vae] >= digit[ae], dict(digit)
-        assert table.loc[ae, "digits under 1% of its samples"] != "none"
-    assert table.loc[vae, "digits under 1% of its samples"] == "none"
+        assert table.loc[ae, "digits under 1%"] != "none"
+    assert table.loc[vae, "digits under 1%"] == "none"
 
 
 def test_ae_vs_vae_trains_digits_twins(monkeypatch, lecture_ckpts):

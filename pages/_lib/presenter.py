@@ -30,7 +30,12 @@ def sidebar_switch() -> bool:
     return on
 
 
+def factor() -> float:
+    """How much presenter mode enlarges the page now: ``SCALE`` while it is on, else 1."""
+    return SCALE if st.session_state.get(PRESENTER_KEY) else 1.0
+
+
 def scaled(px: int) -> int:
     """``px`` CSS pixels as presenter mode draws them: for sizes Streamlit takes in pixels
     (a dataframe's height), which the CSS's larger root font does not reach."""
-    return round(px * SCALE) if st.session_state.get(PRESENTER_KEY) else px
+    return round(px * factor())
