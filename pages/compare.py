@@ -94,7 +94,7 @@ def _metrics_table(picked: list[models.Current]) -> None:
             "KL (nats)": m.get("test_kl"),
             "active units": f"{m.get('active_units')} / {c.config.latent_dim}" if m.get("active_units") is not None else "",
         })  # fmt: skip
-    st.dataframe(rows, hide_index=True, width="stretch")
+    st.dataframe(rows, hide_index=True, width="stretch", column_config={"model": st.column_config.TextColumn(width="medium")})
     st.caption(
         "Nats per image on the whole test split, as stored with each model (higher ELBO and log p(x) "
         "are better). An autoencoder's q is no posterior: its log p(x) is not reported, and its "
