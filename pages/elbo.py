@@ -67,15 +67,16 @@ res = ui.compute(
 log_px, gap = float(res.log_px[-1]), float(res.posterior_kl)
 
 st.subheader(f"The bound and the truth for {pick.title}", divider="gray")
-# The identity is the page's point: a full-width row, so its KL term is never clipped.
+# The identity is the page's point: a full-width row on two lines, so its KL term is never
+# clipped or scrolled out of view, down to a phone's 390 px.
 st.latex(
-    r"\log p(x) = \underbrace{\mathbb{E}_{q}\log p(x\mid t) - \mathrm{KL}\big(q(t\mid x)\,\|\,p(t)\big)}_{\text{ELBO}}"
-    r" + \underbrace{\mathrm{KL}\big(q(t\mid x)\,\|\,p(t\mid x)\big)}_{\text{gap}\ \ge\ 0}"
+    r"\begin{aligned}\log p(x) &= \underbrace{\mathbb{E}_{q}\log p(x\mid t) - \mathrm{KL}\big(q(t\mid x)\,\|\,p(t)\big)}_{\text{ELBO}}"
+    r"\\ &\quad + \underbrace{\mathrm{KL}\big(q(t\mid x)\,\|\,p(t\mid x)\big)}_{\text{gap}\ \ge\ 0}\end{aligned}"
 )
 st.latex(
     rf"{log_px:.2f} \approx \underbrace{{{res.recon:.2f} - {res.kl:.2f}}}_{{\text{{ELBO}} = {res.elbo:.2f}}} + {gap:.2f}"
-    r"\qquad\text{(nats, this image)}"
 )
+st.caption("The same identity in numbers: nats, for this image.")
 left, right = st.columns([1, 1.5], gap="large")
 with left:
     st.latex(r"\log p(x) \approx \log \frac{1}{k}\sum_{j=1}^{k} \frac{p(x\mid t_j)\,p(t_j)}{q(t_j\mid x)}")
