@@ -159,3 +159,18 @@ def test_an_unexportable_model_says_so_and_encodes_each_lift_on_the_server(no_ex
     at.run()
     assert not at.exception and not at.error
     np.testing.assert_array_equal(at.session_state["last_drawing"], np.zeros(SHAPE, np.float32))
+
+
+def test_the_model_picker_defaults_to_the_chosen_model_not_its_first_option(model_dir, models) -> None:  # noqa: ANN001
+    """At a page switch Streamlit's frontend can drop the picker's stored value and remount it
+    from the element's ``default``; the next rerun then sends that option back as the user's
+    choice (seen in Chromium: a session on mnist_2d moved to frey_2d, option 0, when the Draw
+    page's pad asked for its weights). So the element's default must be the chosen model."""
+    save_checkpoint(model_dir / "aaa_first.pt", load_checkpoint(model_dir / "tiny2d.pt").build_model(), dataset="digits")
+    try:
+        at = _draw_page(models)
+        picker = at.selectbox(key="model_name")
+        assert picker.options[0].startswith("aaa_first") and picker.value == "tiny2d"
+        assert picker.proto.options[picker.proto.default].startswith("tiny2d")
+    finally:
+        (model_dir / "aaa_first.pt").unlink()

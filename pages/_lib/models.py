@@ -130,7 +130,10 @@ def sidebar_model_picker() -> Current | None:
         tag = "" if e.bundled else " · yours"
         return f"{name} ({e.header.dataset}, {cfg.latent_dim}-D{tag})"
 
-    st.sidebar.selectbox("Model", names, key=MODEL_KEY, format_func=label)
+    # index = the chosen model, not option 0: at a page switch Streamlit's frontend can drop
+    # the picker's stored value and remount it from the element's default, and the next rerun
+    # (a live widget asking for weights) then sent option 0 back as the user's choice.
+    st.sidebar.selectbox("Model", names, index=names.index(st.session_state[MODEL_KEY]), key=MODEL_KEY, format_func=label)
     if broken:
         with st.sidebar.expander(f"{len(broken)} unusable checkpoint file(s)"):
             for e in broken:
