@@ -242,3 +242,51 @@ def test_32d_model_projects_and_frey_paints(dpage) -> None:  # noqa: ANN001
     assert _mu(page) != before
     assert_no_error(page, "frey_2d")
     time.sleep(0.2)
+
+
+_SCROLLS = """() => {
+  const out = {window: window.scrollY};
+  for (const e of document.querySelectorAll('*')) if (e.scrollTop > 0) out[e.getAttribute('data-testid') || e.tagName] = e.scrollTop;
+  return out;
+}"""
+
+
+def test_a_finger_draws_and_does_not_scroll_the_page(browser, draw_server: Server) -> None:  # noqa: ANN001
+    """A phone (touch events through DevTools, as a finger sends them): the stroke draws (the
+    reconstruction repaints, the posterior moves) and neither the window nor Streamlit's
+    scrolling container moves. With ``touch-action: auto`` planted in live.css this test
+    failed: the upward drag scrolled stMain from 16 to 197 px."""
+    context = browser.new_context(viewport={"width": 390, "height": 844}, has_touch=True, is_mobile=True, device_scale_factor=2)
+    context.set_default_timeout(RUN_TIMEOUT_MS)
+    context.route(OFF_LOOPBACK, lambda route: route.abort())
+    try:
+        page = context.new_page()
+        page.vae_runs = RunTracker()
+        page.vae_runs.attach(page)
+        page.goto(draw_server.url + "/draw")
+        wait_rerun(page, 0)
+        page.wait_for_selector(f'{ROOT}[data-ready="true"]', timeout=120_000)
+        page.locator(PAD).scroll_into_view_if_needed()
+        page.wait_for_timeout(500)
+        box = _pad_box(page)
+        scrolls0, count0, mu0 = page.evaluate(_SCROLLS), _count(page), _mu(page)
+        assert scrolls0.get("stMain", 0) >= 0
+        cdp = context.new_cdp_session(page)
+        x = box["x"] + box["width"] / 2
+        ys = [box["y"] + box["height"] * f for f in (0.85, 0.75, 0.65, 0.55, 0.45, 0.35, 0.25, 0.15)]
+        runs0 = runs(page)
+        cdp.send("Input.dispatchTouchEvent", {"type": "touchStart", "touchPoints": [{"x": x, "y": ys[0]}]})
+        for i, y in enumerate(ys[1:]):
+            cdp.send("Input.dispatchTouchEvent", {"type": "touchMove", "touchPoints": [{"x": x + 3 * i, "y": y}]})
+            page.wait_for_timeout(50)
+        page.wait_for_timeout(150)  # an animation frame or more
+        during, count1, mu1 = page.evaluate(_SCROLLS), _count(page), _mu(page)
+        cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
+        wait_rerun(page, runs0)
+        assert count1 > count0 and mu1 != mu0, (count0, count1, mu0, mu1)
+        assert during == scrolls0, (scrolls0, during)
+        assert _pad_box(page)["y"] == box["y"]
+        assert_no_error(page, "after a touch stroke")
+        screenshot(page, "draw-touch-390")
+    finally:
+        context.close()
