@@ -51,16 +51,22 @@ def draw_server(browser_available: str, tmp_path_factory: pytest.TempPathFactory
     server.stop()
 
 
-@pytest.fixture
-def dpage(browser, draw_server: Server) -> Iterator[object]:  # noqa: ANN001
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+def _page_in(context, url: str):  # noqa: ANN001, ANN202
+    """A page of ``context`` (no requests off this machine) at ``url``, after its first run."""
     context.set_default_timeout(RUN_TIMEOUT_MS)
     context.route(OFF_LOOPBACK, lambda route: route.abort())
     pg = context.new_page()
     pg.vae_runs = RunTracker()
     pg.vae_runs.attach(pg)
-    pg.goto(draw_server.url + "/")
+    pg.goto(url)
     wait_rerun(pg, 0)
+    return pg
+
+
+@pytest.fixture
+def dpage(browser, draw_server: Server) -> Iterator[object]:  # noqa: ANN001
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    pg = _page_in(context, draw_server.url + "/")
     pg.wait_for_selector(NAV_LINK)
     # The first visit encodes the test set and scores some of it: slow on a busy machine.
     act(pg, pg.locator(f'{NAV_LINK}:has(span[label="Draw it yourself"])').click, timeout_ms=180_000)
@@ -257,14 +263,8 @@ def test_a_finger_draws_and_does_not_scroll_the_page(browser, draw_server: Serve
     scrolling container moves. With ``touch-action: auto`` planted in live.css this test
     failed: the upward drag scrolled stMain from 16 to 197 px."""
     context = browser.new_context(viewport={"width": 390, "height": 844}, has_touch=True, is_mobile=True, device_scale_factor=2)
-    context.set_default_timeout(RUN_TIMEOUT_MS)
-    context.route(OFF_LOOPBACK, lambda route: route.abort())
     try:
-        page = context.new_page()
-        page.vae_runs = RunTracker()
-        page.vae_runs.attach(page)
-        page.goto(draw_server.url + "/draw")
-        wait_rerun(page, 0)
+        page = _page_in(context, draw_server.url + "/draw")
         page.wait_for_selector(f'{ROOT}[data-ready="true"]', timeout=120_000)
         page.locator(PAD).scroll_into_view_if_needed()
         page.wait_for_timeout(500)
