@@ -336,7 +336,8 @@ def test_map_16d_projects_and_shows_a_selected_point(models, method):
     assert not at.exception
     assert any(s.startswith("Test image #11: ") for s in _texts(at.subheader))
     assert "reconstruction decode(m)" in _captions(at)
-    assert at.dataframe[0].value.shape == (16, 3)
+    table = next(m.value for m in at.markdown if m.value.startswith("| dimension | mean m | s.d. s |"))
+    assert len(table.splitlines()) == 2 + 16  # header, rule, a mean and s.d. per latent dimension
 
 
 def _customdata(trace: dict) -> list[int]:
