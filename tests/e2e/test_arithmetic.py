@@ -78,8 +78,8 @@ def test_box_selection_with_the_mouse_on_the_latent_map(page) -> None:  # noqa: 
     count = int(head.split(":")[1].split()[0].replace(",", ""))
     assert len(sure) <= count <= len(maybe), (count, len(sure), len(maybe))
     # The labels counted: each trace is one label; the sure points' labels are a lower bound.
-    table = page.locator("[data-testid=stDataFrame]").first
-    assert table.is_visible()
+    # (the data grid's code loads with the first table on the page: wait for it to draw)
+    page.locator("[data-testid=stDataFrame]").first.wait_for(state="visible")
     act_in_fragment(page, lambda: page.get_by_role("button", name="Save as group A").click())
     assert_no_error(page)
     screenshot(page, "map-box-selection")

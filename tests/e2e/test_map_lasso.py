@@ -107,7 +107,9 @@ def _tiles(grid: np.ndarray, n: int) -> list[np.ndarray]:
 
 
 def _label_counts(page) -> dict[str, int]:  # noqa: ANN001
-    """The selection's count-by-label table, read from the data grid's accessible cells."""
+    """The selection's count-by-label table, read from the data grid's accessible cells (the
+    grid's code loads with the page's first table: wait for its cells)."""
+    page.locator("[data-testid=stMain] [data-testid=stDataFrame] table [role=row] [role=gridcell]").first.wait_for()
     cells = page.evaluate(
         """() => [...document.querySelectorAll('[data-testid=stMain] [data-testid=stDataFrame] table [role=row]')]
               .map(r => [...r.querySelectorAll('[role=gridcell]')].map(c => c.innerText.trim()))
