@@ -39,6 +39,16 @@ def _event(**kw) -> dict:
     return {**ev, **kw}
 
 
+
+def _server_line(checkpoint, x: np.ndarray) -> str:  # noqa: ANN001
+    """The page's "Server m = (...)" line expected for input ``x`` ``(C, H, W)``: the model's
+    own encoding, by an independent torch call."""
+    model = load_checkpoint(checkpoint).build_model()
+    with torch.no_grad():
+        mu, _ = model.encode(torch.from_numpy(x[None]))
+    shown = ", ".join(f"{v:+.2f}".replace("-", "−") for v in mu[0].tolist())
+    return f"**Server** m = ({shown})"
+
 def test_parse_drawing_accepts_a_lift_and_refuses_forgeries() -> None:
     d = parse_drawing(_event(x=[2.0] + [0.25] * 63, recon=12.5, kl=3), SHAPE, 2)
     assert d is not None and d.n == 3 and d.x.shape == SHAPE and d.x.dtype == np.float32
@@ -81,12 +91,8 @@ def test_a_lifted_drawing_is_stored_and_checked_on_the_server(models) -> None:  
     np.testing.assert_array_equal(stored, x)
     np.testing.assert_array_equal(at.session_state["last_upload"], x)
     # The server's m is the model's own encoding of the same x (an independent torch call).
-    model = load_checkpoint(models / "tiny2d.pt").build_model()
-    with torch.no_grad():
-        mu, _ = model.encode(torch.from_numpy(x[None]))
     text = " ".join(m.value for m in at.markdown)
-    shown = ", ".join(f"{v:+.2f}".replace("-", "−") for v in mu[0].tolist())
-    assert f"**Server** m = ({shown})" in text
+    assert _server_line(models / "tiny2d.pt", x) in text
     assert "of 20 are" in text
     # Your image offers the drawing and reconstructs exactly it.
     at.switch_page("pages/reconstruct.py").run()
@@ -147,12 +153,8 @@ def test_an_unexportable_model_says_so_and_encodes_each_lift_on_the_server(no_ex
     stored = at.session_state["last_drawing"]
     np.testing.assert_allclose(stored, want_x, atol=1e-6)
     assert stored.max() == pytest.approx(1.0) and stored.mean() > 0.05  # ink, not a blank
-    model = load_checkpoint(no_export / "tiny2d.pt").build_model()
-    with torch.no_grad():
-        mu, _ = model.encode(torch.from_numpy(want_x[None]))
     text = " ".join(m.value for m in at.markdown)
-    shown = ", ".join(f"{v:+.2f}".replace("-", "−") for v in mu[0].tolist())
-    assert f"**Server** m = ({shown})" in text
+    assert _server_line(no_export / "tiny2d.pt", want_x) in text
     assert "**Browser** m" not in text  # nothing was encoded in the browser
     # A second lift (a new counter) is encoded again: an empty pad is the blank input.
     at.session_state["draw_pad:tiny2d"] = {"event": {"action": "lift", "png": _png(np.zeros((280, 280), np.uint8)), "n": 2}}
