@@ -109,7 +109,8 @@ def _tiles(grid: np.ndarray, n: int) -> list[np.ndarray]:
 def _label_counts(page) -> dict[str, int]:  # noqa: ANN001
     """The selection's count-by-label table, read from the data grid's accessible cells (the
     grid's code loads with the page's first table: wait for its cells)."""
-    page.locator("[data-testid=stMain] [data-testid=stDataFrame] table [role=row] [role=gridcell]").first.wait_for()
+    # (the grid's accessible table is drawn off screen: attached, never "visible")
+    page.locator("[data-testid=stMain] [data-testid=stDataFrame] table [role=row] [role=gridcell]").first.wait_for(state="attached")
     cells = page.evaluate(
         """() => [...document.querySelectorAll('[data-testid=stMain] [data-testid=stDataFrame] table [role=row]')]
               .map(r => [...r.querySelectorAll('[role=gridcell]')].map(c => c.innerText.trim()))
