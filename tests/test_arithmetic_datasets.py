@@ -108,15 +108,12 @@ def _check_direction_and_neighbours(at: AppTest, name: str, model, mu: np.ndarra
     np.testing.assert_allclose([d for _, d in found], [d for _, d in want], atol=0.006)
 
 
-def test_frey_direction_from_two_map_selections(folder, monkeypatch):
+def test_frey_direction_from_two_map_selections(folder, monkeypatch, shared_data):
     """Frey faces have no classes: two box selections saved on the map are the only groups,
     and the attribute vector is the difference of their torch-encoded means."""
-    from vae.data.registry import DatasetUnavailable, load_dataset
+    from vae.data.registry import load_dataset
 
-    try:
-        data = load_dataset("frey")
-    except DatasetUnavailable:
-        pytest.skip("the Frey faces are not on this machine (VAE_DATA_DIR)")
+    data = load_dataset("frey")  # shared_data: skipped without the datasets, failed in CI
     model, mu = _means(folder, "frey_2d", data.test_x.numpy())
     at = _map(folder, monkeypatch, "frey_2d", None)
     key = "map_chart:frey_2d:latent"

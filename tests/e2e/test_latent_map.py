@@ -12,12 +12,13 @@ from __future__ import annotations
 import re
 import shutil
 from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
 import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
-from bench.harness import REPO, find_shared_data
+from bench.harness import REPO
 from bench.harness.browser import OFF_LOOPBACK, RunTracker
 from bench.harness.plot_points import POINTS_JS, inside
 from bench.harness.server import Server, app_env, start_server
@@ -40,12 +41,10 @@ SAMPLE = 600  # points in the sampled t-SNE file, of the 5,000 on the map
 
 
 @pytest.fixture(scope="module")
-def map_server(browser_available: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+def map_server(shared_data: Path, browser_available: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     from vae.app import projection
 
-    data = find_shared_data()
-    if data is None or not all((REPO / "checkpoints" / f"{m}.pt").exists() for m in MODELS):
-        pytest.skip("needs the bundled MNIST models and the MNIST test set")
+    data = shared_data  # the conftest fixture: skips on a user's machine, fails in CI
     root = tmp_path_factory.mktemp("map_app")
     folder = root / "checkpoints"
     folder.mkdir()

@@ -8,11 +8,12 @@ from __future__ import annotations
 import re
 import shutil
 from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from bench.harness import REPO, find_shared_data
+from bench.harness import REPO
 from bench.harness.server import Server, app_env, start_server
 
 from .conftest import act, assert_no_error, canvas_pixels, open_page, screenshot
@@ -25,10 +26,8 @@ MODELS = ("mnist_3d", "mnist_32")
 
 
 @pytest.fixture(scope="module")
-def hover_page(browser, tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
-    data = find_shared_data()
-    if data is None or not all((REPO / "checkpoints" / f"{m}.pt").exists() for m in MODELS):
-        pytest.skip("needs the bundled MNIST models and the MNIST test set")
+def hover_page(shared_data: Path, browser, tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    data = shared_data  # the conftest fixture: skips on a user's machine, fails in CI
     folder = tmp_path_factory.mktemp("hover_app") / "checkpoints"
     folder.mkdir()
     for m in MODELS:
