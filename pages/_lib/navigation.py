@@ -61,21 +61,41 @@ export default function closeSidebarAfterNavigation() {
   window.__vaeCloseSidebar = true;
   document.addEventListener("click", (event) => {
     // The user opening the sidebar again ends the watch below: theirs to close.
-    if (event.target.closest('[data-testid="stExpandSidebarButton"]')) window.__vaeWatchUntil = 0;
+    if (event.target.closest('[data-testid="stExpandSidebarButton"]') && window.__vaeWatch) {
+      window.__vaeWatch.until = 0;
+    }
     if (!event.target.closest('[data-testid="stSidebarNavLink"]')) return;
     if (!window.matchMedia("(max-width: 767.98px)").matches) return;
     // The page switch re-renders the sidebar, and on a busy machine it can come back open
-    // after a first close: keep watching for 3 s, closing it whenever it is open (after a
-    // click, wait for the slide to end before looking again, or a second click reopens it).
-    window.__vaeWatchUntil = Date.now() + 3000;
+    // after a first close, seconds later: keep closing it whenever it is open until the page's
+    // run has ended and the sidebar has stayed closed for a second (20 s at most). After a
+    // click, wait for the slide to end before looking again, or a second click reopens it.
+    // The watch's state lives on window: a second page click while a watch runs restarts it.
+    const w = window.__vaeWatch = window.__vaeWatch || {};
+    w.clickedAt = Date.now();
+    w.until = w.clickedAt + 20000;
+    w.sawRun = false;
+    w.calmSince = 0;
     const watch = () => {
-      if (Date.now() >= window.__vaeWatchUntil) { window.__vaeWatching = false; return; }
+      const now = Date.now();
+      if (now >= w.until) { window.__vaeWatching = false; return; }
       const sidebar = document.querySelector('[data-testid="stSidebar"]');
       const button = document.querySelector('[data-testid="stSidebarCollapseButton"] button');
+      const app = document.querySelector('[data-testid="stApp"]');
+      const running = !!app && app.getAttribute("data-test-script-state") !== "notRunning";
+      if (running) w.sawRun = true;
       let wait = 100;
       if (sidebar && sidebar.getAttribute("data-collapsed") === "false" && button) {
         button.click();
         wait = 700;
+        w.calmSince = 0;
+      } else if (running) {
+        w.calmSince = 0;
+      } else {
+        w.calmSince = w.calmSince || now;
+        // A run that has not started 4 s after the click is not coming.
+        const settled = w.sawRun || now - w.clickedAt > 4000;
+        if (settled && now - w.calmSince >= 1000) { window.__vaeWatching = false; return; }
       }
       setTimeout(watch, wait);
     };

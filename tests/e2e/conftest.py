@@ -181,6 +181,56 @@ def open_page(page, title: str) -> None:
     act(page, link.click)
 
 
+def choose_model(page, name: str, timeout_ms: int = RUN_TIMEOUT_MS) -> None:
+    """Pick ``name`` in the sidebar's model picker and wait for the run it causes.
+
+    The name is typed first: with ten models the drop-down draws only the options in view.
+    A busy machine sometimes redraws the sidebar between the click that opens the list and
+    the typing (CI waited 60 s for an option the closed list never drew): the list is opened
+    again, and the retry printed, until the option shows."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout  # e2e runs only with it
+
+    box = page.locator("[data-testid=stSidebar] [data-testid=stSelectbox]").first
+    option = page.get_by_role("option").filter(has_text=f"{name} (").first
+    for attempt in range(3):
+        box.locator("input").click()
+        page.keyboard.type(name)
+        try:
+            option.wait_for(timeout=10_000)
+            break
+        except PlaywrightTimeout:
+            print(f"model list did not show {name} (try {attempt + 1}); opening it again")
+            page.keyboard.press("Escape")
+    act(page, option.click, timeout_ms)
+    shown = box.locator("input").input_value()  # a react-aria combobox: the choice is its value
+    assert shown.startswith(f"{name} ("), f"the model picker shows {shown!r}, not {name}"
+
+
+def set_checked(page, control, on: bool = True, timeout_ms: int = RUN_TIMEOUT_MS) -> None:  # noqa: ANN001
+    """Turn a checkbox or toggle (its ``<input>``) on or off and wait for the rerun.
+
+    The input is styled over (a forced click at its centre) and can move while formulas and
+    charts lay out after a run: CI saw such a click land beside it ("did not change its
+    state"). A click that changed nothing is printed and made again."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    for attempt in range(3):
+        if control.is_checked() == on:
+            return
+        before = runs(page)
+        control.click(force=True)
+        try:
+            page.wait_for_function(
+                "([el, on]) => el.checked === on", arg=[control.element_handle(), on], timeout=5_000
+            )
+        except PlaywrightTimeout:
+            print(f"click on the toggle changed nothing (try {attempt + 1}); clicking again")
+            continue
+        wait_rerun(page, before, timeout_ms)
+        return
+    raise AssertionError(f"three clicks did not set the toggle to {on}")
+
+
 def nav_titles(page) -> list[str]:
     return [
         e.get_attribute("label")

@@ -24,6 +24,7 @@ from .conftest import (
     RUN_TIMEOUT_MS,
     act,
     assert_no_error,
+    choose_model,
     runs,
     screenshot,
     started,
@@ -224,9 +225,8 @@ def test_empty_full_and_dot_give_sensible_output(dpage) -> None:  # noqa: ANN001
 
 
 def _choose_model(page, name: str) -> None:  # noqa: ANN001
-    page.locator("[data-testid=stSidebar] [data-testid=stSelectbox]").first.click()
     # A model's first visit encodes its test set and scores some of it.
-    act(page, page.get_by_role("option").filter(has_text=f"{name} (").first.click, timeout_ms=180_000)
+    choose_model(page, name, timeout_ms=180_000)
     page.wait_for_selector(f'{ROOT}[data-ready="true"]', timeout=120_000)
 
 

@@ -29,6 +29,7 @@ from .conftest import (
     act,
     act_in_fragment,
     assert_no_error,
+    choose_model,
     open_page,
     screenshot,
     wait_rerun,
@@ -84,11 +85,7 @@ def map_page(browser, map_server: Server) -> Iterator[object]:
 
 
 def _choose_model(page, name: str) -> None:  # noqa: ANN001
-    page.get_by_test_id("stSidebar").get_by_test_id("stSelectbox").click()
-    # Typing filters the list: with ten models the drop-down draws only the options in view
-    # (CI waited for mnist_32's, never drawn).
-    page.keyboard.type(name)
-    act(page, page.get_by_role("option", name=re.compile(rf"^{name}\b")).click)
+    choose_model(page, name)
 
 
 def _heading(page) -> str:  # noqa: ANN001

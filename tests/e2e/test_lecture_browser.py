@@ -35,6 +35,7 @@ from tests.e2e.conftest import (
     act,
     assert_no_error,
     screenshot,
+    set_checked,
     wait_rerun,
 )
 from tests.e2e.lesson_screens import SPLIT_WORDS_JS
@@ -213,7 +214,7 @@ def test_animate_eps_redraws_the_image_while_playing(browser, servers, model):
     with opened(browser, server, DESKTOP[0]) as page:
         goto(page, server, LECTURE["noise"])
         toggle = page.locator('[data-testid="stCheckbox"]:has-text("Animate ε") input')
-        act(page, lambda: toggle.check(force=True))
+        set_checked(page, toggle)
         chart = page.locator(".st-key-noise-animation .js-plotly-plot")
         chart.scroll_into_view_if_needed()
         page.wait_for_timeout(500)

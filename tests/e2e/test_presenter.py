@@ -12,7 +12,7 @@ import pytest
 
 from bench.harness import REPO
 
-from .conftest import act, assert_no_error, open_page, screenshot, wait_idle
+from .conftest import act, assert_no_error, choose_model, open_page, screenshot, wait_idle
 
 pytestmark = pytest.mark.e2e
 
@@ -83,12 +83,8 @@ def _presenter(page, on: bool) -> None:
     assert switch.is_checked() == on
 
 
-def _choose_model(page, name: str) -> None:
-    page.locator("[data-testid=stSidebar] [data-testid=stSelectbox]").first.click()
-    # Typing filters the list: with nine or more models the drop-down renders only the
-    # options in view, and CI's click waited for one that was never drawn.
-    page.keyboard.type(name)
-    act(page, page.get_by_role("option").filter(has_text=f"{name} (").first.click)
+def _choose_model(page, name: str) -> None:  # noqa: ANN001
+    choose_model(page, name)
 
 
 def _assert_fits(m: dict, where: str) -> None:

@@ -8,6 +8,7 @@ import json
 import urllib.parse
 
 import pytest
+from playwright.sync_api import expect
 
 from .conftest import act, assert_no_error, new_session, screenshot, wait_idle
 
@@ -126,8 +127,10 @@ def test_a_lecture_link_opens_the_same_image_and_seed(browser, app_server) -> No
         student_ctx, student = new_session(browser, url)
         wait_idle(student)
         assert _model(student).startswith(MODEL)
-        assert _number(student, "noise seed").input_value() == "42"
-        assert _number(student, "test image #").input_value() == "5"
+        # The inputs can show their default for a moment after the first run ends (the
+        # page's numbers already use the link's values): wait for the browser to catch up.
+        expect(_number(student, "noise seed")).to_have_value("42", timeout=10_000)
+        expect(_number(student, "test image #")).to_have_value("5", timeout=10_000)
         assert student.locator("[data-testid=stMain] .katex-html").all_inner_texts() == maths
         assert_no_error(student, "the shared noise-page link")
         screenshot(student, "share-noise-opened")
