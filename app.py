@@ -8,7 +8,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from pages._lib import follow, lesson_state, models, navigation, presenter, share
+from pages._lib import follow, lesson_state, models, navigation, presenter, share, warmup
 
 # A fresh server's first runs may be legacy pages-directory runs: rerun through st.navigation.
 navigation.leave_pages_directory_mode()
@@ -61,3 +61,4 @@ try:
     page.run()
 finally:  # also after st.stop(): the page's view is in the URL by now
     follow.after_run(page.url_path)
+    warmup.start()  # once per server, after the first page is drawn: scikit-learn's import

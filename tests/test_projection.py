@@ -4,11 +4,17 @@ scikit-learn's own transforms, torch.distributions, brute force."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
 
 from vae.app import inference, projection, typical
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def _clusters(n_per: int = 60, d: int = 6, k: int = 4, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -133,3 +139,28 @@ def test_placement_percentiles_and_flags():
     assert any("emptier" in r for r in empty.reasons) and any("higher than" in r for r in empty.reasons)
     dark = typical.place(-400.0, test_x[0], test_elbo, test_ink)
     assert dark.unusual and any("lower than" in r for r in dark.reasons)
+
+
+def test_preload_imports_the_estimators_in_a_fresh_interpreter():
+    """``preload`` (run by app.py's warm-up thread) must import what ``project`` imports for
+    LDA and t-SNE: a fresh interpreter has neither before and both after."""
+    code = (
+        "import sys; from vae.app import projection; "
+        "names = ('sklearn.discriminant_analysis', 'sklearn.manifold'); "
+        "before = [n in sys.modules for n in names]; projection.preload(); "
+        "print(before, [n in sys.modules for n in names])"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[False, False] [True, True]", out.stdout + out.stderr
+
+
+def test_the_warmup_thread_runs_preload_once_per_server():
+    """app.py calls ``warmup.start()`` after every run: one thread per process (cached), whose
+    target is ``projection.preload``."""
+    from pages._lib import warmup
+
+    warmup.start.clear()
+    first, again = warmup.start(), warmup.start()
+    assert first is again and first._target is projection.preload
+    first.join(timeout=60)
+    assert not first.is_alive() and "sklearn.discriminant_analysis" in sys.modules

@@ -253,6 +253,17 @@ def canvas_pixels(handle) -> list[int]:
     )
 
 
+def wait_images(page, n: int, scope: str = "[data-testid=stMain]", timeout_ms: int = 30_000) -> list[str]:
+    """Until ``scope`` holds at least ``n`` loaded images (a run's images load after it ends:
+    CI counted 3 of 4 right after the run); returns their ``src``."""
+    page.wait_for_function(
+        "([scope, n]) => [...document.querySelectorAll(`${scope} [data-testid=stImage] img, "
+        "${scope} [data-testid=stImageContainer] img`)].filter(e => e.complete && e.naturalWidth > 0).length >= n",
+        arg=[scope, n], timeout=timeout_ms,
+    )  # fmt: skip
+    return image_sources(page, scope)
+
+
 def image_sources(page, scope: str = "[data-testid=stMain]") -> list[str]:
     """``src`` of every loaded <img> in ``scope`` (Streamlit media URLs or data: URLs)."""
     return page.eval_on_selector_all(

@@ -255,6 +255,9 @@ def test_on_a_phone_the_sidebar_closes_after_choosing_a_page(browser, map_server
     """390x844 with a desktop user agent (Streamlit itself only closes it for "mobile" agents):
     the sidebar must not stay open over the page after choosing one, the current one included."""
     context, page = _open(browser, map_server.url, {"width": 390, "height": 844})
+    # The watcher is a components-v2 script, loaded after the first run: a click before it
+    # runs is not watched (CI, at load 18, clicked first).
+    page.wait_for_function("() => window.__vaeCloseSidebar === true")
     sidebar = page.get_by_test_id("stSidebar")
     for title in ("Latent map", "Latent map", "Home"):
         page.get_by_test_id("stExpandSidebarButton").click()
@@ -262,7 +265,7 @@ def test_on_a_phone_the_sidebar_closes_after_choosing_a_page(browser, map_server
         page.locator(f'{NAV_LINK}:has(span[label="{title}"])').click()
         page.wait_for_function(
             "() => document.querySelector('[data-testid=stSidebar]').getAttribute('data-collapsed') === 'true'",
-            timeout=10_000,
+            timeout=20_000,
         )  # fmt: skip
         assert sidebar.get_attribute("data-collapsed") == "true", title
     screenshot(page, "phone-sidebar-closed-after-navigation")

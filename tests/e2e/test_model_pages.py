@@ -23,9 +23,9 @@ from .conftest import (
     act_in_fragment,
     assert_no_error,
     errors_on,
-    image_sources,
     open_page,
     screenshot,
+    wait_images,
 )
 
 pytestmark = pytest.mark.e2e
@@ -70,7 +70,7 @@ def test_clicking_a_point_on_the_latent_map_shows_it_through_the_model(page) -> 
     chart.locator(".scatterlayer .trace .points path.point").first.wait_for()
     heading = page.locator("[data-testid=stMain] h3", has_text="Test image #")
     assert heading.inner_text().startswith("Test image #0")
-    before_images = image_sources(page)
+    before_images = wait_images(page, 3)
 
     # A point well inside the plot (not under the legend), hovered first as a user would.
     points = chart.locator(".scatterlayer .trace:nth-child(3) .points path.point")
@@ -99,7 +99,7 @@ def test_clicking_a_point_on_the_latent_map_shows_it_through_the_model(page) -> 
     caps = _captions(page)
     assert "the image x" in caps and "reconstruction decode(m)" in caps, caps
     assert page.get_by_label(re.compile(r"pick test image #")).input_value() == str(wanted)
-    after_images = image_sources(page)
+    after_images = wait_images(page, 3)
     assert len(after_images) >= 3 and set(after_images) != set(before_images)
     assert_no_error(page)
     screenshot(page, "latent-map-clicked")
@@ -116,7 +116,7 @@ def test_uploaded_image_is_reconstructed(page, tmp_path, app_checkpoints) -> Non
     assert any(c.startswith("model input x") for c in caps), caps
     # Every image is loaded and has pixels: the original, the input, the reconstruction and
     # the grid of 8 samples.
-    assert len(image_sources(page)) >= 4
+    assert len(wait_images(page, 4)) >= 4
     # The ELBO in large type (an st.metric) equals a direct torch computation on the same
     # model input: 8 samples t = m + s * eps, eps from a generator seeded 0 (the page's first
     # seed), Bernoulli log-likelihood summed over pixels, closed-form KL to N(0, I).
@@ -156,7 +156,7 @@ def test_resample_eps_changes_the_samples(page) -> None:  # noqa: ANN001
     table = page.locator("[data-testid=stMain] .katex-html")
 
     def state() -> tuple[str, list[str], list[str]]:
-        return seed.input_value(), table.all_inner_texts(), image_sources(page)
+        return seed.input_value(), table.all_inner_texts(), wait_images(page, 1)
 
     s0, latex0, imgs0 = state()
     act(page, page.get_by_role("button", name=re.compile("Resample ε")).click)
