@@ -173,6 +173,17 @@ with c_text:
             f"{display.text(split.label_names[top])}**."
         )
     st.markdown("  \n".join(lines))
+    if drawing.recon is not None and drawing.kl is not None:
+        # Same seed, different random-number generators: the two 8-sample estimates differ.
+        browser_elbo = -(drawing.recon + drawing.kl)
+        same = abs(drawing.kl - rec.kl) < 0.05
+        why = (
+            f"Why two ELBOs ({browser_elbo:.1f} in your browser, {rec.elbo:.1f} here)? Each averages the "
+            "reconstruction over its own 8 random draws of ε, so they differ by sampling noise; the KL "
+            f"needs no sampling ({drawing.kl:.1f} and {rec.kl:.1f}"
+            + (": the same)." if same else ": not the same drawing?).")
+        )
+        st.caption(why.replace("-", "−"))
     if drawing.blank:
         st.caption("The pad is empty (or one flat colour), so x is all black, as for a blank upload.")
     st.caption("Saved as your last drawing: pick “your last upload” on a lecture page, or “Your last drawing” on Your image.")

@@ -102,6 +102,33 @@ def test_a_lifted_drawing_is_stored_and_checked_on_the_server(models) -> None:  
     assert "model input x (8x8)" in [c for im in at.get("image") for c in im.captions]
 
 
+def test_two_elbos_on_the_page_are_explained_with_their_kl_terms(models) -> None:  # noqa: ANN001
+    """The browser's ELBO (its own ε) and the server's differ by sampling noise: the page says
+    so beside both numbers, and the server's KL equals the closed form (torch.distributions)."""
+    x = np.zeros(SHAPE, np.float32)
+    x[0, 1:7, 3:5] = 1.0
+    model = load_checkpoint(models / "tiny2d.pt").build_model()
+    with torch.no_grad():
+        mu, logvar = model.encode(torch.from_numpy(x[None]))
+    q = torch.distributions.Normal(mu[0], (0.5 * logvar[0]).exp())
+    kl = float(torch.distributions.kl_divergence(q, torch.distributions.Normal(0.0, 1.0)).sum())
+
+    def why(browser_kl: float) -> str:
+        at = _draw_page(models)
+        at.session_state["draw_pad:tiny2d"] = {"event": _event(x=x.ravel().tolist(), n=1, recon=63.6, kl=browser_kl)}
+        at.run()
+        assert not at.exception, at.exception
+        found = [c.value for c in at.caption if c.value.startswith("Why two ELBOs")]
+        assert len(found) == 1, [c.value for c in at.caption]
+        return found[0]
+
+    text = why(25.8)
+    assert text.startswith("Why two ELBOs (−89.4 in your browser, "), text
+    assert f"needs no sampling (25.8 and {kl:.1f}: not the same drawing?)".replace("-", "−") in text, text
+    # The browser's own KL (the same closed form) is said to be the same.
+    assert f"({kl:.1f} and {kl:.1f}: the same)".replace("-", "−") in why(kl)
+
+
 @pytest.fixture
 def no_export(models, monkeypatch):  # noqa: ANN001
     """A model the browser export refuses (as for an architecture it cannot run)."""
