@@ -98,17 +98,18 @@ s_mean, s_se = _mean_se(sf[:, cols])
 st.subheader(f"Same target, {n} samples each, for {pick.title}", divider="gray")
 # Each estimator on its own full-width row: side by side, both sums were cut off.
 st.markdown("**Reparameterization**: sample ε, differentiate through the decoder")
+# Three aligned lines each: on one line the Monte-Carlo sum ran off a phone's screen.
 st.latex(
-    r"\nabla_\phi \mathbb{E}_{q(t\mid x,\phi)} \log p(x\mid t) = "
-    r"\mathbb{E}_{p(\varepsilon)} \nabla_\phi \log p\big(x \mid m + s\odot\varepsilon\big)"
-    r"\approx \frac{1}{N}\sum_{i=1}^{N} \nabla_\phi \log p\big(x\mid m + s\odot\varepsilon_i\big)"
+    r"\begin{aligned}&\nabla_\phi \mathbb{E}_{q(t\mid x,\phi)} \log p(x\mid t)\\ &\quad= "
+    r"\mathbb{E}_{p(\varepsilon)} \nabla_\phi \log p\big(x \mid m + s\odot\varepsilon\big)\\"
+    r"&\quad\approx \frac{1}{N}\sum_{i=1}^{N} \nabla_\phi \log p\big(x\mid m + s\odot\varepsilon_i\big)\end{aligned}"
 )
 st.markdown("**Score function (REINFORCE)**: sample t, weight the score by how good t was")
 st.latex(
-    r"\nabla_\phi \mathbb{E}_{q} \log p(x\mid t) = "
-    r"\mathbb{E}_{q}\big[\log p(x\mid t)\, \nabla_\phi \log q(t\mid x,\phi)\big]"
-    r"\approx \frac{1}{N}\sum_{i=1}^{N} " + (r"\big(\log p(x\mid t_i) - b_i\big)" if baseline else r"\log p(x\mid t_i)")
-    + r"\,\nabla_\phi \log q(t_i\mid x,\phi)"
+    r"\begin{aligned}&\nabla_\phi \mathbb{E}_{q} \log p(x\mid t)\\ &\quad= "
+    r"\mathbb{E}_{q}\big[\log p(x\mid t)\, \nabla_\phi \log q(t\mid x,\phi)\big]\\"
+    r"&\quad\approx \frac{1}{N}\sum_{i=1}^{N} " + (r"\big(\log p(x\mid t_i) - b_i\big)" if baseline else r"\log p(x\mid t_i)")
+    + r"\,\nabla_\phi \log q(t_i\mid x,\phi)\end{aligned}"
 )  # fmt: skip
 left, right = st.columns([1.25, 1], gap="large")
 with left:
@@ -177,8 +178,8 @@ with left:
     ui.plot(vfig, key="grad:variance")
 with right:
     st.latex(r"\operatorname{Var}\Big[\tfrac{1}{N}\textstyle\sum_i g_i\Big] = \frac{\operatorname{Var}[g]}{N}")
-    st.metric("score-function variance ÷ reparameterization variance", f"×{float(np.median(ratio)):,.0f}",
-              help="Median over the N values shown. The same accuracy costs this many times more samples.")  # fmt: skip
+    st.metric("score ÷ reparam. variance, median over N", f"×{float(np.median(ratio)):,.0f}",
+              help="Score-function variance ÷ reparameterization variance, the median over the N values on the chart. The same accuracy costs this many times more samples.")  # fmt: skip
     # The metric is a median over N; the sample count uses the ratio at the largest N, so say
     # that ratio too (×11,685 beside "1,043,212 samples" at N = 100 read as a contradiction).
     st.markdown(
@@ -201,9 +202,9 @@ with st.expander("Check on a toy problem with a closed form", icon=":material/ca
         "gradient, so we can compare both estimators with the **exact** answer."
     )
     st.latex(
-        r"\mathbb{E}_{\mathcal{N}(m, \operatorname{diag}(s^2))}\Big[-\tfrac12\|t-c\|^2\Big]"
-        r" = -\tfrac12\Big(\|m-c\|^2 + \textstyle\sum_j s_j^2\Big),\qquad"
-        r"\nabla_m = c - m,\quad \nabla_{\log s^2} = -\tfrac12 s^2"
+        r"\begin{aligned}&\mathbb{E}_{\mathcal{N}(m, \operatorname{diag}(s^2))}\Big[-\tfrac12\|t-c\|^2\Big]\\"
+        r"&\quad= -\tfrac12\Big(\|m-c\|^2 + \textstyle\sum_j s_j^2\Big)\\"
+        r"&\nabla_m = c - m,\qquad \nabla_{\log s^2} = -\tfrac12 s^2\end{aligned}"
     )
     t1, t2, t3 = st.columns(3)
     offset = t1.slider("offset of c from m (makes |f| large)", 0.0, 10.0, 0.0, 0.5, key="grad:toy_offset")
@@ -231,9 +232,9 @@ with st.expander("Check on a toy problem with a closed form", icon=":material/ca
     )
     toy = res["toy"]
     st.latex(
-        r"m = " + ui.vec_latex(toy.mu) + r",\ c = " + ui.vec_latex(toy.c)
-        + r",\ s^2 = " + ui.vec_latex(np.exp(toy.logvar), "{:.2f}")
-        + rf",\qquad \mathbb{{E}}_q f = {toy.expectation():.3f}"
+        r"\begin{aligned}&m = " + ui.vec_latex(toy.mu) + r",\ c = " + ui.vec_latex(toy.c)
+        + r",\\ &s^2 = " + ui.vec_latex(np.exp(toy.logvar), "{:.2f}")
+        + rf",\quad \mathbb{{E}}_q f = {toy.expectation():.3f}\end{{aligned}}"
     )  # fmt: skip
     st.caption(
         "The reparameterization gradient here is exactly c − m − s ⊙ ε (and −½ s²ε² for "
