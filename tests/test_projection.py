@@ -154,13 +154,16 @@ def test_preload_imports_the_estimators_in_a_fresh_interpreter():
     assert out.stdout.strip() == "[False, False] [True, True]", out.stdout + out.stderr
 
 
-def test_the_warmup_thread_runs_preload_once_per_server():
-    """app.py calls ``warmup.start()`` after every run: one thread per process (cached), whose
-    target is ``projection.preload``."""
+def test_the_warmup_thread_runs_preload_once_per_server(monkeypatch):
+    """app.py calls ``warmup.start()`` after every run: one thread per process (cached), which
+    runs ``projection.preload``."""
     from pages._lib import warmup
 
+    calls = []
+    monkeypatch.setattr(projection, "preload", lambda: calls.append(1))
     warmup.start.clear()
     first, again = warmup.start(), warmup.start()
-    assert first is again and first._target is projection.preload
     first.join(timeout=60)
-    assert not first.is_alive() and "sklearn.discriminant_analysis" in sys.modules
+    assert first is again and not first.is_alive() and first.name == "vae-preload"
+    assert calls == [1]
+    warmup.start.clear()  # a later caller gets a thread running the real preload
