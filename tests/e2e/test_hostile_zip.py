@@ -50,8 +50,9 @@ def _load_pages(other, url: str) -> list[tuple[str, float]]:  # noqa: ANN001
     """Open the app in ``other`` and visit ``VICTIM_PAGES``: (page, seconds) for each load."""
     loads = []
     t0 = time.monotonic()
+    before = other.vae_runs.finished  # read before goto: the first run can end while it loads
     other.goto(url)
-    wait_rerun(other, other.vae_runs.finished, timeout_ms=600_000)
+    wait_rerun(other, before, timeout_ms=600_000)
     other.wait_for_selector(NAV_LINK)
     loads.append(("first load", time.monotonic() - t0))
     for title in VICTIM_PAGES:

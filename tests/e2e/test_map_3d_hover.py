@@ -55,7 +55,9 @@ def _decoded_mean(model_name: str, row: int) -> np.ndarray:
 def _hover_until_painted(page) -> int:  # noqa: ANN001
     """Sweep the real mouse over the 3-D chart until a point is hovered and painted; returns
     its test number (checked against Plotly's own hover label)."""
-    page.wait_for_selector(f'{ROOT}[data-ready="true"][data-hooked="true"]')
+    # Generous: with a second CI run beside this one (and its 20-browser first-minute test)
+    # the WebGL chart and the weights' round trip took over the default 60 s.
+    page.wait_for_selector(f'{ROOT}[data-ready="true"][data-hooked="true"]', timeout=180_000)
     box = page.locator("[data-testid=stPlotlyChart] .js-plotly-plot").first.bounding_box()
     before = page.locator(ROOT).get_attribute("data-hovered")
     for fy in np.linspace(0.35, 0.75, 9):
