@@ -6,6 +6,11 @@ chosen model survives page switches), then runs the page the user opened.
 
 from pathlib import Path
 
+# pandas first, fully, before any run can build a chart: Plotly looks pandas up in sys.modules
+# without importing it, and while another thread was still importing it (scikit-learn pulls
+# it in) the Latent map failed with "partially initialized module 'pandas' has no attribute
+# 'Series'". Every run passes this line, and an import in progress elsewhere makes it wait.
+import pandas  # noqa: F401
 import streamlit as st
 
 from pages._lib import follow, lesson_state, models, navigation, presenter, share, warmup

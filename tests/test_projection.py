@@ -167,3 +167,24 @@ def test_the_warmup_thread_runs_preload_once_per_server(monkeypatch):
     assert first is again and not first.is_alive() and first.name == "vae-preload"
     assert calls == [1]
     warmup.start.clear()  # a later caller gets a thread running the real preload
+
+
+def test_a_half_imported_pandas_breaks_plotly_so_app_imports_it_first(monkeypatch):
+    """Why app.py's first import is pandas: Plotly reads ``sys.modules["pandas"]`` without
+    importing it, so while another thread is still importing pandas (scikit-learn pulls it in)
+    building a chart fails, as the Latent map did in an e2e run."""
+    import ast
+    import types
+
+    import plotly.graph_objects as go
+
+    monkeypatch.setitem(sys.modules, "pandas", types.ModuleType("pandas"))  # mid-import: no Series yet
+    with pytest.raises(AttributeError, match="pandas"):
+        go.Scatter(x=np.arange(3), y=np.arange(3), customdata=np.arange(3), hovertemplate="#%{customdata}")
+    monkeypatch.undo()
+    go.Scatter(x=np.arange(3), y=np.arange(3), customdata=np.arange(3), hovertemplate="#%{customdata}")
+
+    tree = ast.parse((REPO / "app.py").read_text())
+    first = next(n for n in tree.body if isinstance(n, ast.Import | ast.ImportFrom) and not (
+        isinstance(n, ast.ImportFrom) and n.module in ("__future__", "pathlib")))
+    assert isinstance(first, ast.Import) and [a.name for a in first.names] == ["pandas"], ast.dump(first)

@@ -176,9 +176,22 @@ def assert_no_error(page, where: str = "") -> None:
 
 
 def open_page(page, title: str) -> None:
-    """Click the sidebar navigation link labelled ``title`` and wait for the page's run."""
+    """Click the sidebar navigation link labelled ``title`` and wait for the page's run.
+
+    The link must then be the current page (``aria-current``). With a second CI run on the
+    machine a run finished while the app still showed the old page (the lasso test waited
+    60 s for the map's tools): such a lost switch is printed and the link clicked again."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
     link = page.locator(f'{NAV_LINK}:has(span[label="{title}"])')
+    current = page.locator(f'{NAV_LINK}[aria-current="page"]:has(span[label="{title}"])')
     act(page, link.click)
+    try:
+        current.wait_for(state="attached", timeout=15_000)
+    except PlaywrightTimeout:
+        print(f"the click on the {title!r} link did not open it; clicking again")
+        act(page, link.click)
+        current.wait_for(state="attached")
 
 
 def choose_model(page, name: str, timeout_ms: int = RUN_TIMEOUT_MS) -> None:

@@ -9,6 +9,7 @@ t-SNE on a user's model would (computing a real one takes minutes on this machin
 
 from __future__ import annotations
 
+import contextlib
 import re
 import shutil
 from collections.abc import Iterator
@@ -77,10 +78,14 @@ def _open(browser, url: str, viewport: dict[str, int]):  # noqa: ANN001, ANN202
 
 
 @pytest.fixture
-def map_page(browser, map_server: Server) -> Iterator[object]:
+def map_page(browser, map_server: Server, request: pytest.FixtureRequest) -> Iterator[object]:
     context, pg = _open(browser, map_server.url, {"width": 1400, "height": 1000})
     pg.wait_for_selector(NAV_LINK)
     yield pg
+    rep = getattr(request.node, "rep_call", None)
+    if rep is not None and rep.failed:  # the last view, for the CI log's reader
+        with contextlib.suppress(Exception):
+            screenshot(pg, f"FAILED-{request.node.name}")
     context.close()
 
 

@@ -131,7 +131,10 @@ def test_a_lecture_link_opens_the_same_image_and_seed(browser, app_server) -> No
         # page's numbers already use the link's values): wait for the browser to catch up.
         expect(_number(student, "noise seed")).to_have_value("42", timeout=10_000)
         expect(_number(student, "test image #")).to_have_value("5", timeout=10_000)
-        assert student.locator("[data-testid=stMain] .katex-html").all_inner_texts() == maths
+        # KaTeX draws the formulas after the run: wait (10 s) for as many as the teacher's.
+        formulas = student.locator("[data-testid=stMain] .katex-html")
+        expect(formulas).to_have_count(len(maths), timeout=10_000)
+        assert formulas.all_inner_texts() == maths
         assert_no_error(student, "the shared noise-page link")
         screenshot(student, "share-noise-opened")
     finally:
