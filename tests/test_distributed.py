@@ -101,3 +101,18 @@ def test_two_processes_match_one_vae_within_noise(tmp_path):
     assert abs(two.metrics["test_elbo"] - one.metrics["test_elbo"]) < 0.5
     last3 = [sum(e["test_elbo"] for e in ck.history[-3:]) / 3 for ck in (one, two)]
     assert abs(last3[0] - last3[1]) < 0.5, (one.history, two.history)
+
+
+def test_every_rank_waits_at_the_end_before_leaving_the_group(tmp_path, monkeypatch):
+    """Rank 1 returns as soon as training ends while rank 0 scores and saves; both must meet
+    at a barrier before the process group is torn down (rank 1 alone tearing gloo down
+    aborted it under load). Recorded in one process: the barrier comes after training and
+    before cleanup, once."""
+    from vae.core import distributed
+
+    calls = []
+    monkeypatch.setattr(distributed, "barrier", lambda: calls.append("barrier"))
+    monkeypatch.setattr(distributed, "cleanup", lambda: calls.append("cleanup"))
+    monkeypatch.setattr(train, "_train", lambda *a: calls.append("train") or 0)
+    assert train.main(["--dataset", "digits", "--out", str(tmp_path / "x.pt")]) == 0
+    assert calls == ["train", "barrier", "cleanup"]

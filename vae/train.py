@@ -137,7 +137,11 @@ def main(argv: list[str] | None = None) -> int:
     # Joins torchrun's process group when launched by it; otherwise just picks the device.
     device = distributed.init_from_env(args.device)
     try:
-        return _train(args, argv, device)
+        code = _train(args, argv, device)
+        # Leave together: rank 1 tearing gloo down while rank 0 still scored and saved aborted
+        # it ("terminate called without an active exception", a CI run under load).
+        distributed.barrier()
+        return code
     finally:
         distributed.cleanup()
 

@@ -89,6 +89,12 @@ def init_from_env(device: str | None = None) -> torch.device:
     return dev
 
 
+def barrier() -> None:
+    """Wait until every process got here (no-op when not distributed)."""
+    if is_distributed():
+        dist.barrier()
+
+
 def cleanup() -> None:
     """Leave the process group (no-op when none was started)."""
     if dist.is_available() and dist.is_initialized():
