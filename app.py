@@ -23,33 +23,38 @@ navigation.leave_pages_directory_mode()
 ICON = str(Path(__file__).parent / "pages" / "_lib" / "favicon.png")
 st.set_page_config(page_title="VAE Latent Explorer", page_icon=ICON, layout="wide")
 
-PAGES = {
-    "Start": [
-        st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
-        st.Page("pages/lesson.py", title="Lesson: 45 minutes", icon=":material/school:"),
-    ],
-    "Explore a model": [
-        st.Page("pages/sliders.py", title="Latent sliders", icon=":material/tune:"),
-        st.Page("pages/plane.py", title="2-D latent plane", icon=":material/grid_on:"),
-        st.Page("pages/latent_map.py", title="Latent map", icon=":material/scatter_plot:"),
-        st.Page("pages/timelapse.py", title="Watch it learn", icon=":material/slow_motion_video:"),
-        st.Page("pages/compare.py", title="Compare models", icon=":material/compare_arrows:"),
-        st.Page("pages/reconstruct.py", title="Your image", icon=":material/upload:"),
-        st.Page("pages/arithmetic.py", title="Latent arithmetic", icon=":material/calculate:"),
-        st.Page("pages/draw.py", title="Draw it yourself", icon=":material/draw:"),
-    ],
-    "The lecture, live": [
-        st.Page("pages/noise.py", title="Noise ε: the reparameterization trick", icon=":material/casino:"),
-        st.Page("pages/gradients.py", title="Gradient estimators", icon=":material/trending_down:"),
-        st.Page("pages/ae_vs_vae.py", title="Autoencoder vs VAE", icon=":material/compare:"),
-        st.Page("pages/elbo.py", title="ELBO vs log p(x)", icon=":material/functions:"),
-        st.Page("pages/generation.py", title="Infinite mixture: generation", icon=":material/auto_awesome:"),
-        st.Page("pages/interpolation.py", title="Interpolation", icon=":material/linear_scale:"),
-    ],
-    "Build": [
-        st.Page("pages/train.py", title="Train a model", icon=":material/model_training:"),
-    ],
-}
+
+def _pages() -> dict[str, list[st.Page]]:
+    return {
+        "Start": [
+            st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
+            st.Page("pages/lesson.py", title="Lesson: 45 minutes", icon=":material/school:"),
+        ],
+        "Explore a model": [
+            st.Page("pages/sliders.py", title="Latent sliders", icon=":material/tune:"),
+            st.Page("pages/plane.py", title="2-D latent plane", icon=":material/grid_on:"),
+            st.Page("pages/latent_map.py", title="Latent map", icon=":material/scatter_plot:"),
+            st.Page("pages/timelapse.py", title="Watch it learn", icon=":material/slow_motion_video:"),
+            st.Page("pages/compare.py", title="Compare models", icon=":material/compare_arrows:"),
+            st.Page("pages/reconstruct.py", title="Your image", icon=":material/upload:"),
+            st.Page("pages/arithmetic.py", title="Latent arithmetic", icon=":material/calculate:"),
+            st.Page("pages/draw.py", title="Draw it yourself", icon=":material/draw:"),
+        ],
+        "The lecture, live": [
+            st.Page("pages/noise.py", title="Noise ε: the reparameterization trick", icon=":material/casino:"),
+            st.Page("pages/gradients.py", title="Gradient estimators", icon=":material/trending_down:"),
+            st.Page("pages/ae_vs_vae.py", title="Autoencoder vs VAE", icon=":material/compare:"),
+            st.Page("pages/elbo.py", title="ELBO vs log p(x)", icon=":material/functions:"),
+            st.Page("pages/generation.py", title="Infinite mixture: generation", icon=":material/auto_awesome:"),
+            st.Page("pages/interpolation.py", title="Interpolation", icon=":material/linear_scale:"),
+        ],
+        "Build": [
+            st.Page("pages/train.py", title="Train a model", icon=":material/model_training:"),
+        ],
+    }
+
+
+PAGES = navigation.pages_once(str(Path(__file__).parent), _pages)  # built once per server
 
 # expanded: with 14 pages Streamlit would fold the last ones under "View 3 more".
 page = st.navigation(PAGES, expanded=True)

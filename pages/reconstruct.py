@@ -39,7 +39,7 @@ def _elbo_context(cur: models.Current, split: testset.TestSplit, x: np.ndarray, 
     """The ELBO among the test images' (a histogram and a percentile), and why an image that
     is nothing like them can still score well."""
     test_elbo = testset.test_elbos(cur, split)
-    place = typical.place(elbo, x, test_elbo, typical.ink(split.images.astype(np.float32) / 255.0))
+    place = typical.place(elbo, x, test_elbo, split.ink)
     hist = go.Figure(go.Histogram(
         x=test_elbo, nbinsx=60, marker_color="#94a3b8", name="test images",
         hovertemplate="ELBO %{x}: %{y} test images<extra></extra>",

@@ -180,6 +180,7 @@ def _finished(job: TrainingJob) -> None:
             # Select the new model: the sidebar picker takes it before drawing itself.
             st.session_state[ANNOUNCED_KEY] = job.id
             st.session_state[NEXT_NAME_KEY] = _next_name(name)
+            models.forget_listing()  # list the new file now, not within the listing's second
             models.select_model(name)
             st.rerun()
         how = "stopped early; the last finished epoch was saved" if snap.status == "stopped" else "done"

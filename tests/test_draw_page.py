@@ -141,8 +141,10 @@ def no_export(models, monkeypatch):  # noqa: ANN001
 
     monkeypatch.setattr(export, "export_payload", refuse)
     st.cache_data.clear()  # drop payloads exported by earlier tests
+    st.cache_resource.clear()  # the browser payloads are shared resources
     yield models
     st.cache_data.clear()
+    st.cache_resource.clear()  # the browser payloads are shared resources
 
 
 def _png(img: np.ndarray) -> str:

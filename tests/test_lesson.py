@@ -23,12 +23,10 @@ pytestmark = pytest.mark.usefixtures("navigation_only")
 
 
 def registered_pages() -> list[tuple[str, str, str]]:
-    """``(section, script path, title)`` of every ``st.Page`` in app.py's ``PAGES``, in order."""
+    """``(section, script path, title)`` of every ``st.Page`` in app.py's ``_pages()`` (its ``PAGES``), in order."""
     tree = ast.parse((REPO / "app.py").read_text(encoding="utf-8"))
-    pages_dict = next(
-        n.value for n in tree.body
-        if isinstance(n, ast.Assign) and any(getattr(t, "id", "") == "PAGES" for t in n.targets)
-    )  # fmt: skip
+    build = next(n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "_pages")
+    pages_dict = next(n.value for n in ast.walk(build) if isinstance(n, ast.Return))
     out = []
     for key, value in zip(pages_dict.keys, pages_dict.values, strict=True):
         for call in value.elts:

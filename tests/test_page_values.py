@@ -165,6 +165,7 @@ def test_sliders_server_fallback_decodes_the_released_vector(model_dir, drawn, m
 
     monkeypatch.setattr(export, "export_payload", refuse)
     st.cache_data.clear()
+    st.cache_resource.clear()  # the browser payloads are shared resources
     try:
         at = _app("pages/sliders.py", "v5")
         at.slider(key="sl_fb:v5:1").set_value(1.25).run()
@@ -178,3 +179,4 @@ def test_sliders_server_fallback_decodes_the_released_vector(model_dir, drawn, m
         np.testing.assert_allclose(_last(drawn, "decoded on the server"), want, atol=1e-5)
     finally:
         st.cache_data.clear()
+        st.cache_resource.clear()  # the browser payloads are shared resources

@@ -293,8 +293,10 @@ def no_export(models, monkeypatch):
 
     monkeypatch.setattr(export, "export_payload", refuse)
     st.cache_data.clear()  # drop payloads exported by earlier tests
+    st.cache_resource.clear()  # the browser payloads are shared resources
     yield
     st.cache_data.clear()
+    st.cache_resource.clear()  # the browser payloads are shared resources
 
 
 def test_sliders_fall_back_to_native_sliders_and_a_server_image(no_export, encoded):

@@ -5,8 +5,10 @@ browser. Models are cached per file for all sessions: never mutate one."""
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from types import MappingProxyType
 
 import streamlit as st
 
@@ -21,6 +23,7 @@ from vae.core.checkpoints import (
     CheckpointError,
     checkpoint_files,
     file_identity,
+    folder_stamp,
     list_entry,
     load_checkpoint,
 )
@@ -47,10 +50,29 @@ def _entry(path: str, bundled: bool, identity: str) -> CheckpointEntry:
     return list_entry(Path(path), bundled, identity)
 
 
+# Every run lists the models several times (picker, current model, links). Listing means a
+# glob and a stat per file, and under a classroom's load each of those system calls can wait
+# for the interpreter lock (py-spy at 50 simulated students: ~8 % of the server's time). So the
+# listing is kept per folder state for a second: a file added, removed or saved (renamed into
+# place) shows at once; a file overwritten in place, within the second.
+LISTING_TTL_S = 1.0
+
+
+@st.cache_resource(show_spinner=False, ttl=LISTING_TTL_S, max_entries=64)
+def _listing(folder: str, stamp: tuple[int | None, int | None]) -> tuple[CheckpointEntry, ...]:
+    return tuple(_entry(str(p), bundled, file_identity(p)) for p, bundled in checkpoint_files(folder))
+
+
+def forget_listing() -> None:
+    """List the folder afresh on the next call (after this process saved a model)."""
+    _listing.clear()
+
+
 def model_entries() -> list[CheckpointEntry]:
     """Every checkpoint file, usable or not (``vae.core.checkpoints.list_entry``)."""
     navigation.leave_pages_directory_mode()  # every page lists models: a page run alone reruns via app.py
-    return [_entry(str(p), bundled, file_identity(p)) for p, bundled in checkpoint_files(checkpoint_dir())]
+    folder = checkpoint_dir()
+    return list(_listing(str(folder), folder_stamp(folder)))
 
 
 def bundled_names() -> set[str]:
@@ -110,6 +132,7 @@ def sidebar_model_picker() -> Current | None:
     entries = model_entries()
     if not any(e.ok for e in entries):
         _quickstart(str(checkpoint_dir()))
+        forget_listing()
         entries = model_entries()
     usable = [e for e in entries if e.ok]
     broken = [e for e in entries if not e.ok]
@@ -184,17 +207,20 @@ def require_model() -> Current:
     return cur
 
 
-@st.cache_data(show_spinner="Preparing the decoder for your browser…", max_entries=8)
-def _decoder_payload(key: str, _model: VAE, encoder: bool = False) -> tuple[dict | None, str | None]:
+# cache_resource, not cache_data: every run of a live page reads the payload, and cache_data
+# would unpickle a fresh copy of its weights (3.6 MB of base64 for mnist_32) each time. The
+# shared payload is read-only at the top (the weights are an immutable string).
+@st.cache_resource(show_spinner="Preparing the decoder for your browser…", max_entries=8)
+def _decoder_payload(key: str, _model: VAE, encoder: bool = False) -> tuple[Mapping | None, str | None]:
     from vae.app import export
 
     try:
-        return export.export_payload(_model, encoder=encoder), None
+        return MappingProxyType(export.export_payload(_model, encoder=encoder)), None
     except export.ExportError as e:
         return None, str(e)
 
 
-def decoder_payload(cur: Current) -> tuple[dict | None, str | None]:
+def decoder_payload(cur: Current) -> tuple[Mapping | None, str | None]:
     """``(payload, None)``: ``cur``'s decoder exported for the live widgets
     (``pages/_lib/live_decoder.py``), built once per model file; ``(None, reason)`` when its
     architecture cannot run in the browser (``vae.app.export.ExportError``): the page then
@@ -202,6 +228,6 @@ def decoder_payload(cur: Current) -> tuple[dict | None, str | None]:
     return _decoder_payload(cur.key, cur.model)
 
 
-def draw_payload(cur: Current) -> tuple[dict | None, str | None]:
+def draw_payload(cur: Current) -> tuple[Mapping | None, str | None]:
     """``decoder_payload`` with the encoder too (float32): what the Draw page's pad runs."""
     return _decoder_payload(cur.key, cur.model, True)

@@ -15,7 +15,9 @@ of six screens showed ``ImportError: cannot import name ... from 'pages._lib'``)
 
 from __future__ import annotations
 
+import copy
 import sys
+from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 
@@ -188,3 +190,20 @@ def prefetch_charts() -> None:
     read, not when the first chart page opens."""
     with st.sidebar:
         _prefetch(key="vae_prefetch_charts", data=list(_chart_chunks()))
+
+
+# st.Page resolves its file's real path and checks it exists: a dozen system calls per page,
+# for 17 pages on every run of every session. Under a classroom's load each call could wait
+# for the interpreter lock (py-spy at 100 simulated students: 13 % of the server's samples in
+# st.Page). The pages never change while the server runs, so they are built once per process
+# and each run gets shallow copies: st.navigation marks its own run's page as the one that may
+# run, so a run must not share page objects with another session's run.
+@st.cache_resource(show_spinner=False)
+def _page_prototypes(app_dir: str, _build: Callable[[], dict[str, list]]) -> dict[str, list]:
+    return _build()
+
+
+def pages_once(app_dir: str, build: Callable[[], dict[str, list]]) -> dict[str, list]:
+    """``build()``'s ``{group: [st.Page]}`` for the app in ``app_dir``, built on the server's
+    first run and copied for this one."""
+    return {group: [copy.copy(p) for p in ps] for group, ps in _page_prototypes(app_dir, build).items()}

@@ -10,7 +10,7 @@ import streamlit as st
 
 from pages._lib.display import text
 from pages._lib.models import Current
-from vae.app import inference
+from vae.app import inference, typical
 from vae.core.model import VAE
 from vae.data.registry import DATASETS, DatasetUnavailable, load_dataset
 
@@ -27,26 +27,47 @@ class TestSplit:
     label_names: tuple[str, ...]
     mu: np.ndarray  # (N, D)
     logvar: np.ndarray  # (N, D)
+    ink: np.ndarray  # (N,) mean pixel value in [0, 1] (``vae.app.typical.ink``)
+    kl: np.ndarray  # (D,) average KL(q(t|x) || p(t)) per latent dimension, nats
 
 
-@st.cache_data(show_spinner="Encoding the test set (the first time, downloading it)…", max_entries=16)
+def _shared_split(images, labels, label_names, mu, logvar) -> TestSplit:
+    """A split shared by every session, its arrays read-only. What is derived from it on every
+    run (ink, per-dimension KL) is computed here, once per model."""
+    images = np.asarray(images)
+    split = TestSplit(
+        images, np.asarray(labels), tuple(label_names), np.asarray(mu), np.asarray(logvar),
+        typical.ink(images.astype(np.float32) / 255.0), inference.kl_per_dim(mu, logvar),
+    )  # fmt: skip
+    for a in (split.images, split.labels, split.mu, split.logvar, split.ink, split.kl):
+        a.setflags(write=False)  # a page that tried to edit shared data would raise, not corrupt
+    return split
+
+
+# cache_resource, not cache_data: every run of a map, plane or sliders page reads the split,
+# and cache_data would unpickle a fresh copy of its ~5 MB each time (measured with py-spy at 50
+# simulated students: copying it, and recomputing ink and KL from it, were ~15 % of the server's
+# CPU). Shared read-only arrays cost nothing per run.
+
+
+@st.cache_resource(show_spinner="Encoding the test set (the first time, downloading it)…", max_entries=16)
 def _encode_split(key: str, dataset: str, _model: VAE) -> TestSplit:
     # Downloads a missing dataset once (checksummed, atomic); offline it fails at once with
     # DatasetUnavailable, which test_split turns into a message saying where to put the files.
     data = load_dataset(dataset)
     x, y = data.test_x[:MAX_POINTS], data.test_y[:MAX_POINTS]
     mu, logvar = inference.encode(_model, x)
-    return TestSplit(x.numpy(), y.numpy(), data.label_names, mu, logvar)
+    return _shared_split(x.numpy(), y.numpy(), data.label_names, mu, logvar)
 
 
-@st.cache_data(show_spinner="Encoding the test set…", max_entries=16)
+@st.cache_resource(show_spinner="Encoding the test set…", max_entries=16)
 def _encode_custom(key: str, _cur: Current) -> TestSplit:
     """A model trained on a user's zip: its test images live in the checkpoint's meta
     (``vae.data.kept_test_set``), since the upload itself is not kept."""
     test = _cur.checkpoint.meta["test_set"]
     x, y = test["images"], test["labels"]
     mu, logvar = inference.encode(_cur.model, x)
-    return TestSplit(np.asarray(x), np.asarray(y), tuple(test["label_names"]), mu, logvar)
+    return _shared_split(x, y, test["label_names"], mu, logvar)
 
 
 def test_split(cur: Current, *, stop: bool = True) -> TestSplit | None:
@@ -97,7 +118,7 @@ def dims_by_activity(split: TestSplit | None, d: int) -> tuple[list[int], np.nda
     those KLs ``(D,)``. Without test data every dimension counts the same: natural order."""
     if split is None:
         return list(range(d)), None
-    kl = inference.kl_per_dim(split.mu, split.logvar)
+    kl = split.kl
     # Stable sort: ties (e.g. several dead dimensions) keep their natural order.
     return [int(i) for i in np.argsort(-kl, kind="stable")], kl
 

@@ -17,6 +17,8 @@ from vae.core.model import VAE
 
 
 def _tensor(x: np.ndarray | torch.Tensor) -> torch.Tensor:
+    if isinstance(x, np.ndarray) and not x.flags.writeable:
+        x = x.copy()  # a shared read-only array (the app's test split): torch warns on those
     t = torch.as_tensor(x)
     if t.dtype == torch.uint8:
         return t.float() / 255.0

@@ -356,6 +356,20 @@ def checkpoint_files(folder: str | Path) -> list[tuple[Path, bool]]:
     return files
 
 
+def folder_stamp(folder: str | Path) -> tuple[int | None, int | None]:
+    """Modification times (ns) of ``folder`` and ``folder/user``, None where missing: a save
+    (a temp file renamed into place), a new file or a deleted one changes one of them. A file
+    overwritten in place does not (its own ``file_identity`` does)."""
+    folder = Path(folder)
+    stamps: list[int | None] = []
+    for sub in (folder, folder / USER_SUBDIR):
+        try:
+            stamps.append(os.stat(sub).st_mtime_ns)
+        except OSError:
+            stamps.append(None)
+    return stamps[0], stamps[1]
+
+
 def list_entry(path: Path, bundled: bool, identity: str | None = None) -> CheckpointEntry:
     """One listing entry: the checked header, or the reason the file is unusable."""
     try:
