@@ -26,6 +26,19 @@ def _wait_label(page, want: str) -> None:
     raise AssertionError(f"slider shows {_label(page)!r}, not {want!r}")
 
 
+def _wait_x_change(page, old: str, timeout_s: float = 10.0) -> str:
+    """The first class's x once it differs from ``old``: Plotly moves the slider's label at the
+    click and applies the frame's data a moment later (in a CI run beside another, after the
+    label was read). If the data never changes within ``timeout_s``, ``old`` is returned and
+    the caller's assertion fails."""
+    for _ in range(int(timeout_s / 0.05)):
+        now = page.evaluate(FIRST_X)
+        if now != old:
+            return now
+        page.wait_for_timeout(50)
+    return page.evaluate(FIRST_X)
+
+
 def test_scrubbing_and_playing_cause_no_rerun(page):
     open_page(page, "Watch it learn")
     assert_no_error(page, "Watch it learn")
@@ -38,7 +51,7 @@ def test_scrubbing_and_playing_cause_no_rerun(page):
     y = rail["y"] + rail["height"] / 2
     page.mouse.click(rail["x"] + 3, y)  # the first step: epoch 1
     _wait_label(page, "Epoch 1")
-    first_x = page.evaluate(FIRST_X)
+    first_x = _wait_x_change(page, last_x)
     assert first_x != last_x  # the same dots, drawn where epoch 1 put them
 
     page.mouse.move(rail["x"] + 3, y)  # drag along the rail: scrubbing
