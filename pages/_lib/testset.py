@@ -48,8 +48,6 @@ def _shared_split(images, labels, label_names, mu, logvar) -> TestSplit:
 # and cache_data would unpickle a fresh copy of its ~5 MB each time (measured with py-spy at 50
 # simulated students: copying it, and recomputing ink and KL from it, were ~15 % of the server's
 # CPU). Shared read-only arrays cost nothing per run.
-
-
 @st.cache_resource(show_spinner="Encoding the test set (the first time, downloading it)…", max_entries=16)
 def _encode_split(key: str, dataset: str, _model: VAE) -> TestSplit:
     # Downloads a missing dataset once (checksummed, atomic); offline it fails at once with
@@ -95,6 +93,7 @@ def test_split(cur: Current, *, stop: bool = True) -> TestSplit | None:
         if stop:
             st.stop()
         return None
+
 
 # Below this average KL (nats) in every dimension, the decoder ignores the latent vector.
 COLLAPSE_KL = 0.05
