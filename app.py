@@ -62,9 +62,10 @@ share.open_link(page.url_path)  # a shared link's model, before the picker draws
 share.publish(models.sidebar_model_picker())  # the model in the URL; pages add their view
 presenter.sidebar_switch()  # projector styling, on every page while it is on
 lesson_state.sidebar_link(page.url_path)  # back to the lesson from a beat's page
-navigation.close_sidebar_after_navigation()  # phones: the new page, not the menu
 navigation.unclipped_labels()  # long page names and select-box values wrap
-navigation.prefetch_charts()  # Plotly's 4.7 MB of code loads while the first page is read
+# One sidebar element, sent once per browser tab: phones close the sidebar after choosing a page;
+# Plotly's 4.7 MB of code loads while the first page is read; the live views' code.
+navigation.browser_code()
 share.sidebar_link()  # "Link to this view", redrawn when the page publishes its view
 follow.sidebar({p.url_path: p for group in PAGES.values() for p in group})  # with VAE_PRESENTER_KEY
 try:

@@ -166,14 +166,18 @@ LESSON = ("sliders", *["sample"] * 5, "plane", "noise", "upload")
 
 async def _do(s: Student, kind: str, stats: Stats, png: bytes) -> None:
     """One action of ``s``, its round trip recorded in ``stats``."""
+    at = asyncio.get_running_loop().time() - stats.t0
     if kind == "upload":
         rt, sw = await s.upload(png)
         stats.upload.append(rt)
         stats.switch.append(sw)
+        stats.timeline.append((at, kind, rt))
     elif kind == "sample":
-        stats.press.append(await s.sample())
+        stats.press.append(rt := await s.sample())
+        stats.timeline.append((at, kind, rt))
     elif kind == "release":
-        stats.release.append(await s.release())
+        stats.release.append(rt := await s.release())
+        stats.timeline.append((at, kind, rt))
     elif kind == "sliders":
         stats.switch.append(await s.open_sliders())
     else:
@@ -228,6 +232,7 @@ async def phase(args, n: int, base: str, images: list[bytes], seed: int) -> Stat
     loop = asyncio.get_running_loop()
     ramp = min(args.ramp, 0.2 * n) if n > 1 else 0.0
     start = loop.time() + 0.2
+    stats.t0 = start
     end_at = start + ramp + args.duration
     limit = ramp + args.duration + 2 * ACTION_TIMEOUT_S + 10
     if args.clients == "browser":
@@ -282,6 +287,12 @@ def server_tracebacks(log: Path, limit: int = 5) -> list[str]:
         i += 1
     top = sorted(counts.items(), key=lambda kv: -kv[1])[:limit]
     return [f"{n} x {key}" for key, n in top]
+
+
+def _windows(end: float, step: float = 10.0) -> list[tuple[float, float]]:
+    """[0, 10), [10, 20), ... up to ``end`` (the last window takes the remainder)."""
+    edges = [i * step for i in range(int(end // step) + 1)] + [end + 1e-9]
+    return list(zip(edges[:-1], edges[1:], strict=True))
 
 
 def fmt_ms(values: list[float], q: float) -> str:
@@ -385,6 +396,17 @@ def main() -> int:
             if proto and stats.page_load:
                 print("    page load split (p50/p95 ms): " + ", ".join(
                     f"{k} {fmt_ms(v, .5)}/{fmt_ms(v, .95)}" for k, v in stats.load_parts.items()
+                ), flush=True)  # fmt: skip
+            if proto and stats.upload:
+                print("    upload split (p50/p95 ms): " + ", ".join(
+                    f"{k} {fmt_ms(v, .5)}/{fmt_ms(v, .95)}" for k, v in stats.upload_parts.items()
+                ), flush=True)  # fmt: skip
+            if stats.timeline:
+                print("    release/press/upload p95 (ms) by when sent: " + ", ".join(
+                    f"{a:.0f}-{b:.0f} s: " + "/".join(
+                        fmt_ms([rt for t, k, rt in stats.timeline if a <= t < b and k == kind], .95)
+                        for kind in ("release", "sample", "upload"))
+                    for a, b in _windows(max(t for t, _, _ in stats.timeline))
                 ), flush=True)  # fmt: skip
             if len(stats.page_load) < n:
                 stats.errors.append(f"only {len(stats.page_load)} of {n} students loaded the app")

@@ -38,6 +38,15 @@ class Stats:
     load_parts: dict[str, list[float]] = field(
         default_factory=lambda: {"static files": [], "websocket + Home run": [], "images": []}
     )
+    # Upload split: the file URL request over the WebSocket, the PUT, the run, its images.
+    upload_parts: dict[str, list[float]] = field(
+        default_factory=lambda: {"file URLs": [], "PUT": [], "run": [], "images": []}
+    )
+
+    # (seconds since the phase started, action kind, round trip s) for every release, press
+    # and upload: where in the phase the slow ones fall (the joining burst or the steady part).
+    timeline: list[tuple[float, str, float]] = field(default_factory=list)
+    t0: float = 0.0
 
     def error(self, who: str, what: str) -> None:
         self.errors.append(f"{who}: {what}")
@@ -177,7 +186,8 @@ class Student:
         while len(self.conns) < min(BROWSER_CONNECTIONS, max(1, len(paths))):
             self.conns.append(HttpConnection(self.host))
         queue = list(paths)
-        headers = self._cookie()
+        # As a browser: compressed if the server offers it (nginx does for /static/).
+        headers = {**self._cookie(), "Accept-Encoding": "gzip"}
 
         async def worker(conn: HttpConnection) -> None:
             while queue:
@@ -409,6 +419,7 @@ class Student:
         if page.uploader_id is None:
             raise RuntimeError("Your image page has no file uploader")
         name = f"drawing-{uuid.uuid4().hex[:6]}.png"
+        parts = self.stats.upload_parts
         t0 = time.perf_counter()
         req = self.BackMsg()
         req.file_urls_request.request_id = uuid.uuid4().hex
@@ -423,6 +434,7 @@ class Student:
         if resp.error_msg or not resp.file_urls:
             raise RuntimeError(f"file URLs refused: {resp.error_msg}")
         urls = resp.file_urls[0]
+        t_urls = time.perf_counter()
         boundary = uuid.uuid4().hex
         body = (
             f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{name}"\r\n'
@@ -435,12 +447,16 @@ class Student:
         )  # fmt: skip
         if status not in (200, 204):
             raise RuntimeError(f"upload PUT -> HTTP {status}")
+        t_put = time.perf_counter()
         info = UploadedFileInfo(name=name, size=len(png), file_id=urls.file_id)
         info.file_urls.CopyFrom(urls)
         w = WidgetState(id=page.uploader_id, file_uploader_state_value=FileUploaderState(uploaded_file_info=[info]))
         run = await self.rerun(UPLOAD_PAGE, [w])
+        t_run = time.perf_counter()
         await self.fetch_images(run)
         elapsed = time.perf_counter() - t0
+        for k, a, b in (("file URLs", t0, t_urls), ("PUT", t_urls, t_put), ("run", t_put, t_run), ("images", t_run, t0 + elapsed)):
+            parts[k].append(b - a)
         captions = [c for _, c in run.images]
         if "reconstruction decode(m)" not in captions:
             raise RuntimeError(f"no reconstruction after the upload: {captions}")

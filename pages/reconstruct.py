@@ -4,17 +4,15 @@ reconstructed, sampled from q(t|x), and placed on the latent map."""
 from __future__ import annotations
 
 import numpy as np
-import plotly.graph_objects as go
 import streamlit as st
 
-from pages._lib import display, models, state, testset
+from pages._lib import display, landing, models, state, testset
 from vae.app import inference, projection, typical
 from vae.data.images import FILE_EXTENSIONS, FORMATS_TEXT
 from vae.data.registry import upload_style_for
 from vae.data.upload import STYLES, Preprocessed, preprocess_upload
 
 UPLOAD, TEST, DRAWING = "upload", "test", "drawing"
-PALETTE = display.PALETTE
 STYLE_HELP = {
     "digit": "white strokes on black, centred like MNIST",
     "fashion": "object on black, fitted like Fashion-MNIST",
@@ -40,20 +38,7 @@ def _elbo_context(cur: models.Current, split: testset.TestSplit, x: np.ndarray, 
     is nothing like them can still score well."""
     test_elbo = testset.test_elbos(cur, split)
     place = typical.place(elbo, x, test_elbo, split.ink)
-    hist = go.Figure(go.Histogram(
-        x=test_elbo, nbinsx=60, marker_color="#94a3b8", name="test images",
-        hovertemplate="ELBO %{x}: %{y} test images<extra></extra>",
-    ))  # fmt: skip
-    hist.add_vline(x=elbo, line={"color": "#4f46e5", "width": 4})
-    hist.add_annotation(
-        x=elbo, y=1, yref="paper", text="this image" if not uploaded else "your image",
-        showarrow=False, yanchor="bottom", font={"size": 16, "color": "#4f46e5"},
-    )  # fmt: skip
-    hist.update_layout(
-        height=210, margin={"l": 10, "r": 10, "t": 28, "b": 10}, showlegend=False, font_size=15,
-        xaxis_title=f"ELBO of {len(test_elbo):,} test images (nats; higher = cheaper to encode)",
-        yaxis={"visible": False}, bargap=0.02,
-    )  # fmt: skip
+    hist = landing.elbo_histogram(test_elbo, elbo, "your image" if uploaded else "this image")
     st.plotly_chart(hist, config={"displayModeBar": False}, key="rec_elbo_hist")
     if place.unusual:
         st.warning(
@@ -159,27 +144,12 @@ if split is not None:
     d = cur.config.latent_dim
     method = projection.available(d, len(split.label_names))[0]  # the Latent map's default
     view = _view(cur.key, split.mu, split.labels, method)
-    xy, star = view.xy, view.place(rec.mu[None], split.mu)[0]
+    star = view.place(rec.mu[None], split.mu)[0]
     axes = {"latent": ("t₁", "t₂"), "lda": ("LD 1", "LD 2"), "pca": ("PC 1", "PC 2")}[method]
-    fig = go.Figure()
-    for k, label_name in enumerate(split.label_names):
-        mask = split.labels == k
-        if mask.any():
-            fig.add_trace(go.Scattergl(
-                x=xy[mask, 0], y=xy[mask, 1], mode="markers", name=display.plot_text(label_name),
-                marker={"size": 6, "opacity": 0.6, "color": PALETTE[k % len(PALETTE)]},
-                hovertemplate=f"{label_name}<extra></extra>",
-            ))  # fmt: skip
-    fig.add_trace(go.Scatter(
-        x=[star[0]], y=[star[1]], mode="markers", name="your image" if pre is not None else "this image",
-        marker={"symbol": "star", "size": 24, "color": "gold", "line": {"color": "black", "width": 2}},
-    ))  # fmt: skip
-    fig.update_layout(
-        height=480, margin={"l": 10, "r": 10, "t": 10, "b": 10}, xaxis_title=axes[0], yaxis_title=axes[1],
-        legend={"itemsizing": "constant"},
+    fig = landing.landing_map(
+        view.xy, split.labels, split.label_names, star, "your image" if pre is not None else "this image",
+        axes, equal_aspect=d == 2,
     )  # fmt: skip
-    if d == 2:
-        fig.update_yaxes(scaleanchor="x", scaleratio=1)
     # At 2-D the axes keep the true aspect: across a full 1920 px row the cloud filled only the
     # middle third, so the chart gets a narrower column and the caption sits beside it.
     chart, note = st.columns([1.4, 1], gap="large", vertical_alignment="center") if d == 2 else (st, st)

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 import torch
 
-from pages._lib.live import component_css, component_js, js_files
+from pages._lib.live import component_css, component_js, entry_js, js_files
 from tests.conftest import seeded_model
 from tests.export_reference import decode_exported_numpy
 from vae.app.export import export_decoder
@@ -61,16 +61,18 @@ def _preload(page, payload: dict) -> None:  # noqa: ANN001
 
 @pytest.fixture(scope="module")
 def page(chromium_browser) -> Iterator[object]:  # noqa: ANN001
-    """A blank Chromium page with the component's JS imported as an ES module."""
+    """A blank Chromium page with the component's two modules imported as Streamlit does
+    (from blob URLs): the views' code (the sidebar's code element), then the component's entry,
+    whose default export mounts a view."""
     pg = chromium_browser.new_page(viewport={"width": 900, "height": 700})
     pg.set_content("<!doctype html><html><body></body></html>")
-    # Import from a blob URL, as Streamlit does, and keep the default export for mounting.
     pg.evaluate(
-        """async (js) => {
-            const url = URL.createObjectURL(new Blob([js], {type: "text/javascript"}));
-            window.__liveDecoder = (await import(url)).default;
+        """async ([code, entry]) => {
+            const load = (js) => import(URL.createObjectURL(new Blob([js], {type: "text/javascript"})));
+            await load(code);
+            window.__liveDecoder = (await load(entry)).default;
         }""",
-        component_js(),
+        [component_js(), entry_js()],
     )
     yield pg
     pg.close()
@@ -87,7 +89,7 @@ def test_bundle_keeps_every_code_line() -> None:
         for line in text.splitlines():
             assert line.count("`") % 2 == 0, f"{path.name}: multi-line template literal"
         code += [ln for ln in _strip(text) if ln]
-    assert [ln for ln in bundle if not ln.startswith(("// ", "const FORMAT", "const WIRE"))] == code
+    assert [ln for ln in bundle if not ln.startswith(("// ", "const FORMAT", "const WIRE", "const LIVE_CSS"))] == code
 
 
 def _strip(text: str) -> list[str]:
@@ -383,3 +385,57 @@ def test_plane_pin_is_one_event_with_the_lecture_names(page) -> None:  # noqa: A
     coords = page.get_by_test_id("vae-plane-coords").text_content()
     assert coords.startswith("t₃ +1.5") and "t₁ +1.5" in coords
     assert page.get_by_test_id("vae-plane-pinned").text_content().startswith("pinned: t₃ +1.5")
+
+
+def test_entry_mounted_before_the_code_waits_for_it(chromium_browser) -> None:  # noqa: ANN001
+    """Streamlit loads the component's entry and the sidebar's code element independently: an
+    entry mounted first shows a loading line, and when the code arrives it mounts the view with
+    the LATEST data (a second run came meanwhile), styled by the sheet the code puts in the
+    shadow root. A mount removed before the code arrived stays removed."""
+    payload = export_decoder(seeded_model(CONFIGS["mlp_28x28"], seed=7)).to_payload()
+    data = {
+        "mode": "sliders", "key": "w", "model": _header(payload), "dims": [0, 1], "collapsed": [],
+        "labels": {}, "values": [0.0, 0.0], "cmd": "c", "range_sd": 3.0, "step": 0.01,
+        "image_px": 100, "invert": False, "title": None, "served": None,
+    }  # fmt: skip
+    pg = chromium_browser.new_page(viewport={"width": 900, "height": 700})
+    try:
+        pg.set_content("<!doctype html><html><body><div id=a></div><div id=b></div></body></html>")
+        pg.evaluate(
+            """async ([entry, d1, d2]) => {
+                const url = URL.createObjectURL(new Blob([entry], {type: "text/javascript"}));
+                const mount = (await import(url)).default;
+                const call = (id, data) => mount({data, parentElement: window[id + "Root"], key: "k",
+                    name: "n", setStateValue: () => {}, setTriggerValue: () => {}});
+                window.aRoot = document.getElementById("a").attachShadow({mode: "open"});
+                window.bRoot = document.getElementById("b").attachShadow({mode: "open"});
+                call("a", d1);
+                call("a", d2);  // the next run, before the code has arrived
+                const cleanupB = call("b", d1);
+                cleanupB();  // unmounted before the code arrived
+            }""",
+            [entry_js(), data, {**data, "key": "second"}],
+        )
+        loading = pg.evaluate("aRoot.querySelector('[data-testid=vae-live-loading]').textContent")
+        assert "Loading the live decoder" in loading
+        assert pg.evaluate("aRoot.querySelector('[data-testid=vae-live-sliders]')") is None
+        pg.evaluate(
+            "async (js) => { await import(URL.createObjectURL(new Blob([js], {type: 'text/javascript'}))); }",
+            component_js(),
+        )
+        state = pg.evaluate(
+            """() => {
+                const view = aRoot.querySelector('[data-testid=vae-live-sliders]');
+                return {
+                    view: !!view,
+                    key: view ? view.dataset.key : null,
+                    loading: !!aRoot.querySelector('[data-testid=vae-live-loading]'),
+                    sheets: aRoot.querySelectorAll('style[data-vae-live]').length,
+                    styled: view ? getComputedStyle(view).containerType : null,
+                    b: bRoot.childElementCount,
+                };
+            }"""
+        )
+        assert state == {"view": True, "key": "second", "loading": False, "sheets": 1, "styled": "inline-size", "b": 0}, state
+    finally:
+        pg.close()

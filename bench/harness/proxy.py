@@ -60,10 +60,11 @@ def _sub_once(pattern: str, repl: str, text: str) -> str:
     return out
 
 
-def http_config(ports: Sequence[int], listen: int, *, debug_upstream: bool = False) -> str:
-    """The doc's block (the contents of nginx's ``http { }``) for these replica ports and a
-    plain-HTTP loopback ``listen`` port."""
+def http_config(ports: Sequence[int], listen: int, *, cache: Path, debug_upstream: bool = False) -> str:
+    """The doc's block (the contents of nginx's ``http { }``) for these replica ports, a
+    plain-HTTP loopback ``listen`` port and the static files' cache in ``cache``."""
     text = doc_block()
+    text = _sub_once(r"/var/cache/nginx/vae_static", str(cache), text)
     servers = "".join(f"    server 127.0.0.1:{p};\n" for p in ports)
     text = _sub_once(r"(?:    server 127\.0\.0\.1:\d+;\n)+", servers, text)
     text = _sub_once(r"listen 443 ssl;", f"listen 127.0.0.1:{listen};", text)
@@ -94,7 +95,7 @@ def nginx_conf(folder: Path, ports: Sequence[int], listen: int, temp: Path | Non
         f"    {kind}_temp_path {temp / kind};\n"
         for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
     )
-    body = http_config(ports, listen, **kwargs)
+    body = http_config(ports, listen, cache=temp / "static_cache", **kwargs)
     return (
         f"{_worker_user()}daemon off;\nmaster_process on;\nworker_processes 1;\n"
         f"pid {folder / 'nginx.pid'};\nerror_log {folder / 'error.log'} warn;\n"

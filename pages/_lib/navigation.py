@@ -1,5 +1,6 @@
 """Streamlit 1.67 navigation quirks, kept in one place: ``leave_pages_directory_mode``,
-``close_sidebar_after_navigation``, ``unclipped_labels`` and ``prefetch_charts``.
+``browser_code`` (closing the sidebar after navigation on a phone, prefetching Plotly, and the
+live views' code), ``unclipped_labels`` and ``pages_once``.
 
 ``leave_pages_directory_mode`` uses private Streamlit API (``PagesManager.uses_pages_directory`` and the legacy runner
 ``script_runner._mpa_v1``): there is no supported switch. Streamlit decides the navigation mode
@@ -22,6 +23,8 @@ from functools import cache
 from pathlib import Path
 
 import streamlit as st
+
+from pages._lib.live import component_js
 
 
 def _legacy_run() -> bool:
@@ -58,7 +61,7 @@ def leave_pages_directory_mode() -> None:
 # sidebar covers the page (below Streamlit's 768 px breakpoint); a sidebar the user opens to
 # change the model stays open. One listener per browser tab, installed by the first run.
 _CLOSE_JS = """
-export default function closeSidebarAfterNavigation() {
+function closeSidebarAfterNavigation() {
   if (window.__vaeCloseSidebar) return;
   window.__vaeCloseSidebar = true;
   document.addEventListener("click", (event) => {
@@ -108,18 +111,6 @@ export default function closeSidebarAfterNavigation() {
   }, true);
 }
 """
-_close_sidebar = st.components.v2.component(
-    "vae_close_sidebar", html="<span hidden></span>", js=_CLOSE_JS
-)
-
-
-def close_sidebar_after_navigation() -> None:
-    """Call once per run (app.py): on a narrow screen, choosing a page closes the sidebar so
-    the page is not hidden under it."""
-    with st.sidebar:
-        _close_sidebar(key="vae_close_sidebar")
-
-
 # Long labels wrap instead of ending in "…": page names in the sidebar ("Noise ε: the
 # reparameterization trick") and select-box values in narrow columns (the model picker,
 # "t₃ · KL 2.9 nats" on the plane page). Style only: st.html takes no room on the page.
@@ -161,7 +152,7 @@ def unclipped_labels() -> None:
 # wait. Importing only defines the chart's code (nothing is drawn); Streamlit's own import of
 # the same URL later gets the loaded module. One import per browser tab.
 _PREFETCH_JS = """
-export default function prefetchCharts(component) {
+function prefetchCharts(component) {
   if (window.__vaePrefetched) return;
   window.__vaePrefetched = true;
   const main = document.querySelector('script[type="module"][src*="static/js/index"]');
@@ -175,9 +166,6 @@ export default function prefetchCharts(component) {
   else setTimeout(start, 1000);
 }
 """
-_prefetch = st.components.v2.component("vae_prefetch_charts", html="<span hidden></span>", js=_PREFETCH_JS)
-
-
 @cache
 def _chart_chunks() -> tuple[str, ...]:
     """File names of the Plotly chart's code in this Streamlit install (hashed names)."""
@@ -185,11 +173,28 @@ def _chart_chunks() -> tuple[str, ...]:
     return tuple(sorted(p.name for p in folder.glob("PlotlyChart.*.js")))
 
 
-def prefetch_charts() -> None:
-    """Call once per run (app.py): the browser fetches Plotly's code while the first page is
-    read, not when the first chart page opens."""
+# The browser's helpers and the live views' code (~100 KB) in ONE sidebar element whose message
+# is the same on every run of every session: Streamlit's message cache then sends it once per
+# browser tab and a 40-byte reference on every later run. Inside the live component the code
+# went with every slider release and button press (its data changes every run), and each
+# helper was a component of its own, mounted (~1.5 ms of the server's time) on every run.
+_BROWSER_ENTRY = """
+export default function browserCode(component) {
+  closeSidebarAfterNavigation();
+  prefetchCharts(component);
+}
+"""
+_browser_code = st.components.v2.component(
+    "vae_browser_code", html="<span hidden></span>", js=component_js() + _CLOSE_JS + _PREFETCH_JS + _BROWSER_ENTRY
+)
+
+
+def browser_code() -> None:
+    """Call once per run (app.py), in the sidebar so that it stays mounted across page
+    switches: on a narrow screen choosing a page closes the sidebar; the browser fetches
+    Plotly's code while the first page is read; the live views' code arrives (once per tab)."""
     with st.sidebar:
-        _prefetch(key="vae_prefetch_charts", data=list(_chart_chunks()))
+        _browser_code(key="vae_browser_code", data=list(_chart_chunks()))
 
 
 # st.Page resolves its file's real path and checks it exists: a dozen system calls per page,

@@ -3,6 +3,7 @@ latent dimensions (which are used, whether the posterior collapsed)."""
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -16,6 +17,10 @@ from vae.data.registry import DATASETS, DatasetUnavailable, load_dataset
 
 # Test points kept for maps and planes: enough to see structure, small enough to send.
 MAX_POINTS = 5000
+# After a download of a dataset failed, pages look for its files on disk only, for this long.
+# Every run of every page that shows test images would otherwise try again: offline that cost
+# ~40 ms a run, and where the network drops packets each mirror waits out its 30 s timeout.
+RETRY_S = 120.0
 
 
 @dataclass(frozen=True)
@@ -49,10 +54,11 @@ def _shared_split(images, labels, label_names, mu, logvar) -> TestSplit:
 # simulated students: copying it, and recomputing ink and KL from it, were ~15 % of the server's
 # CPU). Shared read-only arrays cost nothing per run.
 @st.cache_resource(show_spinner="Encoding the test set (the first time, downloading it)…", max_entries=16)
-def _encode_split(key: str, dataset: str, _model: VAE) -> TestSplit:
-    # Downloads a missing dataset once (checksummed, atomic); offline it fails at once with
+def _encode_split(key: str, dataset: str, _model: VAE, _download: bool = True) -> TestSplit:
+    # Downloads a missing dataset once (checksummed, atomic); offline it fails with
     # DatasetUnavailable, which test_split turns into a message saying where to put the files.
-    data = load_dataset(dataset)
+    # (_download is not part of the cache key: the split is the same however its files came.)
+    data = load_dataset(dataset, download=_download)
     x, y = data.test_x[:MAX_POINTS], data.test_y[:MAX_POINTS]
     mu, logvar = inference.encode(_model, x)
     return _shared_split(x.numpy(), y.numpy(), data.label_names, mu, logvar)
@@ -68,6 +74,12 @@ def _encode_custom(key: str, _cur: Current) -> TestSplit:
     return _shared_split(x, y, test["label_names"], mu, logvar)
 
 
+@st.cache_resource(show_spinner=False)
+def _failed_downloads() -> dict[str, tuple[float, str]]:
+    """This server's failed dataset downloads: ``{dataset: (time.monotonic(), message)}``."""
+    return {}
+
+
 def test_split(cur: Current, *, stop: bool = True) -> TestSplit | None:
     """The encoded test split (cached per model file), or a message saying how to get the
     data when it is not on this machine (then the page stops, unless ``stop=False``)."""
@@ -81,14 +93,24 @@ def test_split(cur: Current, *, stop: bool = True) -> TestSplit | None:
         if stop:
             st.stop()
         return None
+    failures = _failed_downloads()
+    last = failures.get(cur.dataset)
+    wait = 0.0 if last is None else RETRY_S - (time.monotonic() - last[0])
     try:
-        return _encode_split(cur.key, cur.dataset, cur.model)
+        return _encode_split(cur.key, cur.dataset, cur.model, wait <= 0)
     except DatasetUnavailable as e:
+        if wait <= 0:
+            failures[cur.dataset] = (time.monotonic(), str(e))
+            reason, wait = str(e), RETRY_S
+        else:  # the files are still not on disk: say why the last download failed
+            reason = last[1]
         info = DATASETS.get(cur.dataset)
         title = info.title if info else cur.dataset
         st.warning(
             f"The test images of **{title}** are not on this machine, so this view cannot "
-            f"show them. {e}\n\nModels trained on the bundled **digits** data always work."
+            f"show them. {reason}\n\nThe app tries the download again in {wait:.0f} s (files "
+            "put in place by hand are found at once). Models trained on the bundled **digits** "
+            "data always work."
         )
         if stop:
             st.stop()

@@ -9,6 +9,10 @@ component's binary envelope (``WIRE_MAGIC`` then the length and the JSON data).
 After the first visit: three presses of "Sample from the prior", a switch to the plane page
 and back, and a reload receive less than 100 KB of weights; a second tab of the same browser
 context receives none. ``-s`` prints the bytes per action.
+
+The views' code (~100 KB, ``component_js``) comes once per tab session: in the first visit's
+frames and again after the reload (a new session), never with a press or a page switch, whose
+frames then stay under ``PRESS_BUDGET`` in all.
 """
 
 from __future__ import annotations
@@ -39,6 +43,8 @@ pytestmark = pytest.mark.e2e
 SLIDERS_READY = '[data-testid=vae-live-sliders][data-ready="true"]'
 PLANE_READY = '[data-testid=vae-live-plane][data-ready="true"]'
 WEIGHTS_BUDGET = 100_000
+PRESS_BUDGET = 40_000  # a press's frames without the code: ~20 KB measured (the code is ~100 KB)
+CODE_MARK = b"// decoder_layers.js"  # a line of the joined views' code (pages/_lib/live)
 
 
 @pytest.fixture(scope="module", params=["mnist_32", "mnist_2d"])
@@ -64,6 +70,7 @@ class Wire:
         self.total = 0
         self.weights = 0
         self.weight_frames = 0
+        self.code_frames = 0
         cdp = page.context.new_cdp_session(page)
         cdp.on("Network.webSocketFrameReceived", self._frame)
         cdp.send("Network.enable")
@@ -72,12 +79,14 @@ class Wire:
         resp = e["response"]
         size = len(resp["payloadData"])
         self.total += size
-        if resp.get("opcode") == 2 and _has_envelope(base64.b64decode(resp["payloadData"])):
+        raw = base64.b64decode(resp["payloadData"]) if resp.get("opcode") == 2 else b""
+        if _has_envelope(raw):
             self.weights += size
             self.weight_frames += 1
+        self.code_frames += CODE_MARK in raw
 
-    def snapshot(self) -> tuple[int, int]:
-        return self.total, self.weights
+    def snapshot(self) -> tuple[int, int, int]:
+        return self.total, self.weights, self.code_frames
 
 
 def _has_envelope(frame: bytes) -> bool:
@@ -105,14 +114,14 @@ def test_weights_are_sent_once_per_browser(browser, model_server) -> None:  # no
         page.vae_runs = RunTracker()  # what conftest's act() waits on
         page.vae_runs.attach(page)
         wire = Wire(page)
-        rows: list[tuple[str, int, int]] = []
+        rows: list[tuple[str, int, int, int]] = []
         last = wire.snapshot()
 
         def record(action: str) -> None:
             nonlocal last
             page.wait_for_timeout(300)  # frames still in flight after the page went idle
             now = wire.snapshot()
-            rows.append((action, now[0] - last[0], now[1] - last[1]))
+            rows.append((action, now[0] - last[0], now[1] - last[1], now[2] - last[2]))
             last = now
 
         _open_sliders(page, server.url)
@@ -139,7 +148,7 @@ def test_weights_are_sent_once_per_browser(browser, model_server) -> None:  # no
         wire2 = Wire(tab)
         _open_sliders(tab, server.url)
         tab.wait_for_timeout(300)
-        rows.append(("second tab (sliders)", wire2.total, wire2.weights))
+        rows.append(("second tab (sliders)", wire2.total, wire2.weights, wire2.code_frames))
         assert tab.locator("[data-testid=vae-live-sliders]").get_attribute("data-model-id")
         for w, h in ((1400, 900), (1920, 1080), (390, 844)):
             tab.set_viewport_size({"width": w, "height": h})
@@ -149,10 +158,14 @@ def test_weights_are_sent_once_per_browser(browser, model_server) -> None:  # no
         context.close()
 
     print(f"\n{name}: bytes received per action (payloadData lengths)")
-    for action, total, weights in rows:
-        print(f"  {action:24s} total {total:>10,d}  weights {weights:>10,d}")
+    for action, total, weights, code in rows:
+        print(f"  {action:24s} total {total:>10,d}  weights {weights:>10,d}  code frames {code}")
     first, *later, second_tab = rows
     assert first[2] > 0, "the first visit got no weights frame: is the counting broken?"
-    after = sum(weights for _, _, weights in later)
+    after = sum(weights for _, _, weights, _ in later)
     assert after < WEIGHTS_BUDGET, f"{after:,d} bytes of weights after the first visit: {rows}"
     assert second_tab[2] == 0, f"the second tab received weights: {rows}"
+    # The views' code: once per tab session (first visit, reload, second tab), nothing between.
+    assert [r[3] for r in rows] == [1, 0, 0, 0, 0, 0, 1, 1], f"code frames per action: {rows}"
+    presses = [r for r in rows if r[0].startswith("sample press")]
+    assert all(total < PRESS_BUDGET for _, total, _, _ in presses), f"bytes per press: {presses}"

@@ -11,7 +11,9 @@ The replicas share one checkpoint folder. Checked in Chromium through the proxy:
 - an upload (Your image) reaches the session's own replica, on each replica: the
   reconstruction appears, no "Invalid session_id";
 - a model trained on one replica is offered by the other one's model picker;
-- ``/_stcore/metrics`` answers 404 through the proxy.
+- ``/_stcore/metrics`` answers 404 through the proxy;
+- Streamlit's static files (no session state, so outside the affinity) are served by nginx
+  from its cache after the first request, gzip-compressed, byte-identical to Streamlit's own.
 """
 
 from __future__ import annotations
@@ -125,8 +127,10 @@ def test_cookie_pins_a_browser_session_and_its_websocket_to_one_replica(browser,
     ctx = _context(browser, cluster)
     upstreams: set[str] = set()
     try:
-        ctx.on("response", lambda r: r.url.startswith(cluster.url) and upstreams.add(
-            r.headers.get(UPSTREAM_HEADER.lower(), r.url)))  # blob: URLs are the browser's own
+        # Session requests only: blob: URLs are the browser's own, and /static/ files are the
+        # proxy's cached copies (test_static_files_come_from_the_proxys_cache).
+        ctx.on("response", lambda r: r.url.startswith(cluster.url) and "/static/" not in r.url
+               and upstreams.add(r.headers.get(UPSTREAM_HEADER.lower(), r.url)))
         page = _open(ctx, cluster.url)
         cookies = {c["name"]: c for c in ctx.cookies()}
         assert COOKIE in cookies and re.fullmatch(r"[0-9a-f]{32}", cookies[COOKIE]["value"]), cookies
@@ -154,6 +158,36 @@ def test_cookie_pins_a_browser_session_and_its_websocket_to_one_replica(browser,
         screenshot(page, "proxy-sliders")
     finally:
         ctx.close()
+
+
+def test_static_files_come_from_the_proxys_cache(cluster) -> None:  # noqa: ANN001
+    """A first visit's largest file (Streamlit's main bundle): the second request is a cache hit
+    that no replica sees, compressed, and unpacks to exactly Streamlit's file."""
+    import gzip
+    from pathlib import Path
+
+    import streamlit
+
+    status, html = _fetch(cluster.url + "/")
+    assert status == 200
+    (name,) = re.findall(rb'src="\./(static/js/index\.[^"]+\.js)"', html)
+    name = name.decode()
+    first = _fetch(cluster.url + "/" + name, gzip_ok=True, headers_out=True)
+    second = _fetch(cluster.url + "/" + name, gzip_ok=True, headers_out=True)
+    assert first[2].get("x-cache-status") in ("MISS", "HIT"), first[2]
+    assert second[2].get("x-cache-status") == "HIT" and UPSTREAM_HEADER.lower() not in second[2], second[2]
+    assert second[2].get("content-encoding") == "gzip", second[2]
+    original = (Path(streamlit.__file__).parent / "static" / name).read_bytes()
+    assert gzip.decompress(second[1]) == original
+    assert len(second[1]) < 0.5 * len(original), (len(second[1]), len(original))
+
+
+def _fetch(url: str, *, gzip_ok: bool = False, headers_out: bool = False):  # noqa: ANN202
+    """GET ``url``: (status, body) or, with ``headers_out``, (status, body, lower-case headers)."""
+    req = urllib.request.Request(url, headers={"Accept-Encoding": "gzip"} if gzip_ok else {})
+    with urllib.request.urlopen(req, timeout=30) as r:
+        out = (r.status, r.read(), {k.lower(): v for k, v in r.headers.items()})
+    return out if headers_out else out[:2]
 
 
 def _png() -> bytes:

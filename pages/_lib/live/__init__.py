@@ -3,8 +3,14 @@
 ``st.components.v2.component`` takes the JavaScript as one string (a path is only accepted for
 an installed package with an ``asset_dir`` manifest), so the files of this folder are
 concatenated in dependency order into a single module scope: no file imports another, and only
-``main.js`` exports (the component's entry point). A new view is one new ``view_<mode>.js``
-file ending with ``registerView("<mode>", Class)``: it is picked up here by name.
+nothing exports (the code element adds its entry point). A new view is one new ``view_<mode>.js`` file ending with
+``registerView("<mode>", Class)``: it is picked up here by name.
+
+A component's code travels inside every message that mounts it, so the joined module (~100 KB)
+is not the component's: it goes in the sidebar's code element (``component_js``, mounted by
+``pages/_lib/navigation.py``'s ``browser_code``), an unchanging message that Streamlit's message
+cache sends once per browser tab. The component itself is
+``mount.js`` (``entry_js``), a few hundred bytes per run that hand each mount to it.
 
 Read by ``pages/_lib/live_decoder.py`` (the component), the browser tests and the bench.
 """
@@ -43,10 +49,12 @@ def js_files() -> list[Path]:
 
 @cache
 def component_js() -> str:
-    """The whole component as one ES module; ``FORMAT`` and ``WIRE_MAGIC`` come from Python."""
+    """The live views' code as one ES module; ``FORMAT``, ``WIRE_MAGIC`` and the style sheet
+    (``LIVE_CSS``, which the views put in their shadow root) come from Python."""
     parts = [
         f"const FORMAT = {json.dumps(FORMAT)};\n",
         f"const WIRE_MAGIC = {json.dumps(WIRE_MAGIC.decode('ascii'))};\n",
+        f"const LIVE_CSS = {json.dumps(component_css())};\n",
     ]
     for path in js_files():
         parts.append(f"// {path.name}\n")
@@ -68,6 +76,12 @@ def _code_lines(js: str) -> str:
         elif text and not text.startswith("//"):
             out.append(text + "\n")
     return "".join(out)
+
+
+@cache
+def entry_js() -> str:
+    """The component's own module (``mount.js``): the entry every run sends."""
+    return _code_lines((HERE / "mount.js").read_text(encoding="utf-8"))
 
 
 @cache

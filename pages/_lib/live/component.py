@@ -25,12 +25,12 @@ from typing import Any
 
 import streamlit as st
 
-from pages._lib.live import WIRE_MAGIC, component_css, component_js
+from pages._lib.live import WIRE_MAGIC, entry_js
 from vae.app.export import FORMAT
 
 COMPONENT_NAME = "vae_live_decoder"
 
-_component = st.components.v2.component(COMPONENT_NAME, css=component_css(), js=component_js())
+_component = st.components.v2.component(COMPONENT_NAME, js=entry_js())
 
 
 def check_payload(payload: Mapping[str, Any]) -> int:

@@ -1,7 +1,10 @@
-// Entry point of the live component (st.components.v2 module), mounted by
-// pages/_lib/live_decoder.py. pages/_lib/live/__init__.py joins the files of this folder into
-// one module (the component API takes one JS string): decoder maths, model cache, shared UI,
-// every view_<mode>.js, then this file.
+// The live component's code (st.components.v2 module), joined by pages/_lib/live/__init__.py
+// from the files of this folder (decoder maths, model cache, shared UI, every view_<mode>.js,
+// then this file). It reaches the browser ONCE per tab, in the sidebar's code element
+// (pages/_lib/navigation.py, ``browser_code``, which adds the default export): that element's
+// message never changes, so Streamlit's message cache replaces it by a 40-byte reference on
+// every later run. Evaluating it publishes ``globalThis.__vaeLive``, which the component's small
+// per-run entry (mount.js) calls; mounts that came first wait in ``globalThis.__vaeLiveWaiting``.
 //
 // Dragging decodes on every `input` / `pointermove` event and paints the canvas in the same
 // task, so the image follows the pointer with no server trip. Python only hears about the
@@ -16,8 +19,7 @@
 //   window.__vaeBench(payload, z, n) -> {mean_ms, median_ms, max_ms, n}
 //   window.__vaeTimings              -> number[]: ms from input event to canvas painted
 //
-// The joined module also loads in a blank page (tests/test_live_decoder_browser.py): the
-// default export is then simply unused.
+// The joined module also loads in a blank page (tests/test_live_decoder_browser.py).
 
 if (typeof window !== "undefined") {
   if (!Array.isArray(window.__vaeTimings)) window.__vaeTimings = [];
@@ -49,12 +51,24 @@ if (typeof window !== "undefined") {
   };
 }
 
-// Streamlit calls the default export again (same parentElement) whenever `data` changes; only
-// the cleanup returned by the latest call runs, on unmount. Keep one view per parentElement.
+// Streamlit calls the entry again (same parentElement) whenever `data` changes; only the
+// cleanup returned by the latest call runs, on unmount. Keep one view per parentElement.
 const VIEWS = new WeakMap();
 
-export default function liveDecoder(component) {
+/** The views' style sheet (live.css, LIVE_CSS), once per shadow root (or page). */
+function ensureStyles(parentElement) {
+  const root = parentElement.getRootNode ? parentElement.getRootNode() : document;
+  const host = typeof ShadowRoot !== "undefined" && root instanceof ShadowRoot ? root : document.head;
+  if (host.querySelector("style[data-vae-live]")) return;
+  const style = document.createElement("style");
+  style.setAttribute("data-vae-live", "");
+  style.textContent = LIVE_CSS;
+  host.appendChild(style);
+}
+
+function liveDecoder(component) {
   const { parentElement } = component;
+  ensureStyles(parentElement);
   let { data } = component;
   const envelope = unpackEnvelope(data);
   let weightsError = null;
@@ -81,4 +95,11 @@ export default function liveDecoder(component) {
     view.destroy();
     VIEWS.delete(parentElement);
   };
+}
+
+if (typeof globalThis !== "undefined") {
+  globalThis.__vaeLive = liveDecoder;
+  const waiting = globalThis.__vaeLiveWaiting || [];
+  globalThis.__vaeLiveWaiting = [];
+  for (const start of waiting) start();
 }
