@@ -72,6 +72,7 @@ def test_map_has_each_class_in_its_colour_and_the_star(equal_aspect: bool) -> No
         assert t["marker"]["color"] == PALETTE[k] and t["type"] == "scattergl"
     last = traces[-1]
     assert (last["name"], last["marker"]["symbol"], list(last["x"]), list(last["y"])) == ("your image", "star", [0.25], [-1.5])
+    assert last["type"] == "scattergl"  # the points' layer, drawn last: on top of them
     assert (d["layout"]["xaxis"]["title"]["text"], d["layout"]["yaxis"]["title"]["text"]) == ("LD 1", "LD 2")
     assert (d["layout"]["yaxis"].get("scaleanchor") == "x") is equal_aspect
 

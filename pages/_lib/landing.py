@@ -71,8 +71,10 @@ def landing_map(
                 "marker": {"size": 6, "opacity": 0.6, "color": PALETTE[k % len(PALETTE)]},
                 "hovertemplate": f"{plot_text(name)}<extra></extra>",
             })  # fmt: skip
+    # The star in the points' WebGL layer, drawn after them: as an SVG trace it sat under the
+    # WebGL canvas, and on a phone the grey 7s hid it.
     data.append({
-        "type": "scatter", "x": [float(star[0])], "y": [float(star[1])], "mode": "markers", "name": star_name,
+        "type": "scattergl", "x": [float(star[0])], "y": [float(star[1])], "mode": "markers", "name": star_name,
         "marker": {"symbol": "star", "size": 24, "color": "gold", "line": {"color": "black", "width": 2}},
     })  # fmt: skip
     layout = {
