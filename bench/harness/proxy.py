@@ -64,7 +64,7 @@ def http_config(ports: Sequence[int], listen: int, *, cache: Path, debug_upstrea
     """The doc's block (the contents of nginx's ``http { }``) for these replica ports, a
     plain-HTTP loopback ``listen`` port and the static files' cache in ``cache``."""
     text = doc_block()
-    text = _sub_once(r"/var/cache/nginx/vae_static", str(cache), text)
+    text = _sub_once(r"/var/lib/nginx/vae_static", str(cache), text)
     servers = "".join(f"    server 127.0.0.1:{p};\n" for p in ports)
     text = _sub_once(r"(?:    server 127\.0\.0\.1:\d+;\n)+", servers, text)
     text = _sub_once(r"listen 443 ssl;", f"listen 127.0.0.1:{listen};", text)
