@@ -100,3 +100,16 @@ def skip_or_fail(reason: str, pytrace: bool = True) -> NoReturn:
     if os.environ.get("VAE_REQUIRE_BROWSER") == "1":
         pytest.fail(reason, pytrace=pytrace)
     pytest.skip(reason)
+
+
+def sent_points(data: dict):  # noqa: ANN201
+    """A live view's test points as the browser reads them (``component.wire_points``'s layout,
+    decoded here independently): ``(xy (N, 2) float32, labels (N,) int32 or None)``."""
+    import base64
+
+    import numpy as np
+
+    xy = np.frombuffer(base64.b64decode(data["points_xy"]), dtype="<f4").reshape(-1, 2)
+    raw = data["point_labels"]
+    labels = None if raw is None else np.frombuffer(base64.b64decode(raw), dtype="<i4")
+    return xy, labels

@@ -18,6 +18,7 @@ import pytest
 import torch
 from streamlit.testing.v1 import AppTest
 
+from tests.conftest import sent_points
 from vae.app.export import FORMAT, export_decoder
 from vae.core.model import VAE, VAEConfig
 
@@ -174,8 +175,9 @@ def test_plane_data_and_pin(payload: dict) -> None:
     at, sent = _run(plane_app, payload)
     assert at.session_state["out"] is None
     assert sent["mode"] == "plane" and sent["dims"] == [2, 1]
-    assert sent["points_xy"] == [0.0, 1.0, -1.5, 2.25]  # NaN point dropped, flattened
-    assert sent["point_labels"] == [3, 7]
+    xy, labels = sent_points(sent)
+    assert xy.tolist() == [[0.0, 1.0], [-1.5, 2.25]]  # the NaN point dropped
+    assert labels.tolist() == [3, 7]
     assert sent["label_colors"] == {"3": "#ff0000"}
     assert sent["extent"] == [-3.0, 3.0, -2.0, 2.0]
     assert sent["pinned_xy"] is None

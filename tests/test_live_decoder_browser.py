@@ -439,3 +439,40 @@ def test_entry_mounted_before_the_code_waits_for_it(chromium_browser) -> None:  
         assert state == {"view": True, "key": "second", "loading": False, "sheets": 1, "styled": "inline-size", "b": 0}, state
     finally:
         pg.close()
+
+
+def test_plane_draws_points_sent_as_base64(page) -> None:  # noqa: ANN001
+    """Test points travel as base64 float32/int32 (``component.wire_points``): each lands on
+    its own pixel in its label's colour, and the legend lists exactly the labels sent."""
+    from pages._lib.live.component import wire_points
+
+    payload = export_decoder(seeded_model(CONFIGS["conv_28x20_crop"])).to_payload()
+    _preload(page, payload)
+    points = wire_points([[-1.5, 1.5], [float("nan"), 0.0], [1.5, -1.5]], [5, 7, 9])
+    assert isinstance(points["points_xy"], str)
+    data = {
+        "mode": "plane", "key": "b64", "model": _header(payload), **points,
+        "label_colors": {"5": "#ff0000", "9": "#0000ff"}, "label_names": {"5": "five", "9": "nine"},
+        "dims": [0, 1], "base_latent": [0.0, 0.0, 0.0], "extent": [-3.0, 3.0, -3.0, 3.0],
+        "cmd": "c1", "pinned_xy": None, "plane_px": 300, "image_px": 100, "invert": False,
+    }  # fmt: skip
+    _mount_fresh(page, data)
+    page.wait_for_timeout(100)
+    legend = page.evaluate(
+        "[...window.__root.querySelectorAll('.vae-legend-item')].map(e => e.textContent)"
+    )
+    assert legend == ["five", "nine"]  # 7 was the NaN point's label: dropped with it
+    rgb = page.evaluate(
+        """() => {
+            const c = window.__root.querySelector('[data-testid=vae-plane-canvas]');
+            const g = c.getContext('2d');
+            const at = (fx, fy) => Array.from(g.getImageData(Math.round(fx * c.width), Math.round(fy * c.height), 1, 1).data.slice(0, 3));
+            return {red: at(0.25, 0.25), blue: at(0.75, 0.75), empty: at(0.25, 0.75)};
+        }"""
+    )
+    r, g, b = rgb["red"]
+    assert r > 180 and g < 120 and b < 120, rgb
+    r, g, b = rgb["blue"]
+    assert b > 180 and r < 120 and g < 120, rgb
+    r, g, b = rgb["empty"]  # no point there: neither colour (the canvas is clear there)
+    assert r < 100 and b < 100, rgb

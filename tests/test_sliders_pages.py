@@ -20,6 +20,7 @@ import torch
 from streamlit.testing.v1 import AppTest
 from torch.distributions import Normal, kl_divergence
 
+from tests.conftest import sent_points
 from vae.app import export
 from vae.core.checkpoints import load_checkpoint, save_checkpoint
 from vae.core.fit import TrainConfig, fit
@@ -249,7 +250,7 @@ def test_rgb_model_with_its_own_test_images(models):
     assert not at.exception, at.exception
     plane = _sent(at, "pl_live:rgb3")
     assert plane["label_names"] == {"0": "red", "1": "green", "2": "blue"}
-    assert len(plane["points_xy"]) == 2 * 40
+    assert len(sent_points(plane)[0]) == 40
 
 
 def test_without_test_images_all_dimensions_count_the_same(models):
@@ -268,7 +269,7 @@ def test_without_test_images_all_dimensions_count_the_same(models):
     at.switch_page("pages/plane.py").run()
     assert not at.exception, at.exception
     plane = _sent(at, "pl_live:nodata6")
-    assert plane["points_xy"] == [] and plane["dims"] == [0, 1]
+    assert sent_points(plane)[0].shape == (0, 2) and plane["dims"] == [0, 1]
     assert at.selectbox(key="pl_base:nodata6").options == [
         "0, the prior mean",
         "the Latent sliders vector",
@@ -334,8 +335,9 @@ def test_plane_2d_shows_points_and_reports_a_pin(models, encoded):
     sent = _sent(at, "pl_live:mlp2")
     assert sent["mode"] == "plane" and sent["dims"] == [0, 1]
     assert sent["extent"] == [-3.0, 3.0, -3.0, 3.0]
-    assert len(sent["points_xy"]) == 2 * 360 and len(sent["point_labels"]) == 360
-    np.testing.assert_allclose(sent["points_xy"][:2], encoded["mlp2"][0][0], atol=1e-4)
+    xy, labels = sent_points(sent)
+    assert xy.shape == (360, 2) and labels.shape == (360,)
+    np.testing.assert_allclose(xy[0], encoded["mlp2"][0][0], atol=1e-4)
     assert sent["label_names"]["7"] == "7"
     assert not at.subheader  # nothing pinned yet
 
@@ -383,7 +385,7 @@ def test_plane_picks_two_dimensions_and_a_test_image_base(models, encoded):
     note = next(i.value for i in at.info if "A slice, not the whole space" in i.value)
     assert "holds the other 4 at 0" in note and "(the two it uses most)" in note
     assert "mlp2" in note  # the 2-D model of the same data, one click away
-    np.testing.assert_allclose(sent["points_xy"][:2], mu[0, order[:2]], atol=1e-4)
+    np.testing.assert_allclose(sent_points(sent)[0][0], mu[0, order[:2]], atol=1e-4)
 
     at.selectbox(key="pl_base:conv6").set_value("test").run()
     at.selectbox(key="pl_x:conv6").set_value(4).run()
@@ -393,7 +395,7 @@ def test_plane_picks_two_dimensions_and_a_test_image_base(models, encoded):
     now = _sent(at, "pl_live:conv6")
     assert now["dims"] == [4, 1] and now["cmd"] != sent["cmd"]  # a new slice: no old pin
     np.testing.assert_allclose(now["base_latent"], mu[9], atol=1e-5)
-    np.testing.assert_allclose(now["points_xy"][:2], mu[0, [4, 1]], atol=1e-4)
+    np.testing.assert_allclose(sent_points(now)[0][0], mu[0, [4, 1]], atol=1e-4)
 
     assert "holds the other 4 at the mean of test image #9" in " ".join(i.value for i in at.info)
     at.selectbox(key="pl_base:conv6").set_value("zero").run()

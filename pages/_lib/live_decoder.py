@@ -66,7 +66,7 @@ from typing import Any
 import numpy as np
 import streamlit as st
 
-from pages._lib.live.component import COMPONENT_NAME, check_payload, event, mount
+from pages._lib.live.component import COMPONENT_NAME, check_payload, event, mount, wire_points
 
 __all__ = ["COMPONENT_NAME", "latent_plane", "latent_sliders"]
 
@@ -193,26 +193,6 @@ def _str_map(m: Sequence[str] | Mapping[int, str] | None) -> dict[str, str]:
     return {str(int(k)): str(v) for k, v in items}
 
 
-def _plane_points(
-    points_xy: Sequence[Sequence[float]] | np.ndarray,
-    point_labels: Sequence[int] | np.ndarray | None,
-) -> tuple[list[float], list[int] | None, str]:
-    """``(N, 2)`` points (+ ``(N,)`` labels) -> flat ``[x0, y0, x1, ...]`` of the finite
-    points, their labels, and a hash of both (the browser redraws the scatter when it changes)."""
-    pts = np.asarray(points_xy, dtype=np.float64).reshape(-1, 2)
-    finite = np.isfinite(pts).all(axis=1)
-    labels_list: list[int] | None = None
-    if point_labels is not None:
-        lab = np.asarray(point_labels).astype(np.int64).ravel()
-        if lab.shape[0] != pts.shape[0]:
-            raise ValueError(f"point_labels has {lab.shape[0]} entries for {pts.shape[0]} points")
-        labels_list = lab[finite].tolist()
-    # 4 decimals is far below a screen pixel and keeps the JSON small.
-    flat = np.round(pts[finite], 4).ravel().tolist()
-    points_hash = hashlib.blake2b(json.dumps([flat, labels_list]).encode(), digest_size=6)
-    return flat, labels_list, points_hash.hexdigest()
-
-
 def latent_plane(
     export_payload: Mapping[str, Any],
     *,
@@ -250,7 +230,7 @@ def latent_plane(
     ax = _dims(dims, d, "dims")
     if len(ax) != 2:
         raise ValueError(f"dims must name two dimensions, got {dims!r}")
-    flat, labels_list, points_hash = _plane_points(points_xy, point_labels)
+    points = wire_points(points_xy, point_labels)
     base = _vector(base_latent, d, "base_latent")
     ext = _extent(extent)
     pin = None if pin_xy is None else _vector(pin_xy, 2, "pin_xy")
@@ -260,9 +240,7 @@ def latent_plane(
     data = {
         "mode": "plane",
         "key": key,
-        "points_xy": flat,
-        "point_labels": labels_list,
-        "points_hash": points_hash,
+        **points,
         "label_colors": _str_map(label_colors),
         "label_names": _str_map(label_names),
         "dims": ax,

@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from pages._lib.live.component import check_payload, event, mount
+from pages._lib.live.component import check_payload, event, mount, wire_points
 
 MAX_PNG_BYTES = 2_000_000  # a 280x280 pad is ~10 KB; anything far larger is not ours
 
@@ -129,18 +129,13 @@ def draw_pad(
     if mode not in ("draw", "paint"):
         raise ValueError(f"mode must be 'draw' or 'paint', got {mode!r}")
     pts = np.zeros((0, 2)) if points_xy is None else np.asarray(points_xy, dtype=np.float64)
-    keep = np.isfinite(pts).all(axis=1)
     data = {
         "mode": "draw",  # the view: main.js picks it by this name
         "pad": mode,
         "key": key,
         "style": style,
         "image_shape": [int(v) for v in image_shape],
-        "points_xy": np.round(pts[keep], 3).ravel().tolist(),
-        "point_labels": None
-        if point_labels is None
-        else np.asarray(point_labels)[keep].astype(int).tolist(),
-        "points_hash": f"{len(pts)}:{float(np.round(pts[keep], 3).sum()):.3f}",
+        **wire_points(pts, point_labels),
         "label_colors": {str(i): c for i, c in enumerate(label_colors)},
         "label_names": [str(v) for v in label_names],
         "extent": [float(v) for v in extent],

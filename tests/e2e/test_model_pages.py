@@ -129,10 +129,13 @@ def test_uploaded_image_is_reconstructed(page, tmp_path, app_checkpoints) -> Non
     # Two charts: the histogram of the test images' ELBOs (its context), then the map.
     charts = page.locator("[data-testid=stPlotlyChart]")
     chart = charts.last
-    chart.locator(".scatterlayer .trace").last.wait_for()
+    # Every trace of the map, the star included, is WebGL (the star is drawn over the points):
+    # wait for the legend's last entry, the star's, and the WebGL canvas it is drawn on.
+    chart.locator(".legend .traces").last.wait_for()
     assert charts.count() == 2
     assert "your image" in charts.first.text_content()  # the histogram's marker
-    assert "your image" in chart.locator(".legend").text_content()
+    assert chart.locator(".legend .traces").last.text_content().strip() == "your image"
+    assert chart.locator("canvas.gl-canvas-context").count() >= 1
     assert_no_error(page)
     screenshot(page, "your-image-uploaded")
 

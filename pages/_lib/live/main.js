@@ -66,6 +66,32 @@ function ensureStyles(parentElement) {
   host.appendChild(style);
 }
 
+// Test points arrive as base64 (float32 coordinates, int32 labels: component.py wire_points);
+// decoded once per points_hash, as the same points come with every run of a page.
+const POINTS = new Map(); // points_hash -> {xy: Float32Array, labels: Int32Array | null}
+
+function bytesOf(b64) {
+  const raw = atob(b64);
+  const out = new Uint8Array(raw.length);
+  for (let i = 0; i < raw.length; i++) out[i] = raw.charCodeAt(i);
+  return out.buffer;
+}
+
+/** `data` with its points as typed arrays (plain arrays, as tests send them, pass through). */
+function withPoints(data) {
+  if (!data || typeof data.points_xy !== "string") return data;
+  let pts = POINTS.get(data.points_hash);
+  if (!pts) {
+    pts = {
+      xy: new Float32Array(bytesOf(data.points_xy)),
+      labels: typeof data.point_labels === "string" ? new Int32Array(bytesOf(data.point_labels)) : null,
+    };
+    if (POINTS.size >= 8) POINTS.delete(POINTS.keys().next().value);
+    POINTS.set(data.points_hash, pts);
+  }
+  return { ...data, points_xy: pts.xy, point_labels: pts.labels };
+}
+
 function liveDecoder(component) {
   const { parentElement } = component;
   ensureStyles(parentElement);
@@ -81,6 +107,7 @@ function liveDecoder(component) {
       weightsError = String(err && err.message ? err.message : err);
     }
   }
+  data = withPoints(data);
   let view = VIEWS.get(parentElement);
   if (!view || view.mode !== data.mode) {
     if (view) view.destroy();
