@@ -71,7 +71,7 @@ def test_a_page_run_alone_reruns_through_the_app(tmp_path, monkeypatch):
 
 
 def test_the_prefetched_chart_code_is_this_streamlits_plotly_chunk() -> None:
-    """``prefetch_charts`` names Plotly's chunk by its hashed file name: a Streamlit release
+    """``browser_code`` prefetches Plotly's chunk by its hashed file name: a Streamlit release
     that renames or splits it must fail here, not silently prefetch nothing."""
     from pages._lib import navigation
 

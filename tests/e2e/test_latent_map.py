@@ -192,7 +192,7 @@ PLOTLY_FETCHES = "() => performance.getEntriesByType('resource').filter(e => /Pl
 
 def test_clicks_on_the_2d_map_show_the_clicked_image(map_page) -> None:  # noqa: ANN001
     page = map_page
-    # Plotly's code is imported while Home is read (navigation.prefetch_charts), once...
+    # Plotly's code is imported while Home is read (navigation.browser_code), once...
     page.wait_for_function(f"({PLOTLY_FETCHES})() === 1")
     open_page(page, "Latent map")
     points = _map_points(page)
