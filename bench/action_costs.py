@@ -6,7 +6,7 @@ CPU per action is what decides how many students a core carries (a class of N st
 action every 3 s each, needs about N / 3 x the mean CPU per action of one core), and unlike a
 round-trip time it hardly moves when the machine is noisy. Usage::
 
-    VAE_DATA_DIR=/work/shared/data python bench/action_costs.py [--model mnist_32] [--repeat 40]
+    VAE_DATA_DIR=/work/shared/data python bench/action_costs.py [--model mnist_32] [--repeat 40] [--only upload]
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ async def _measure(base: str, pid: int, repeat: int, images: list[bytes], only: 
     s = Student("costs", base, Stats(), random.Random(1))
     await s.load()
     await s.open_sliders()
-    rows = []
+
     async def first_visit() -> None:  # a new browser: index.html, JS/CSS, websocket, Home run
         v = Student("visit", base, Stats(), random.Random(2))
         await v.load()
@@ -49,6 +49,7 @@ async def _measure(base: str, pid: int, repeat: int, images: list[bytes], only: 
         "open the 2-D plane (and back)": lambda: s.open_page(PLANE),
         "open the noise page (and back)": lambda: s.open_page(NOISE),
     }
+    rows = []
     for name, act in actions.items():
         if only and only not in name:
             continue

@@ -167,22 +167,22 @@ LESSON = ("sliders", *["sample"] * 5, "plane", "noise", "upload")
 async def _do(s: Student, kind: str, stats: Stats, png: bytes) -> None:
     """One action of ``s``, its round trip recorded in ``stats``."""
     at = asyncio.get_running_loop().time() - stats.t0
+    rt = None
     if kind == "upload":
         rt, sw = await s.upload(png)
         stats.upload.append(rt)
         stats.switch.append(sw)
-        stats.timeline.append((at, kind, rt))
     elif kind == "sample":
         stats.press.append(rt := await s.sample())
-        stats.timeline.append((at, kind, rt))
     elif kind == "release":
         stats.release.append(rt := await s.release())
-        stats.timeline.append((at, kind, rt))
     elif kind == "sliders":
         stats.switch.append(await s.open_sliders())
     else:
         stats.switch.append(await s.open_page(PLANE if kind == "plane" else NOISE))
         await s.open_sliders()  # back to where the next action starts
+    if rt is not None:
+        stats.timeline.append((at, kind, rt))
 
 
 async def student_life(

@@ -17,8 +17,8 @@ import numpy as np
 import plotly.graph_objects as go
 
 from pages._lib.display import PALETTE, plot_text
+from pages._lib.lecture_ui import ACCENT
 
-ACCENT = "#4f46e5"
 BINS = 60
 
 

@@ -166,6 +166,8 @@ function prefetchCharts(component) {
   else setTimeout(start, 1000);
 }
 """
+
+
 @cache
 def _chart_chunks() -> tuple[str, ...]:
     """File names of the Plotly chart's code in this Streamlit install (hashed names)."""

@@ -65,17 +65,22 @@ def cluster(browser_available, tmp_path_factory) -> Iterator[Cluster]:  # noqa: 
         yield c
 
 
-def _get(url: str, cookie: str = "") -> tuple[int, dict[str, list[str]]]:
-    req = urllib.request.Request(url, headers={"Cookie": cookie} if cookie else {})
+def _get(url: str, cookie: str = "", *, gzip_ok: bool = False) -> tuple[int, dict[str, list[str]], bytes]:
+    """GET ``url`` (with the affinity ``cookie``; accepting gzip if ``gzip_ok``): status,
+    lower-case headers, body."""
+    headers = {"Cookie": cookie} if cookie else {}
+    if gzip_ok:
+        headers["Accept-Encoding"] = "gzip"
+    req = urllib.request.Request(url, headers=headers)
     try:
-        with urllib.request.urlopen(req, timeout=10) as r:
-            status, msg = r.status, r.headers
+        with urllib.request.urlopen(req, timeout=30) as r:
+            status, msg, body = r.status, r.headers, r.read()
     except urllib.error.HTTPError as e:
-        status, msg = e.code, e.headers
-    headers: dict[str, list[str]] = {}
+        status, msg, body = e.code, e.headers, b""
+    out: dict[str, list[str]] = {}
     for k, v in msg.items():
-        headers.setdefault(k.lower(), []).append(v)
-    return status, headers
+        out.setdefault(k.lower(), []).append(v)
+    return status, out, body
 
 
 def _cookie_for(cluster: Cluster, replica: int) -> str:
@@ -83,7 +88,7 @@ def _cookie_for(cluster: Cluster, replica: int) -> str:
     want = f"127.0.0.1:{cluster.replicas[replica].port}"
     for i in range(200):
         value = f"pick{replica}-{i}"
-        _, h = _get(cluster.url + "/_stcore/health", f"{COOKIE}={value}")
+        _, h, _ = _get(cluster.url + "/_stcore/health", f"{COOKIE}={value}")
         if h[UPSTREAM_HEADER.lower()] == [want]:
             return value
     raise AssertionError(f"no cookie value of 200 reaches {want}")
@@ -121,7 +126,7 @@ def _open(ctx, url: str):  # noqa: ANN001, ANN202
 
 
 def test_cookie_pins_a_browser_session_and_its_websocket_to_one_replica(browser, cluster) -> None:  # noqa: ANN001
-    status, h = _get(cluster.url + "/_stcore/metrics")
+    status, h, _ = _get(cluster.url + "/_stcore/metrics")
     assert status == 404, "the proxy must hide /_stcore/metrics"
     before = [_active_sessions(r.url) for r in cluster.replicas]
     ctx = _context(browser, cluster)
@@ -168,26 +173,18 @@ def test_static_files_come_from_the_proxys_cache(cluster) -> None:  # noqa: ANN0
 
     import streamlit
 
-    status, html = _fetch(cluster.url + "/")
+    status, _, html = _get(cluster.url + "/")
     assert status == 200
     (name,) = re.findall(rb'src="\./(static/js/index\.[^"]+\.js)"', html)
     name = name.decode()
-    first = _fetch(cluster.url + "/" + name, gzip_ok=True, headers_out=True)
-    second = _fetch(cluster.url + "/" + name, gzip_ok=True, headers_out=True)
-    assert first[2].get("x-cache-status") in ("MISS", "HIT"), first[2]
-    assert second[2].get("x-cache-status") == "HIT" and UPSTREAM_HEADER.lower() not in second[2], second[2]
-    assert second[2].get("content-encoding") == "gzip", second[2]
+    _, first, _ = _get(cluster.url + "/" + name, gzip_ok=True)
+    _, second, body = _get(cluster.url + "/" + name, gzip_ok=True)
+    assert first.get("x-cache-status") in (["MISS"], ["HIT"]), first
+    assert second.get("x-cache-status") == ["HIT"] and UPSTREAM_HEADER.lower() not in second, second
+    assert second.get("content-encoding") == ["gzip"], second
     original = (Path(streamlit.__file__).parent / "static" / name).read_bytes()
-    assert gzip.decompress(second[1]) == original
-    assert len(second[1]) < 0.5 * len(original), (len(second[1]), len(original))
-
-
-def _fetch(url: str, *, gzip_ok: bool = False, headers_out: bool = False):  # noqa: ANN202
-    """GET ``url``: (status, body) or, with ``headers_out``, (status, body, lower-case headers)."""
-    req = urllib.request.Request(url, headers={"Accept-Encoding": "gzip"} if gzip_ok else {})
-    with urllib.request.urlopen(req, timeout=30) as r:
-        out = (r.status, r.read(), {k.lower(): v for k, v in r.headers.items()})
-    return out if headers_out else out[:2]
+    assert gzip.decompress(body) == original
+    assert len(body) < 0.5 * len(original), (len(body), len(original))
 
 
 def _png() -> bytes:

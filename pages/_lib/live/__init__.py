@@ -2,15 +2,15 @@
 
 ``st.components.v2.component`` takes the JavaScript as one string (a path is only accepted for
 an installed package with an ``asset_dir`` manifest), so the files of this folder are
-concatenated in dependency order into a single module scope: no file imports another, and only
-nothing exports (the code element adds its entry point). A new view is one new ``view_<mode>.js`` file ending with
-``registerView("<mode>", Class)``: it is picked up here by name.
+concatenated in dependency order into a single module scope: no file imports another and none
+exports (the code element adds the entry point). A new view is one new ``view_<mode>.js`` file
+ending with ``registerView("<mode>", Class)``: it is picked up here by name.
 
 A component's code travels inside every message that mounts it, so the joined module (~100 KB)
 is not the component's: it goes in the sidebar's code element (``component_js``, mounted by
 ``pages/_lib/navigation.py``'s ``browser_code``), an unchanging message that Streamlit's message
-cache sends once per browser tab. The component itself is
-``mount.js`` (``entry_js``), a few hundred bytes per run that hand each mount to it.
+cache sends once per browser tab. The component itself is ``mount.js`` (``entry_js``), a few
+hundred bytes per run that hand each mount to it.
 
 Read by ``pages/_lib/live_decoder.py`` (the component), the browser tests and the bench.
 """

@@ -6,32 +6,32 @@
 const PENDING = new WeakMap(); // parentElement -> {component, cleanup, dead}
 const LATE_MS = 15000;
 
+/** A mount that came before the code: a loading line until main.js starts it. */
+function waitForCode(parentElement) {
+  const note = document.createElement("div");
+  note.setAttribute("data-testid", "vae-live-loading");
+  note.textContent = "Loading the live decoder\u2026";
+  parentElement.appendChild(note);
+  const late = setTimeout(() => {
+    note.textContent = "The live decoder's code has not arrived: reload the page.";
+  }, LATE_MS);
+  const wait = { component: null, cleanup: null, dead: false };
+  PENDING.set(parentElement, wait);
+  (globalThis.__vaeLiveWaiting ||= []).push(() => {
+    clearTimeout(late);
+    note.remove();
+    PENDING.delete(parentElement);
+    if (!wait.dead) wait.cleanup = globalThis.__vaeLive(wait.component);
+  });
+  return wait;
+}
+
 export default function liveEntry(component) {
   if (globalThis.__vaeLive) return globalThis.__vaeLive(component);
-  const { parentElement } = component;
-  let wait = PENDING.get(parentElement);
-  if (!wait) {
-    const note = document.createElement("div");
-    note.setAttribute("data-testid", "vae-live-loading");
-    note.textContent = "Loading the live decoder\u2026";
-    parentElement.appendChild(note);
-    const late = setTimeout(() => {
-      note.textContent = "The live decoder's code has not arrived: reload the page.";
-    }, LATE_MS);
-    wait = { component, cleanup: null, dead: false };
-    PENDING.set(parentElement, wait);
-    const entry = wait;
-    (globalThis.__vaeLiveWaiting ||= []).push(() => {
-      clearTimeout(late);
-      note.remove();
-      PENDING.delete(parentElement);
-      if (!entry.dead) entry.cleanup = globalThis.__vaeLive(entry.component);
-    });
-  }
+  const wait = PENDING.get(component.parentElement) || waitForCode(component.parentElement);
   wait.component = component; // the latest data wins
-  const entry = wait;
   return () => {
-    entry.dead = true;
-    if (entry.cleanup) entry.cleanup();
+    wait.dead = true;
+    if (wait.cleanup) wait.cleanup();
   };
 }
