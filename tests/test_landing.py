@@ -75,6 +75,12 @@ def test_map_has_each_class_in_its_colour_and_the_star(equal_aspect: bool) -> No
     assert last["type"] == "scattergl"  # the points' layer, drawn last: on top of them
     assert (d["layout"]["xaxis"]["title"]["text"], d["layout"]["yaxis"]["title"]["text"]) == ("LD 1", "LD 2")
     assert (d["layout"]["yaxis"].get("scaleanchor") == "x") is equal_aspect
+    # A square plane narrows its plot instead of padding its range; the legend sits under the
+    # map, where on a 390 px phone it no longer takes a third of the width (screenshots).
+    for axis in ("xaxis", "yaxis"):
+        assert (d["layout"][axis].get("constrain") == "domain") is equal_aspect
+    legend = d["layout"]["legend"]
+    assert legend["orientation"] == "h" and legend["y"] < 0 and legend["yanchor"] == "top"
 
 
 def test_figures_are_built_without_validation() -> None:

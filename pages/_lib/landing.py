@@ -77,9 +77,14 @@ def landing_map(
         "type": "scattergl", "x": [float(star[0])], "y": [float(star[1])], "mode": "markers", "name": star_name,
         "marker": {"symbol": "star", "size": 24, "color": "gold", "line": {"color": "black", "width": 2}},
     })  # fmt: skip
+    # The legend sits under the map: at its right it took a third of a phone's width, and the
+    # 2-D plane, kept square, shrank to a strip. "constrain": "domain" keeps that square by
+    # narrowing the plot rather than padding the range with empty space (seen at 390x844).
+    square = {"constrain": "domain"} if equal_aspect else {}
     layout = {
-        "height": 480, "margin": {"l": 10, "r": 10, "t": 10, "b": 10}, "legend": {"itemsizing": "constant"},
-        "xaxis": {"title": {"text": axes[0]}},
-        "yaxis": {"title": {"text": axes[1]}, **({"scaleanchor": "x", "scaleratio": 1} if equal_aspect else {})},
+        "height": 520, "margin": {"l": 10, "r": 10, "t": 10, "b": 10},
+        "legend": {"itemsizing": "constant", "orientation": "h", "x": 0, "y": -0.16, "yanchor": "top"},
+        "xaxis": {"title": {"text": axes[0]}, **square},
+        "yaxis": {"title": {"text": axes[1]}, **square, **({"scaleanchor": "x", "scaleratio": 1} if equal_aspect else {})},
     }  # fmt: skip
     return _figure(data, layout)
