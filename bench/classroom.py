@@ -78,8 +78,7 @@ def pct(values: list[float], q: float) -> float:
 
 
 class ProcMonitor:
-    """CPU and peak RSS of one process from /proc, sampled every 0.25 s in a thread; ``pid=0``:
-    the whole machine's CPU (every process, the students' included)."""
+    """CPU and peak RSS of one process from /proc, sampled every 0.25 s in a thread."""
 
     def __init__(self, pid: int) -> None:
         self.pid = pid
@@ -90,9 +89,6 @@ class ProcMonitor:
         self.hwm_reset = False
 
     def cpu_seconds(self) -> float:
-        if self.pid == 0:  # the whole machine: every core's busy time (all but idle and iowait)
-            ticks = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:8]]
-            return (sum(ticks) - ticks[3] - ticks[4]) / self.tick
         fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
         return (int(fields[11]) + int(fields[12])) / self.tick  # utime, stime
 
@@ -105,8 +101,6 @@ class ProcMonitor:
         return 100 * (cb - ca) / max(tb - ta, 1e-9)
 
     def status_kb(self, key: str) -> int:
-        if self.pid == 0:
-            return 0
         for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
             if line.startswith(key + ":"):
                 return int(line.split()[1])
@@ -149,6 +143,21 @@ class ProcMonitor:
             "rss_mb": self.status_kb("VmRSS") / 1024,
             "threads": self.status_kb("Threads"),
         }
+
+
+class MachineMonitor(ProcMonitor):
+    """The whole machine's CPU (every process: servers, nginx and the students), sampled
+    like a process's; it has no RSS of its own."""
+
+    def __init__(self) -> None:
+        super().__init__(0)
+
+    def cpu_seconds(self) -> float:  # every core's busy time: all but idle and iowait
+        ticks = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:8]]
+        return (sum(ticks) - ticks[3] - ticks[4]) / self.tick
+
+    def status_kb(self, key: str) -> int:
+        return 0
 
 
 # --------------------------------------------------------------------------- test images
@@ -360,7 +369,7 @@ def main() -> int:
         timer.start()
         stack.callback(timer.cancel)
         mons = [ProcMonitor(server.pid) for server in servers]
-        machine = ProcMonitor(0)
+        machine = MachineMonitor()
         t_warm = [warm_up(server.url, images) for server in servers]
         clients = (
             "Chromium contexts (one headless Chromium, Playwright)" if args.clients == "browser"
@@ -422,17 +431,18 @@ def main() -> int:
                     f"{k} {fmt_ms(v, .5)}/{fmt_ms(v, .95)}" for k, v in stats.upload_parts.items()
                 ), flush=True)  # fmt: skip
             if stats.timeline:
+                windows = _windows(max(t for t, _, _ in stats.timeline))
                 print("    release/press/upload p95 (ms) by when sent: " + ", ".join(
                     f"{a:.0f}-{b:.0f} s: " + "/".join(
                         fmt_ms([rt for t, k, rt in stats.timeline if a <= t < b and k == kind], .95)
                         for kind in ("release", "sample", "upload"))
-                    for a, b in _windows(max(t for t, _, _ in stats.timeline))
+                    for a, b in windows
                 ), flush=True)  # fmt: skip
-                # A p95 over the aim in a window where the machine was near 200 % is the 2 cores'
-                # limit (servers, nginx and the students together), not one slow action.
+                # A p95 over the aim in a window where the machine was near 100 % x cores is the
+                # cores' limit (servers, nginx and the students together), not one slow action.
                 print(f"    machine CPU (% of one core, {os.cpu_count()} cores, every process) by 10 s window: " + ", ".join(
                     f"{a:.0f}-{b:.0f} s: {machine.busy_between(stats.t0 + a, stats.t0 + b):.0f}"
-                    for a, b in _windows(max(t for t, _, _ in stats.timeline))
+                    for a, b in windows
                 ), flush=True)  # fmt: skip
             if len(stats.page_load) < n:
                 stats.errors.append(f"only {len(stats.page_load)} of {n} students loaded the app")

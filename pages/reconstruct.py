@@ -59,8 +59,6 @@ def _elbo_context(cur: models.Current, split: testset.TestSplit, x: np.ndarray, 
         st.info(display.GAUSSIAN_NOTE, icon=":material/info:")
 
 
-
-
 st.title("Your image")
 st.markdown(
     "Draw a digit on paper, photograph a T-shirt, or take any picture: the encoder turns it "
